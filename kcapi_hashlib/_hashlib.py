@@ -1,0 +1,446 @@
+"""hashlib's surface, computed by the kernel's AF_ALG "hash" type. No socket is touched here (see _afalg).
+
+Syscall design (every syscall of the process counts, see benchmarks/ and conformance/test_syscalls.py):
+- Small data stays in a userspace buffer until it must reach the kernel, so `sha256(b).digest()` is one
+  sendmsg + one recv on a pooled op socket, and many small updates cost nothing until the digest.
+- Once the buffer passes _FLUSH bytes the object takes an op socket and streams (MSG_MORE); from then on
+  digest() clones the state with accept() and finalizes the clone, so the object itself is never finalized.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+from . import _afalg, _policy
+from ._guard import Guard
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+# Buffered bytes before the object starts streaming to the kernel. 1000 updates of 64 bytes stay below it.
+_FLUSH = 1 << 16
+
+
+class _Alg(NamedTuple):
+    kernel: Optional[str]  # the kernel's cra_name; None: the kernel has no AF_ALG hash for it
+    digest_size: int
+    block_size: int
+
+
+# hashlib name -> kernel algorithm. Sizes are the hashlib object's digest_size / block_size.
+ALGORITHMS: dict[str, _Alg] = {
+    "md5": _Alg("md5", 16, 64),
+    "sha1": _Alg("sha1", 20, 64),
+    "sha224": _Alg("sha224", 28, 64),
+    "sha256": _Alg("sha256", 32, 64),
+    "sha384": _Alg("sha384", 48, 128),
+    "sha512": _Alg("sha512", 64, 128),
+    "sha3_224": _Alg("sha3-224", 28, 144),
+    "sha3_256": _Alg("sha3-256", 32, 136),
+    "sha3_384": _Alg("sha3-384", 48, 104),
+    "sha3_512": _Alg("sha3-512", 64, 72),
+    "blake2b": _Alg("blake2b-512", 64, 128),  # digest_size 20/32/48 -> blake2b-160/256/384
+    "blake2s": _Alg("blake2s-256", 32, 64),  # the kernel dropped its blake2s shash in 5.19: probed
+    "ripemd160": _Alg("rmd160", 20, 64),
+    "md4": _Alg("md4", 16, 64),
+    "sm3": _Alg("sm3", 32, 64),
+    "whirlpool": _Alg("wp512", 64, 64),
+    "streebog256": _Alg("streebog256", 32, 64),
+    "streebog512": _Alg("streebog512", 64, 64),
+    # hashlib has these, the kernel has no AF_ALG hash for them: always the policy's call.
+    "sha512_224": _Alg(None, 28, 128),
+    "sha512_256": _Alg(None, 32, 128),
+    "shake_128": _Alg(None, 0, 168),
+    "shake_256": _Alg(None, 0, 136),
+}
+
+# Names hashlib.new() accepts through OpenSSL besides the canonical ones (matched after lower()).
+_ALIASES = {
+    "sha-1": "sha1",
+    "sha-224": "sha224",
+    "sha-256": "sha256",
+    "sha-384": "sha384",
+    "sha-512": "sha512",
+    "sha3-224": "sha3_224",
+    "sha3-256": "sha3_256",
+    "sha3-384": "sha3_384",
+    "sha3-512": "sha3_512",
+    "sha512-224": "sha512_224",
+    "sha512-256": "sha512_256",
+    "shake128": "shake_128",
+    "shake256": "shake_256",
+    "ripemd-160": "ripemd160",
+    "rmd160": "ripemd160",
+    "blake2b512": "blake2b",
+    "blake2s256": "blake2s",
+}
+
+# The named constructors hashlib has on every build; the rest of ALGORITHMS are reached through new().
+GUARANTEED = (
+    "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s",
+    "sha3_224", "sha3_256", "sha3_384", "sha3_512", "shake_128", "shake_256",
+)  # fmt: skip
+
+_BLAKE2_KERNEL_SIZES = {"blake2b": (20, 32, 48, 64), "blake2s": (16, 20, 28, 32)}
+_BLAKE2_LIMITS = {"blake2b": (64, 16), "blake2s": (32, 8)}  # (max digest/key size, salt/person size)
+
+
+def canonical_name(name: str) -> Optional[str]:
+    n = name.lower()
+    if n in ALGORITHMS:
+        return n
+    return _ALIASES.get(n)
+
+
+def kernel_name(name: str, digest_size: Optional[int] = None) -> Optional[str]:
+    alg = ALGORITHMS[name]
+    if alg.kernel is None or digest_size is None or digest_size == alg.digest_size:
+        return alg.kernel
+    if digest_size in _BLAKE2_KERNEL_SIZES.get(name, ()):
+        return f"{name}-{digest_size * 8}"
+    return None
+
+
+def _view(obj: object) -> memoryview:
+    """A flat byte view of obj, with hashlib's errors for str and non-buffers."""
+    if isinstance(obj, str):
+        raise TypeError("Strings must be encoded before hashing")
+    try:
+        view = memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError("object supporting the buffer API required") from None
+    if not view.c_contiguous:
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+class HASH:
+    """A hash object computed by the kernel; behaves as hashlib's (never finalized by digest())."""
+
+    __slots__ = ("name", "digest_size", "block_size", "_tfm", "_buf", "_stream", "_lock", "_digest")
+
+    def __init__(self, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm) -> None:
+        self.name = name
+        self.digest_size = digest_size
+        self.block_size = block_size
+        self._tfm = tfm
+        self._buf = bytearray()
+        self._stream: Optional[_afalg.HashStream] = None
+        self._lock = Guard()  # no syscall when uncontended (see _guard)
+        self._digest: Optional[bytes] = None  # cached until the next update
+
+    def update(self, obj: Buffer, /) -> None:
+        view = _view(obj)
+        if not len(view):
+            return
+        with self._lock:
+            self._digest = None
+            buf = self._buf
+            if len(buf) + len(view) < _FLUSH:
+                buf += view
+                return
+            stream = self._stream
+            if stream is None:
+                stream = self._stream = _afalg.HashStream(self._tfm)
+            # One gathered sendmsg of the buffer and the new data: no copy of large inputs.
+            stream.update((buf, view) if buf else (view,))
+            buf.clear()
+
+    def digest(self) -> bytes:
+        with self._lock:
+            out = self._digest
+            if out is None:
+                if self._stream is None:
+                    out = _afalg.hash_oneshot(self._tfm, (self._buf,), self.digest_size)
+                else:
+                    out = self._stream.peek(self._buf, self.digest_size)
+                self._digest = out
+            return out
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+    def copy(self) -> HASH:
+        with self._lock:
+            new = HASH(self.name, self.digest_size, self.block_size, self._tfm)
+            new._buf[:] = self._buf
+            new._digest = self._digest
+            if self._stream is not None:
+                new._stream = self._stream.copy()
+            return new
+
+    def _splice_file(self, fd: int, offset: int, count: int) -> int:
+        """Hash count bytes of fd from offset without copying them through Python; returns bytes taken."""
+        with self._lock:
+            self._digest = None
+            stream = self._stream
+            if stream is None:
+                stream = self._stream = _afalg.HashStream(self._tfm)
+            if self._buf:
+                stream.update((self._buf,))
+                self._buf.clear()
+            return stream.splice_file(fd, offset, count)
+
+    def __repr__(self) -> str:
+        return f"<{self.name} kcapi_hashlib.HASH object @ {hex(id(self))}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"cannot pickle {type(self).__name__!r} object")
+
+
+def _stdlib(name: str) -> Callable[..., Any]:
+    import hashlib
+
+    return getattr(hashlib, name) if name in GUARANTEED else (lambda *a, **k: hashlib.new(name, *a, **k))
+
+
+def _kernel_or_policy(
+    name: str, kname: Optional[str], why_not: Optional[str], digest_size: int, key: Optional[Buffer] = None
+) -> Optional[HASH]:
+    """The kernel object for name, or None where the policy says fall back (strict raises)."""
+    reason: object = why_not or f"the kernel has no AF_ALG hash for {name}"
+    if kname is not None and why_not is None:
+        try:
+            if key:
+                tfm = _afalg.keyed_tfm("hash", kname, key)
+            else:
+                tfm = _afalg.tfm("hash", kname)
+        except _afalg.AlgUnavailable as e:
+            reason = e
+        else:
+            return HASH(name, digest_size, ALGORITHMS[name].block_size, tfm)
+    _policy.unavailable("hash", name, reason)
+    return None
+
+
+def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
+    alg = ALGORITHMS[name]
+    h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size)
+    if h is None:
+        return _stdlib(name)(data, usedforsecurity=usedforsecurity)
+    if data is not None:
+        h.update(data)
+    return h
+
+
+def _constructor(name: str) -> Callable[..., Any]:
+    def constructor(string: Buffer = b"", *, usedforsecurity: bool = True) -> Any:
+        return _make(name, string, usedforsecurity)
+
+    constructor.__name__ = constructor.__qualname__ = name
+    constructor.__doc__ = f"Return a new {name} hash object computed by the kernel; optionally initialized with data."
+    return constructor
+
+
+def _blake2(
+    name: str,
+    data: Buffer,
+    digest_size: int,
+    key: Buffer,
+    salt: Buffer,
+    person: Buffer,
+    tree: dict[str, Any],
+    usedforsecurity: bool,
+) -> Any:
+    max_size, max_salt = _BLAKE2_LIMITS[name]
+    for value in (key, salt, person):
+        if isinstance(value, str):
+            raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'")
+    if not 1 <= digest_size <= max_size:
+        raise ValueError(f"digest_size must be between 1 and {max_size} bytes")
+    if len(key) > max_size:
+        raise ValueError(f"maximum key length is {max_size} bytes")
+    if len(salt) > max_salt:
+        raise ValueError(f"maximum salt length is {max_salt} bytes")
+    if len(person) > max_salt:
+        raise ValueError(f"maximum person length is {max_salt} bytes")
+    kname = kernel_name(name, digest_size)
+    why_not = None
+    if salt or person or tree != _TREE_DEFAULTS:
+        # crypto/blake2b_generic.c takes only a key (setkey) and a digest size (the algorithm name).
+        why_not = f"the kernel's {name} takes no salt, person or tree parameters"
+    elif kname is None:
+        sizes = ", ".join(str(s) for s in _BLAKE2_KERNEL_SIZES[name])
+        why_not = f"the kernel's {name} has digest sizes {sizes} only, not {digest_size}"
+    h = _kernel_or_policy(name, kname, why_not, digest_size, bytes(key) if len(key) else None)
+    if h is None:
+        import hashlib
+
+        ctor = getattr(hashlib, name)
+        return ctor(
+            data, digest_size=digest_size, key=key, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
+        )
+    if len(data):
+        h.update(data)
+    return h
+
+
+_TREE_DEFAULTS: dict[str, Any] = {
+    "fanout": 1,
+    "depth": 1,
+    "leaf_size": 0,
+    "node_offset": 0,
+    "node_depth": 0,
+    "inner_size": 0,
+    "last_node": False,
+}
+
+
+def blake2b(
+    data: Buffer = b"",
+    /,
+    *,
+    digest_size: int = 64,
+    key: Buffer = b"",
+    salt: Buffer = b"",
+    person: Buffer = b"",
+    fanout: int = 1,
+    depth: int = 1,
+    leaf_size: int = 0,
+    node_offset: int = 0,
+    node_depth: int = 0,
+    inner_size: int = 0,
+    last_node: bool = False,
+    usedforsecurity: bool = True,
+) -> Any:
+    """Return a new BLAKE2b hash object computed by the kernel (blake2b-160/256/384/512, keyed by setkey)."""
+    tree = dict(
+        fanout=fanout, depth=depth, leaf_size=leaf_size, node_offset=node_offset,
+        node_depth=node_depth, inner_size=inner_size, last_node=last_node,
+    )  # fmt: skip
+    return _blake2("blake2b", data, digest_size, key, salt, person, tree, usedforsecurity)
+
+
+def blake2s(
+    data: Buffer = b"",
+    /,
+    *,
+    digest_size: int = 32,
+    key: Buffer = b"",
+    salt: Buffer = b"",
+    person: Buffer = b"",
+    fanout: int = 1,
+    depth: int = 1,
+    leaf_size: int = 0,
+    node_offset: int = 0,
+    node_depth: int = 0,
+    inner_size: int = 0,
+    last_node: bool = False,
+    usedforsecurity: bool = True,
+) -> Any:
+    """Return a new BLAKE2s hash object (kernel blake2s-128..256 where the kernel has it)."""
+    tree = dict(
+        fanout=fanout, depth=depth, leaf_size=leaf_size, node_offset=node_offset,
+        node_depth=node_depth, inner_size=inner_size, last_node=last_node,
+    )  # fmt: skip
+    return _blake2("blake2s", data, digest_size, key, salt, person, tree, usedforsecurity)
+
+
+blake2b.digest_size = 64  # type: ignore[attr-defined]  # hashlib.blake2b has these class attributes
+blake2b.block_size = 128  # type: ignore[attr-defined]
+blake2b.MAX_DIGEST_SIZE = 64  # type: ignore[attr-defined]
+blake2b.MAX_KEY_SIZE = 64  # type: ignore[attr-defined]
+blake2b.SALT_SIZE = 16  # type: ignore[attr-defined]
+blake2b.PERSON_SIZE = 16  # type: ignore[attr-defined]
+blake2s.digest_size = 32  # type: ignore[attr-defined]
+blake2s.block_size = 64  # type: ignore[attr-defined]
+blake2s.MAX_DIGEST_SIZE = 32  # type: ignore[attr-defined]
+blake2s.MAX_KEY_SIZE = 32  # type: ignore[attr-defined]
+blake2s.SALT_SIZE = 8  # type: ignore[attr-defined]
+blake2s.PERSON_SIZE = 8  # type: ignore[attr-defined]
+
+CONSTRUCTORS: dict[str, Callable[..., Any]] = {
+    name: (blake2b if name == "blake2b" else blake2s if name == "blake2s" else _constructor(name))
+    for name in ALGORITHMS
+}
+
+
+def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
+    """new(name, data=b'', **kwargs) - Return a new hashing object using the named algorithm;
+    optionally initialized with data (which must be a bytes-like object)."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a string")
+    canon = canonical_name(name)
+    if canon is None:
+        raise ValueError("unsupported hash type " + name)
+    if "string" in kwargs:  # as hashlib: new() passes data positionally
+        raise TypeError("argument for new() given by name ('string') and position (2)")
+    return CONSTRUCTORS[canon](data, **kwargs)
+
+
+# --- availability ---------------------------------------------------------------------------------------
+
+_available: Optional[frozenset[str]] = None
+
+
+def algorithms_available() -> frozenset[str]:
+    """hashlib names whose kernel algorithm binds in this process (probed once, cached)."""
+    global _available
+    if _available is None:
+        _available = frozenset(
+            name for name, alg in ALGORITHMS.items() if alg.kernel and _afalg.probe("hash", alg.kernel) is None
+        )
+    return _available
+
+
+# --- file_digest ----------------------------------------------------------------------------------------
+
+_SPLICE_MIN = 1 << 18  # below this, read() is as cheap as setting up a pipe
+
+
+def file_digest(fileobj: Any, digest: Any, /, *, _bufsize: int = 2**18) -> Any:
+    """Hash the contents of a file-like object. Returns a digest object.
+
+    *fileobj* must be a file-like object opened for reading in binary mode. It accepts file objects from
+    open(), io.BytesIO(), and SocketIO objects. For regular files the data goes file -> pipe -> kernel by
+    splice(2), never through Python.
+
+    *digest* must either be a hash algorithm name as a *str*, a hash constructor, or a callable that
+    returns a hash object.
+    """
+    digestobj = new(digest) if isinstance(digest, str) else digest()
+
+    if hasattr(fileobj, "getbuffer"):
+        # io.BytesIO object, use zero-copy buffer
+        digestobj.update(fileobj.getbuffer())
+        return digestobj
+
+    # Only binary files implement readinto().
+    if not (hasattr(fileobj, "readinto") and hasattr(fileobj, "readable") and fileobj.readable()):
+        raise ValueError(f"'{fileobj!r}' is not a file-like object in binary reading mode.")
+
+    if isinstance(digestobj, HASH):
+        _splice_rest(fileobj, digestobj)
+
+    # binary file, socket.SocketIO object; also what splice left (nothing, or all where it was refused)
+    buf = bytearray(_bufsize)  # Reusable buffer to reduce allocations.
+    view = memoryview(buf)
+    while True:
+        size = fileobj.readinto(buf)
+        if size == 0:
+            break  # EOF
+        digestobj.update(view[:size])
+
+    return digestobj
+
+
+def _splice_rest(fileobj: Any, h: HASH) -> None:
+    """Splice a regular file from its logical position to its end into h, then seek fileobj to the end."""
+    try:
+        fd = fileobj.fileno()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return
+        pos = fileobj.tell()  # the logical position: a BufferedReader may have read ahead
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return
+    count = st.st_size - pos
+    if count < _SPLICE_MIN:
+        return
+    done = h._splice_file(fd, pos, count)
+    if done:
+        fileobj.seek(pos + done)

@@ -1,0 +1,99 @@
+"""install() / uninstall() / patched(): put kcapi_hashlib in place of hashlib (and hmac, Crypto.*) for code
+that imports them afterwards and for modules that already hold a reference.
+
+The target modules are patched in place, attribute by attribute, so `import hashlib` done before or after
+install() sees kernel constructors; names imported with `from hashlib import sha256` into other modules are
+found and replaced too. uninstall() puts back exactly what was there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import threading
+from types import ModuleType
+from typing import Any, Iterator
+
+# target module -> our module that replaces its public names. Later modules (hmac, Crypto.*) append here.
+REPLACEMENTS: list[tuple[str, str]] = [
+    ("hashlib", "kcapi_hashlib"),
+]
+
+_MISSING = object()
+_lock = threading.RLock()
+# (module, attribute, original value); restored in reverse order
+_saved: list[tuple[ModuleType, str, Any]] = []
+
+
+def _public_names(ours: ModuleType, target: ModuleType) -> list[str]:
+    names: list[str] = list(getattr(ours, "_REPLACES", None) or getattr(ours, "__all__", None) or ())
+    # Only names the target has: install() must not invent API the real module lacks.
+    return [n for n in names if hasattr(target, n)]
+
+
+def _set(module: ModuleType, name: str, value: Any) -> None:
+    _saved.append((module, name, getattr(module, name, _MISSING)))
+    setattr(module, name, value)
+
+
+def install() -> None:
+    """Replace hashlib (and the other mirrored modules that are importable) with kcapi_hashlib's."""
+    with _lock:
+        if _saved:
+            return
+        swaps: dict[int, Any] = {}
+        for target_name, ours_name in REPLACEMENTS:
+            try:
+                target = importlib.import_module(target_name)
+            except ImportError:
+                continue  # e.g. PyCryptodome not installed: nothing to replace
+            ours = importlib.import_module(ours_name)
+            for name in _public_names(ours, target):
+                original = getattr(target, name)
+                replacement = getattr(ours, name)
+                if original is replacement:
+                    continue
+                _set(target, name, replacement)
+                if callable(original):
+                    swaps[id(original)] = (original, replacement)
+        # Modules that did `from hashlib import sha256` hold the original function: replace those too.
+        targets = {name for name, _ in REPLACEMENTS}
+        for mod_name, mod in list(sys.modules.items()):
+            if mod is None or mod_name in targets or mod_name.startswith("kcapi_hashlib"):
+                continue
+            try:
+                namespace = vars(mod)
+            except TypeError:
+                continue
+            for attr, value in list(namespace.items()):
+                hit = swaps.get(id(value))
+                if hit is not None and hit[0] is value:
+                    _set(mod, attr, hit[1])
+
+
+def uninstall() -> None:
+    """Restore every attribute install() replaced."""
+    with _lock:
+        while _saved:
+            module, name, original = _saved.pop()
+            if original is _MISSING:
+                delattr(module, name)
+            else:
+                setattr(module, name, original)
+
+
+def installed() -> bool:
+    return bool(_saved)
+
+
+@contextlib.contextmanager
+def patched() -> Iterator[None]:
+    """with kcapi_hashlib.patched(): ... — install() for the block, uninstall() after (if it installed)."""
+    was = installed()
+    install()
+    try:
+        yield
+    finally:
+        if not was:
+            uninstall()
