@@ -1,0 +1,117 @@
+"""Fork, threads and file descriptors: a child never shares an op socket with its parent, objects shared by
+threads stay consistent, and no operation leaks a descriptor."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import kcapi_hashlib
+from kcapi_hashlib import _afalg
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _in_child(fn: "object") -> bytes:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(r)
+        try:
+            out = fn()  # type: ignore[operator]
+            os.write(w, out)
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 4096):
+        data += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return data
+
+
+def test_streaming_object_forks_at_its_state() -> None:
+    big = b"p" * 200_000  # streams to the kernel (past the userspace buffer)
+    h = kcapi_hashlib.sha256(big)
+
+    def child() -> bytes:
+        h.update(b"child")
+        return h.digest()
+
+    got = _in_child(child)
+    assert got == hashlib.sha256(big + b"child").digest()
+    # The parent's stream was not touched by the child's update.
+    h.update(b"parent")
+    assert h.digest() == hashlib.sha256(big + b"parent").digest()
+
+
+def test_child_does_not_use_parent_op_sockets() -> None:
+    h = kcapi_hashlib.sha256(b"q" * 100_000)
+    kcapi_hashlib.sha256(b"warm the pool").digest()
+    assert any(t._idle for t in list(_afalg.core._live_tfms)), "the pool should hold an idle op socket"
+    parent_op = h._stream._op.fileno()  # type: ignore[union-attr]
+
+    def child() -> bytes:
+        child_op = h._stream._op.fileno()  # type: ignore[union-attr]
+        idle = sum(len(t._idle) for t in list(_afalg.core._live_tfms))
+        return b"%d %d" % (child_op, idle)
+
+    child_op, idle = map(int, _in_child(child).split())
+    assert child_op != parent_op  # the child streams on its own clone
+    assert idle == 0  # pooled op sockets shared with the parent were dropped in the child
+    h.update(b"more")
+    assert h.digest() == hashlib.sha256(b"q" * 100_000 + b"more").digest()
+
+
+def test_fd_count_stable_over_100k_operations() -> None:
+    def ops(n: int) -> None:
+        for i in range(n):
+            kcapi_hashlib.sha256(b"%d" % i).digest()
+            if i % 1000 == 0:
+                s = kcapi_hashlib.sha1(b"y" * 70_000)
+                s.copy().hexdigest()
+
+    ops(3000)  # binds the tfms and fills the op-socket pools to their working size
+    before = _fds()
+    ops(100_000)
+    assert _fds() == before
+
+
+def test_threads_sharing_one_object() -> None:
+    h = kcapi_hashlib.sha256()
+    ref = hashlib.sha256()
+    chunk = b"t" * 5000  # all threads feed identical chunks, so any interleaving gives the same digest
+    n_threads, per_thread = 8, 60
+
+    def work() -> None:
+        for _ in range(per_thread):
+            h.update(chunk)
+
+    threads = [threading.Thread(target=work) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(n_threads * per_thread):
+        ref.update(chunk)
+    assert h.digest() == ref.digest()
+
+
+def test_threads_with_their_own_objects() -> None:
+    results: dict[int, bytes] = {}
+
+    def work(i: int) -> None:
+        data = bytes([i]) * (i * 20_000)
+        results[i] = kcapi_hashlib.sha512(data).digest()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: hashlib.sha512(bytes([i]) * (i * 20_000)).digest() for i in range(1, 9)}
