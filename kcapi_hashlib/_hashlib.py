@@ -9,7 +9,9 @@ Syscall design (every syscall of the process counts, see benchmarks/ and conform
 
 from __future__ import annotations
 
+import hashlib as _stdlib_hashlib
 import io
+import operator
 import os
 import stat
 from typing import Any, Callable, NamedTuple, Optional, Union
@@ -118,12 +120,34 @@ def _view(obj: object) -> memoryview:
     return view
 
 
-class HASH:
-    """A hash object computed by the kernel; behaves as hashlib's (never finalized by digest())."""
+class _ImmutableType(type):
+    """Like hashlib's C types: attributes of the class cannot be set or deleted."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise TypeError(f"cannot set {name!r} attribute of immutable type {cls.__name__!r}")
+
+    def __delattr__(cls, name: str) -> None:
+        raise TypeError(f"cannot delete {name!r} attribute of immutable type {cls.__name__!r}")
+
+
+class HASH(metaclass=_ImmutableType):
+    """A hash object computed by the kernel; behaves as hashlib's (never finalized by digest()).
+
+    Made only by the constructors (new(), sha256(), ...): like hashlib's types it cannot be instantiated.
+    """
 
     __slots__ = ("name", "digest_size", "block_size", "_tfm", "_buf", "_stream", "_lock", "_digest")
 
-    def __init__(self, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm) -> None:
+    def __new__(cls, *args: Any, **kwargs: Any) -> HASH:
+        raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
+
+    @classmethod
+    def _create(cls, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm) -> HASH:
+        self: HASH = object.__new__(cls)
+        self._init(name, digest_size, block_size, tfm)
+        return self
+
+    def _init(self, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm) -> None:
         self.name = name
         self.digest_size = digest_size
         self.block_size = block_size
@@ -166,7 +190,7 @@ class HASH:
 
     def copy(self) -> HASH:
         with self._lock:
-            new = HASH(self.name, self.digest_size, self.block_size, self._tfm)
+            new = HASH._create(self.name, self.digest_size, self.block_size, self._tfm)
             new._buf[:] = self._buf
             new._digest = self._digest
             if self._stream is not None:
@@ -192,10 +216,15 @@ class HASH:
         raise TypeError(f"cannot pickle {type(self).__name__!r} object")
 
 
-def _stdlib(name: str) -> Callable[..., Any]:
-    import hashlib
+# The stdlib's own constructors, captured at import: install() later puts ours into the hashlib module, and the
+# fallback must never call back into itself.
+_STDLIB: dict[str, Callable[..., Any]] = {name: getattr(_stdlib_hashlib, name) for name in GUARANTEED}
+_STDLIB_NEW: Callable[..., Any] = _stdlib_hashlib.new
 
-    return getattr(hashlib, name) if name in GUARANTEED else (lambda *a, **k: hashlib.new(name, *a, **k))
+
+def _stdlib(name: str) -> Callable[..., Any]:
+    ctor = _STDLIB.get(name)
+    return ctor if ctor is not None else (lambda *a, **k: _STDLIB_NEW(name, *a, **k))
 
 
 def _kernel_or_policy(
@@ -212,7 +241,7 @@ def _kernel_or_policy(
         except _afalg.AlgUnavailable as e:
             reason = e
         else:
-            return HASH(name, digest_size, ALGORITHMS[name].block_size, tfm)
+            return HASH._create(name, digest_size, ALGORITHMS[name].block_size, tfm)
     _policy.unavailable("hash", name, reason)
     return None
 
@@ -250,7 +279,7 @@ def _blake2(
     for value in (key, salt, person):
         if isinstance(value, str):
             raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'")
-    if not 1 <= digest_size <= max_size:
+    if not 1 <= operator.index(digest_size) <= max_size:
         raise ValueError(f"digest_size must be between 1 and {max_size} bytes")
     if len(key) > max_size:
         raise ValueError(f"maximum key length is {max_size} bytes")
@@ -258,6 +287,7 @@ def _blake2(
         raise ValueError(f"maximum salt length is {max_salt} bytes")
     if len(person) > max_salt:
         raise ValueError(f"maximum person length is {max_salt} bytes")
+    _check_tree(tree, max_size, 1 << (64 if name == "blake2b" else 48))
     kname = kernel_name(name, digest_size)
     why_not = None
     if salt or person or tree != _TREE_DEFAULTS:
@@ -268,15 +298,28 @@ def _blake2(
         why_not = f"the kernel's {name} has digest sizes {sizes} only, not {digest_size}"
     h = _kernel_or_policy(name, kname, why_not, digest_size, bytes(key) if len(key) else None)
     if h is None:
-        import hashlib
-
-        ctor = getattr(hashlib, name)
-        return ctor(
+        return _STDLIB[name](
             data, digest_size=digest_size, key=key, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
         )
-    if len(data):
-        h.update(data)
+    h.update(data)
     return h
+
+
+def _check_tree(tree: dict[str, Any], max_size: int, offset_limit: int) -> None:
+    """The tree-parameter checks of CPython's Modules/_blake2 (same exception types and messages)."""
+    for key, low in (("fanout", 0), ("depth", 1), ("node_depth", 0)):
+        value = operator.index(tree[key])
+        if not low <= value <= 255:
+            raise ValueError(f"{key} must be between {low} and 255")
+    inner = operator.index(tree["inner_size"])
+    if not 0 <= inner <= max_size:
+        raise ValueError(f"inner_size must be between 0 and is {max_size}")
+    for key, limit in (("leaf_size", 1 << 32), ("node_offset", offset_limit)):
+        value = operator.index(tree[key])
+        if value < 0:
+            raise ValueError("value must be positive")
+        if value >= limit:
+            raise OverflowError(f"{key} is too large")
 
 
 _TREE_DEFAULTS: dict[str, Any] = {
