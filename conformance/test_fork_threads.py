@@ -15,7 +15,7 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _in_child(fn: "object") -> bytes:
+def _in_child(fn: object) -> bytes:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
