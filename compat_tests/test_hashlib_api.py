@@ -1,0 +1,166 @@
+"""The public surface against the running interpreter's hashlib: names, signatures, attributes, types,
+exception types and texts."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+
+import pytest
+
+import kcapi_hashlib
+
+KERNEL_NAMES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_224", "sha3_256", "sha3_384",
+                "sha3_512", "blake2b"]  # fmt: skip
+
+
+def test_hashlib_names_exist() -> None:
+    for name in hashlib.__all__:
+        if name in ("pbkdf2_hmac", "scrypt"):
+            continue  # KDFs: issue 3 (pbkdf2_hmac); scrypt has no kernel implementation
+        assert hasattr(kcapi_hashlib, name), name
+
+
+@pytest.mark.parametrize("name", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "shake_128"])
+def test_constructor_signature(name: str) -> None:
+    ours = inspect.signature(getattr(kcapi_hashlib, name))
+    theirs = getattr(hashlib, name).__text_signature__  # e.g. ($module, /, string=b'', *, usedforsecurity=True)
+    assert list(ours.parameters) == ["string", "usedforsecurity"]
+    assert "string=b''" in theirs and "usedforsecurity=True" in theirs
+    assert ours.parameters["usedforsecurity"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+@pytest.mark.parametrize("name", ["blake2b", "blake2s"])
+def test_blake2_signature_and_constants(name: str) -> None:
+    ours, theirs = getattr(kcapi_hashlib, name), getattr(hashlib, name)
+    params = inspect.signature(ours).parameters
+    assert list(params)[0] == "data" and params["data"].kind is inspect.Parameter.POSITIONAL_ONLY
+    for kw in ("digest_size", "key", "salt", "person", "fanout", "depth", "leaf_size", "node_offset",
+               "node_depth", "inner_size", "last_node", "usedforsecurity"):  # fmt: skip
+        assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY
+    for const in ("SALT_SIZE", "PERSON_SIZE", "MAX_KEY_SIZE", "MAX_DIGEST_SIZE"):
+        assert getattr(ours, const) == getattr(theirs, const)
+
+
+@pytest.mark.parametrize("name", KERNEL_NAMES)
+def test_object_attributes(name: str) -> None:
+    ours, theirs = kcapi_hashlib.new(name, b"abc"), hashlib.new(name, b"abc")
+    assert isinstance(ours, kcapi_hashlib.HASH)
+    assert (ours.name, ours.digest_size, ours.block_size) == (theirs.name, theirs.digest_size, theirs.block_size)
+    assert type(ours.digest()) is bytes and type(ours.hexdigest()) is str
+    assert ours.update(b"") is None
+    assert repr(ours).startswith(f"<{name} kcapi_hashlib.HASH object @ 0x")
+
+
+@pytest.mark.parametrize("spelling", ["SHA256", "Sha256", "sha-256", "SHA3-256", "sha3-256", "RIPEMD160", "MD5", "SHA1"])
+def test_new_accepts_what_hashlib_accepts(spelling: str) -> None:
+    ours, theirs = kcapi_hashlib.new(spelling, b"x"), hashlib.new(spelling, b"x")
+    assert ours.name == theirs.name
+    assert ours.digest() == theirs.digest()
+
+
+def _error(fn: object) -> tuple[type[BaseException], str]:
+    try:
+        fn()  # type: ignore[operator]
+    except BaseException as e:  # noqa: BLE001
+        return type(e), str(e)
+    raise AssertionError("no exception")
+
+
+def _same_error(ours: object, theirs: object) -> None:
+    our_type, our_text = _error(ours)
+    their_type, their_text = _error(theirs)
+    assert issubclass(our_type, their_type), (our_type, their_type)
+    assert our_text == their_text
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda h: h.new("no-such-hash"),
+        lambda h: h.new(123),
+        lambda h: h.new(b"sha256"),
+        lambda h: h.new("sha256", string=b"x"),
+        lambda h: h.sha256("text"),
+        lambda h: h.sha256().update("text"),
+        lambda h: h.sha256().update(12),
+        lambda h: h.sha256(memoryview(b"abcdef")[::2]),
+        lambda h: h.blake2b(digest_size=65),
+        lambda h: h.blake2b(digest_size=0),
+        lambda h: h.blake2b(key=b"k" * 65),
+        lambda h: h.blake2b(salt=b"s" * 17),
+        lambda h: h.blake2b(person=b"p" * 17),
+        lambda h: h.blake2b(fanout=256),
+        lambda h: h.blake2b(depth=0),
+        lambda h: h.blake2b(leaf_size=-1),
+        lambda h: h.blake2b(leaf_size=1 << 32),
+        lambda h: h.blake2b(""),
+        lambda h: h.blake2b(key="k"),
+    ],
+)
+def test_errors_match_hashlib(call: object) -> None:
+    _same_error(lambda: call(kcapi_hashlib), lambda: call(hashlib))  # type: ignore[operator]
+
+
+def test_sha256_positional_limit() -> None:
+    with pytest.raises(TypeError):
+        kcapi_hashlib.sha256(b"", b"")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        kcapi_hashlib.sha256(data=b"")  # type: ignore[call-arg]
+
+
+def test_hash_type_is_not_instantiable_nor_mutable() -> None:
+    with pytest.raises(TypeError, match=r"cannot create 'kcapi_hashlib\._hashlib\.HASH' instances"):
+        kcapi_hashlib.HASH()
+    with pytest.raises(TypeError, match="immutable type"):
+        kcapi_hashlib.HASH.value = False  # type: ignore[attr-defined]
+
+
+def test_hash_objects_do_not_pickle() -> None:
+    import pickle
+
+    with pytest.raises(TypeError):
+        pickle.dumps(kcapi_hashlib.sha256(b"x"))
+
+
+def test_file_digest_semantics() -> None:
+    data = b"file contents" * 1000
+    assert kcapi_hashlib.file_digest(io.BytesIO(data), "sha256").digest() == hashlib.sha256(data).digest()
+    assert kcapi_hashlib.file_digest(io.BytesIO(data), kcapi_hashlib.sha1).digest() == hashlib.sha1(data).digest()
+    assert kcapi_hashlib.file_digest(io.BytesIO(data), hashlib.md5).digest() == hashlib.md5(data).digest()
+    with pytest.raises(ValueError, match="is not a file-like object in binary reading mode"):
+        kcapi_hashlib.file_digest(io.StringIO("text"), "sha256")
+    with pytest.raises(ValueError, match="unsupported hash type nope"):
+        kcapi_hashlib.file_digest(io.BytesIO(b""), "nope")
+
+
+def test_file_digest_large_file_from_its_position(tmp_path: object) -> None:
+    import os
+
+    path = os.path.join(str(tmp_path), "f")
+    data = os.urandom(3 << 20)
+    with open(path, "wb") as f:
+        f.write(data)
+    with open(path, "rb") as f:
+        f.read(12345)  # a buffered reader reads ahead: splice must start at the logical position
+        h = kcapi_hashlib.file_digest(f, "sha512")
+        assert f.read() == b""  # left at EOF, as the read loop would
+    assert h.digest() == hashlib.sha512(data[12345:]).digest()
+    with open(path, "rb", buffering=0) as f:
+        assert kcapi_hashlib.file_digest(f, "sha256").digest() == hashlib.sha256(data).digest()
+
+
+def test_file_digest_pipe_uses_the_read_loop() -> None:
+    import os
+
+    r, w = os.pipe()
+    os.write(w, b"through a pipe")
+    os.close(w)
+    with open(r, "rb") as f:
+        assert kcapi_hashlib.file_digest(f, "sha256").digest() == hashlib.sha256(b"through a pipe").digest()
+
+
+def test_usedforsecurity_is_accepted() -> None:
+    assert kcapi_hashlib.md5(b"a", usedforsecurity=False).digest() == hashlib.md5(b"a").digest()
+    assert kcapi_hashlib.new("sha1", b"a", usedforsecurity=False).digest() == hashlib.sha1(b"a").digest()
