@@ -35,7 +35,7 @@ def test_constructor_signature(name: str) -> None:
 def test_blake2_signature_and_constants(name: str) -> None:
     ours, theirs = getattr(kcapi_hashlib, name), getattr(hashlib, name)
     params = inspect.signature(ours).parameters
-    assert list(params)[0] == "data" and params["data"].kind is inspect.Parameter.POSITIONAL_ONLY
+    assert next(iter(params)) == "data" and params["data"].kind is inspect.Parameter.POSITIONAL_ONLY
     for kw in ("digest_size", "key", "salt", "person", "fanout", "depth", "leaf_size", "node_offset",
                "node_depth", "inner_size", "last_node", "usedforsecurity"):  # fmt: skip
         assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY
@@ -53,7 +53,9 @@ def test_object_attributes(name: str) -> None:
     assert repr(ours).startswith(f"<{name} kcapi_hashlib.HASH object @ 0x")
 
 
-@pytest.mark.parametrize("spelling", ["SHA256", "Sha256", "sha-256", "SHA3-256", "sha3-256", "RIPEMD160", "MD5", "SHA1"])
+@pytest.mark.parametrize(
+    "spelling", ["SHA256", "Sha256", "sha-256", "SHA3-256", "sha3-256", "RIPEMD160", "MD5", "SHA1"]
+)
 def test_new_accepts_what_hashlib_accepts(spelling: str) -> None:
     ours, theirs = kcapi_hashlib.new(spelling, b"x"), hashlib.new(spelling, b"x")
     assert ours.name == theirs.name
@@ -63,7 +65,7 @@ def test_new_accepts_what_hashlib_accepts(spelling: str) -> None:
 def _error(fn: object) -> tuple[type[BaseException], str]:
     try:
         fn()  # type: ignore[operator]
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         return type(e), str(e)
     raise AssertionError("no exception")
 
