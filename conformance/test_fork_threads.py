@@ -115,3 +115,37 @@ def test_threads_with_their_own_objects() -> None:
     for t in threads:
         t.join()
     assert results == {i: hashlib.sha512(bytes([i]) * (i * 20_000)).digest() for i in range(1, 9)}
+
+
+def test_every_af_alg_descriptor_is_close_on_exec() -> None:
+    import fcntl
+
+    h = kcapi_hashlib.sha256(b"s" * 100_000)
+    h.copy().digest()
+    kcapi_hashlib.blake2b(b"k", key=b"key").digest()
+    sockets = [
+        int(fd)
+        for fd in os.listdir("/proc/self/fd")
+        if os.path.exists(f"/proc/self/fd/{fd}") and os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    ]
+    assert sockets
+    for fd in sockets:
+        assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC, fd
+
+
+def test_garbage_collection_closes_without_resource_warnings() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, kcapi_hashlib as h\n"
+        "a = h.sha256(b'x' * 100000); b = a.copy(); a.digest()\n"
+        "k = h.blake2b(b'y', key=b'k'); k.digest()\n"
+        "del a, b, k\n"
+        "gc.collect()\n"
+        "h.sha1(b'z').digest()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "ResourceWarning" not in proc.stderr, proc.stderr
