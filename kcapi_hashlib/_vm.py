@@ -132,13 +132,21 @@ def _say(message: str) -> None:
 
 
 def host_has_af_alg() -> bool:
-    """True when this (host) kernel accepts ``socket(AF_ALG, SOCK_SEQPACKET)``."""
+    """True when this (host) kernel accepts ``socket(AF_ALG, SOCK_SEQPACKET)``.
+
+    Asked through kcapi_hashlib._afalg, the one module that makes AF_ALG syscalls; when this file runs
+    standalone (outside the package) it asks the kernel itself.
+    """
     try:
-        sock = socket.socket(AF_ALG, socket.SOCK_SEQPACKET, 0)
-    except OSError:
-        return False
-    sock.close()
-    return True
+        from kcapi_hashlib._afalg import af_alg_status
+    except ImportError:
+        try:
+            sock = socket.socket(AF_ALG, socket.SOCK_SEQPACKET, 0)
+        except OSError:
+            return False
+        sock.close()
+        return True
+    return af_alg_status() is None
 
 
 def _which(name: str) -> Optional[str]:
