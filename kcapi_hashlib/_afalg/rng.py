@@ -1,0 +1,108 @@
+"""Random bytes from the kernel's DRBG through algif_rng (crypto/algif_rng.c).
+
+- rng_recvmsg returns at most MAXSIZE (128) bytes per recv: a short read, not an error, so reads loop.
+- A DRBG bound through AF_ALG is not instantiated until seeded: recv answers EINVAL (drbg_generate: "not yet
+  seeded") until ALG_SET_KEY on the tfm has called crypto_rng_reset. We seed with an empty string: the DRBG
+  then instantiates from the kernel's own entropy (drbg_kcapi_seed -> drbg_instantiate -> drbg_seed pulls
+  get_random_bytes and, where configured, jitterentropy); the seed data would only be a personalization string.
+- All op sockets of one tfm share one DRBG. After fork the parent's tfm and op socket are the child's too, so
+  the child closes its copies of both (core.at_fork_in_child) and binds its own, freshly seeded DRBG on first use.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Optional
+
+from . import core
+from .core import KernelError, Tfm, _stats, kernel_error
+
+NAME = "stdrng"  # the highest-priority DRBG the kernel has (crypto_alloc_rng picks by priority)
+MAXSIZE = 128  # algif_rng.c: #define MAXSIZE 128
+
+# [tfm, op socket] of this process, made on first use.
+_state: list[tuple[Tfm, socket.socket]] = []
+_failure: list[core.AlgUnavailable] = []
+
+
+def _open() -> tuple[Tfm, socket.socket]:
+    if _failure:
+        raise _failure[0]
+    try:
+        t = core.keyed_tfm("rng", NAME, b"")  # seeding: see the module docstring
+    except core.AlgUnavailable as e:
+        _failure.append(e)
+        raise
+    try:
+        op = t.accept()
+    except BaseException:
+        t.close()
+        raise
+    pair = (t, op)
+    _state.append(pair)
+    return pair
+
+
+def status() -> Optional[core.AlgUnavailable]:
+    """None if the kernel DRBG can be used, else why not (binds it once per process)."""
+    try:
+        if not _state:
+            _open()
+    except core.AlgUnavailable as e:
+        return e
+    return None
+
+
+def read_into(view: memoryview) -> None:
+    """Fill view (a writable byte view) from the kernel DRBG, MAXSIZE bytes per recv."""
+    t, op = _state[0] if _state else _open()
+    done, size = 0, len(view)
+    while done < size:
+        # One op socket may be shared by threads: each recv is one crypto_rng_get_bytes under the socket lock
+        # (rng_recvmsg), so concurrent callers get distinct output.
+        try:
+            n = op.recv_into(view[done : done + MAXSIZE])
+        except OSError as e:
+            raise kernel_error(e, "recv", t.alg_type, t.name) from None
+        _stats["recv"] += 1
+        if n <= 0:
+            raise KernelError(errno.EIO, f"rng {t.name!r}: recv returned {n}")
+        done += n
+
+
+def read(size: int) -> bytes:
+    """size bytes from the kernel DRBG (size <= MAXSIZE: one recv, returned as is)."""
+    if 0 < size <= MAXSIZE:
+        t, op = _state[0] if _state else _open()
+        try:
+            out = op.recv(size)
+        except OSError as e:
+            raise kernel_error(e, "recv", t.alg_type, t.name) from None
+        _stats["recv"] += 1
+        if len(out) == size:
+            return out
+        buf = bytearray(size)
+        buf[: len(out)] = out
+        read_into(memoryview(buf)[len(out) :])
+        return bytes(buf)
+    buf = bytearray(size)
+    if size:
+        read_into(memoryview(buf))
+    return bytes(buf)
+
+
+def close() -> None:
+    """Close this process's RNG sockets (tests); the next read opens new ones."""
+    while _state:
+        t, op = _state.pop()
+        op.close()
+        t.close()
+
+
+def _after_fork_child() -> None:
+    # Closing only drops the child's descriptors: the parent's sockets and DRBG are untouched.
+    close()
+
+
+core.at_fork_in_child(_after_fork_child)

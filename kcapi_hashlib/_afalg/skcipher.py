@@ -1,0 +1,238 @@
+"""Symmetric ciphers through algif_skcipher (crypto/algif_skcipher.c, crypto/af_alg.c).
+
+Kernel behaviour this module is built around (see also AF_ALG-NOTES.md):
+
+- af_alg_sendmsg: every send that carries any cmsg resets op, IV and assoclen (op = ALG_SET_OP or 0, which is
+  DECRYPT; the IV only if ALG_SET_IV is present, and its length must equal the IV size, else EINVAL). A send
+  without cmsg keeps them. We never rely on that: every message here carries op (and IV) itself, so a message
+  never depends on what an earlier user of the op socket left behind.
+- af_alg_sendmsg queues at most SO_SNDBUF (page-masked) bytes; a larger blocking send waits for a recv that
+  nobody makes. So one message is at most max_message() bytes, sent in one sendmsg and read back at once.
+- _skcipher_recvmsg: while MSG_MORE is pending only whole chunks are processed (chunksize 16 even for
+  ctr(aes)), and a recv buffer larger than what will ever be produced blocks forever (af_alg_wait_for_data).
+  So every message is complete (no MSG_MORE) and recv asks for exactly the bytes sent.
+- skcipher_request_set_crypt(..., ctx->iv): the IV chains in the kernel across recvs for cbc/ctr, but not for
+  chacha20 (chacha_stream_xor works on a copy), and ctr steps the counter past a partial final block. The mode
+  code therefore keeps the position in userspace and sends the right IV with every message.
+- CBC/ECB with a length that is not a multiple of the block size: EINVAL, with the queued data consumed. The
+  mode code checks lengths before anything reaches the kernel.
+- A message with an empty payload still makes the socket readable: empty inputs never reach the kernel.
+
+Keyed transforms are cached per (algorithm, key): a tfm's key is fixed once op sockets exist (alg_setkey:
+EBUSY), so one tfm per key; reusing it makes a cipher with a known key cost sendmsg + recv and nothing else.
+Op sockets come from the tfm's idle pool for the length of one call and go back to it, so cipher objects hold
+no socket between calls, and a forked child (whose pooled op sockets core drops) never shares one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Optional
+
+from . import core
+
+try:
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover
+    _blake2b = None  # type: ignore[misc,assignment]
+
+from .core import (
+    ALG_OP_DECRYPT,
+    ALG_OP_ENCRYPT,
+    ALG_SET_AEAD_ASSOCLEN,
+    ALG_SET_IV,
+    ALG_SET_OP,
+    SOL_ALG,
+    Buffer,
+    KernelError,
+    Tfm,
+    _stats,
+    kernel_error,
+)
+
+Cmsg = tuple[int, int, bytes]
+
+_OP_ENCRYPT: Cmsg = (SOL_ALG, ALG_SET_OP, struct.pack("=I", ALG_OP_ENCRYPT))
+_OP_DECRYPT: Cmsg = (SOL_ALG, ALG_SET_OP, struct.pack("=I", ALG_OP_DECRYPT))
+
+
+def build_cmsgs(op: Optional[int] = None, iv: Optional[Buffer] = None, assoclen: Optional[int] = None) -> list[Cmsg]:
+    """The ancillary data of one AF_ALG sendmsg (af_alg_cmsg_send): ALG_SET_OP (u32), ALG_SET_IV (struct af_alg_iv:
+    u32 ivlen + iv) and ALG_SET_AEAD_ASSOCLEN (u32). Remember that any cmsg resets all three in the kernel, and
+    a missing op means DECRYPT."""
+    out: list[Cmsg] = []
+    if op is not None:
+        out.append(_OP_ENCRYPT if op == ALG_OP_ENCRYPT else (SOL_ALG, ALG_SET_OP, struct.pack("=I", op)))
+    if iv is not None:
+        out.append((SOL_ALG, ALG_SET_IV, struct.pack("=I", len(iv)) + bytes(iv)))
+    if assoclen is not None:
+        out.append((SOL_ALG, ALG_SET_AEAD_ASSOCLEN, struct.pack("=I", assoclen)))
+    return out
+
+
+# --- message size ---------------------------------------------------------------------------------------
+
+_PAGE = os.sysconf("SC_PAGESIZE") if hasattr(os, "sysconf") else 4096
+_limit: list[int] = []
+
+
+def _learn_limit(op: socket.socket) -> int:
+    """The most bytes one message may carry: SO_SNDBUF and SO_RCVBUF, page-masked (af_alg_sndbuf and
+    af_alg_rcvbuf round down to pages). Read once per process from the first tfm socket: both default to the
+    net.core.{w,r}mem_default sysctls, the same for every socket, and op sockets inherit nothing else."""
+    if not _limit:
+        try:
+            snd = op.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            rcv = op.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        except OSError:
+            snd = rcv = 16 * _PAGE
+        _limit.append(max(min(snd, rcv) & ~(_PAGE - 1), _PAGE))
+    return _limit[0]
+
+
+def max_message() -> int:
+    """Bytes one message may carry (known once any keyed tfm exists; before that, a safe lower bound)."""
+    return _limit[0] if _limit else _PAGE
+
+
+# --- keyed transforms ------------------------------------------------------------------------------------
+
+# fingerprint(name, key) -> keyed tfm, least recently used first. Each entry holds one fd (plus its idle op
+# sockets, usually one). The index holds no key bytes: it is BLAKE2b-256 keyed with a per-process random
+# secret over name || 0 || key (CPython's own _blake2, in userspace: a kernel fingerprint would cost a
+# send + recv, the whole budget of a cached cipher call). Without the secret the index is no verifier for
+# guesses of the keys; 256 bits make two keys sharing one tfm out of reach. forget_keys() empties it.
+_KEY_CACHE_MAX = 32
+_key_cache: OrderedDict[bytes, Tfm] = OrderedDict()
+_failures: dict[str, core.AlgUnavailable] = {}
+_secret: list[bytes] = []
+
+
+def _fingerprint(name: str, key: Buffer) -> bytes:
+    if not _secret:
+        _secret.append(os.urandom(32))
+    if _blake2b is None:  # pragma: no cover - every CPython 3.9-3.13 build has _blake2
+        import hashlib
+
+        return hashlib.sha256(_secret[0] + name.encode() + b"\0" + bytes(key)).digest()
+    h = _blake2b(name.encode() + b"\0", digest_size=32, key=_secret[0])
+    h.update(key)
+    return h.digest()
+
+
+def keyed(name: str, key: Buffer) -> Tfm:
+    """The cached tfm of skcipher `name` keyed with `key`; raises AlgUnavailable if the kernel cannot bind
+    `name` (remembered: later calls raise without a syscall) or KernelError if it refuses the key."""
+    entry = _fingerprint(name, key)
+    t = _key_cache.get(entry)
+    if t is not None:
+        try:
+            _key_cache.move_to_end(entry)
+        except KeyError:  # evicted meanwhile by another thread: still usable by us
+            pass
+        return t
+    failure = _failures.get(name)
+    if failure is not None:
+        raise failure
+    try:
+        t = core.keyed_tfm("skcipher", name, key)
+    except core.AlgUnavailable as e:
+        _failures[name] = e
+        raise
+    if not _limit and t._sock is not None:
+        _learn_limit(t._sock)
+    _key_cache[entry] = t
+    while len(_key_cache) > _KEY_CACHE_MAX:
+        try:
+            _, old = _key_cache.popitem(last=False)
+        except KeyError:
+            break
+        # Cipher objects made with that key still hold `old` and keep working; its socket closes when the
+        # last of them goes (Tfm.__del__). Its idle op sockets are of no use to anyone else now.
+        old.drop_idle()
+    return t
+
+
+def forget_keys() -> None:
+    """Close every cached keyed tfm and its idle op sockets (tests; to drop keys from memory)."""
+    while _key_cache:
+        try:
+            _, t = _key_cache.popitem()
+        except KeyError:
+            break
+        t.close()
+    _failures.clear()
+
+
+# --- one message ---------------------------------------------------------------------------------------
+
+
+def _fail(op: socket.socket, e: OSError, step: str, alg: Tfm) -> KernelError:
+    op.close()  # the op socket's state is unknown now (data may be queued): never pool it again
+    return kernel_error(e, step, alg.alg_type, alg.name)
+
+
+def _send(op: socket.socket, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer], size: int) -> None:
+    cmsgs = [_OP_ENCRYPT if encrypt else _OP_DECRYPT]
+    if iv is not None:
+        cmsgs.append((SOL_ALG, ALG_SET_IV, struct.pack("=I", len(iv)) + bytes(iv)))
+    try:
+        n = op.sendmsg(src, cmsgs)
+    except OSError as e:
+        raise _fail(op, e, "sendmsg", alg) from None
+    _stats["send"] += 1
+    if n != size:
+        op.close()
+        raise KernelError(errno.EIO, f"skcipher {alg.name!r}: short send ({n} of {size} bytes)")
+
+
+def _short(op: socket.socket, alg: Tfm, got: int, size: int) -> KernelError:
+    op.close()
+    return KernelError(errno.EIO, f"skcipher {alg.name!r}: the kernel returned {got} of {size} bytes")
+
+
+def message(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer], dst: Sequence[memoryview]) -> None:
+    """One complete skcipher request: sendmsg(op, IV, src...) then recv exactly as many bytes into dst...
+    (scattered). sum(len(src)) == sum(len(dst)), 0 < size <= max_message()."""
+    size = sum(len(b) for b in src)
+    if size > max_message():
+        raise ValueError(f"skcipher message of {size} bytes exceeds the socket limit ({max_message()})")
+    op = alg.op()
+    _send(op, alg, encrypt, iv, src, size)
+    try:
+        if len(dst) == 1:
+            got = op.recv_into(dst[0], size)
+        else:
+            got = op.recvmsg_into(dst)[0]
+    except OSError as e:
+        raise _fail(op, e, "recv", alg) from None
+    _stats["recv"] += 1
+    if got != size:
+        raise _short(op, alg, got, size)
+    alg.release(op)
+
+
+def message_bytes(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer]) -> bytes:
+    """Like message(), returning the output as a new bytes object (recv allocates it: no extra copy)."""
+    size = sum(len(b) for b in src)
+    if size > max_message():
+        raise ValueError(f"skcipher message of {size} bytes exceeds the socket limit ({max_message()})")
+    op = alg.op()
+    _send(op, alg, encrypt, iv, src, size)
+    try:
+        out = op.recv(size)
+    except OSError as e:
+        raise _fail(op, e, "recv", alg) from None
+    _stats["recv"] += 1
+    if len(out) != size:
+        raise _short(op, alg, len(out), size)
+    alg.release(op)
+    return out
+
+
+__all__ = ["build_cmsgs", "forget_keys", "keyed", "max_message", "message", "message_bytes"]
