@@ -1,0 +1,150 @@
+"""PyCryptodome's Crypto.Cipher on the kernel: AES, DES3 and ChaCha20 (and, from their own modules,
+ChaCha20_Poly1305 and the AEAD modes of AES).
+
+A block cipher object is a module (AES, DES3: the "factory") combined with a mode of operation
+(_mode_*.py), exactly as in PyCryptodome; _create_cipher below is PyCryptodome's dispatcher, argument rules
+and messages included. Modes are done by the kernel (ECB, CBC, CTR, XTS, GCM, CCM), composed from kernel
+block operations (CFB, OFB: see their modules), or, for the modes kcapi_hashlib has no kernel implementation
+of (OpenPGP, EAX, SIV, OCB, KW, KWP), left to the policy: strict (the default) raises UnsupportedAlgorithm
+(a ValueError) saying so; fallback builds PyCryptodome's own object, counted in fallback_counts().
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from ._common import MessageTooLongError, Unavailable, pycryptodome_fallback
+
+MODE_ECB = 1
+MODE_CBC = 2
+MODE_CFB = 3
+MODE_OFB = 5
+MODE_CTR = 6
+MODE_OPENPGP = 7
+MODE_CCM = 8
+MODE_EAX = 9
+MODE_SIV = 10
+MODE_GCM = 11
+MODE_OCB = 12
+MODE_KW = 13
+MODE_KWP = 14
+# Beyond PyCryptodome: the kernel's xts(aes) (IEEE 1619, NIST SP 800-38E). A value PyCryptodome does not use.
+MODE_XTS = 100
+
+_MODE_NAMES = {
+    MODE_ECB: "ECB", MODE_CBC: "CBC", MODE_CFB: "CFB", MODE_OFB: "OFB", MODE_CTR: "CTR", MODE_OPENPGP: "OPENPGP",
+    MODE_CCM: "CCM", MODE_EAX: "EAX", MODE_SIV: "SIV", MODE_GCM: "GCM", MODE_OCB: "OCB", MODE_KW: "KW",
+    MODE_KWP: "KWP", MODE_XTS: "XTS",
+}  # fmt: skip
+
+# Modes PyCryptodome has and the kernel does not serve here: the policy decides (see the module docstring).
+_POLICY_MODES = (MODE_OPENPGP, MODE_EAX, MODE_SIV, MODE_OCB, MODE_KW, MODE_KWP)
+
+
+def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwargs: Any) -> Any:
+    """PyCryptodome's Crypto.Cipher._create_cipher, dispatching to the kernel-backed modes."""
+    original = (args, dict(kwargs))
+    kwargs["key"] = key
+
+    if args:
+        if mode in (8, 9, 10, 11, 12):
+            if len(args) > 1:
+                raise TypeError("Too many arguments for this mode")
+            kwargs["nonce"] = args[0]
+        elif mode in (2, 3, 5, 7):
+            if len(args) > 1:
+                raise TypeError("Too many arguments for this mode")
+            kwargs["IV"] = args[0]
+        elif mode == 6:
+            if len(args) > 0:
+                raise TypeError("Too many arguments for this mode")
+        elif mode == 1:
+            raise TypeError("IV is not meaningful for the ECB mode")
+        elif mode == MODE_XTS:
+            if len(args) > 1:
+                raise TypeError("Too many arguments for this mode")
+            kwargs["tweak"] = args[0]
+
+    extra_modes = kwargs.pop("add_aes_modes", False)
+    try:
+        res = _dispatch(factory, mode, extra_modes, kwargs)
+    except Unavailable as e:
+        return _fallback(factory, key, mode, original, e.what, e.reason)
+    if res is None:
+        if mode in _POLICY_MODES and (extra_modes or mode in (MODE_OPENPGP, MODE_EAX)):
+            what = f"{factory._NAME}-{_MODE_NAMES[mode]}"
+            reason = f"kcapi_hashlib has no kernel implementation of {_MODE_NAMES[mode]} mode"
+            return _fallback(factory, key, mode, original, what, reason)
+        raise ValueError("Mode not supported")
+    return res
+
+
+def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[str, Any]) -> Any:
+    if mode == 1:
+        from ._mode_ecb import _create_ecb_cipher
+
+        return _create_ecb_cipher(factory, **kwargs)
+    if mode == 2:
+        from ._mode_cbc import _create_cbc_cipher
+
+        return _create_cbc_cipher(factory, **kwargs)
+    if mode == 3:
+        from ._mode_cfb import _create_cfb_cipher
+
+        return _create_cfb_cipher(factory, **kwargs)
+    if mode == 5:
+        from ._mode_ofb import _create_ofb_cipher
+
+        return _create_ofb_cipher(factory, **kwargs)
+    if mode == 6:
+        from ._mode_ctr import _create_ctr_cipher
+
+        return _create_ctr_cipher(factory, **kwargs)
+    if extra_modes:
+        if mode == 8:
+            from ._mode_ccm import _create_ccm_cipher
+
+            return _create_ccm_cipher(factory, **kwargs)
+        if mode == 11:
+            from ._mode_gcm import _create_gcm_cipher
+
+            return _create_gcm_cipher(factory, **kwargs)
+        if mode == MODE_XTS:
+            from ._mode_xts import _create_xts_cipher
+
+            return _create_xts_cipher(factory, **kwargs)
+    return None
+
+
+def _fallback(
+    factory: ModuleType,
+    key: Any,
+    mode: Any,
+    original: tuple[tuple[Any, ...], dict[str, Any]],
+    what: str,
+    reason: object,
+) -> Any:
+    """Under the fallback policy: PyCryptodome's own cipher object for the same arguments (its dispatcher and
+    its factory module, never the names install() may have replaced with ours)."""
+    args, kwargs = original
+
+    def make(real_factory: ModuleType) -> Any:
+        import Crypto.Cipher
+
+        if mode == MODE_XTS:  # PyCryptodome has no XTS
+            raise _unsupported(what, reason)
+        if factory._NAME == "AES":
+            kwargs["add_aes_modes"] = True
+        return Crypto.Cipher._create_cipher(real_factory, key, mode, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    return pycryptodome_fallback(what, reason, factory._PYCRYPTODOME, make)
+
+
+def _unsupported(what: str, reason: object) -> Exception:
+    from .._policy import UnsupportedAlgorithm
+
+    return UnsupportedAlgorithm(f"unsupported cipher type {what}", f"{reason}; PyCryptodome has no such mode")
+
+
+__all__ = ["MessageTooLongError"]

@@ -1,0 +1,284 @@
+"""What every kernel-backed cipher mode shares: PyCryptodome's argument checks and messages, output buffers,
+the policy for modes the kernel cannot serve, and the message loop over algif_skcipher.
+
+No socket is touched here: kernel work goes through kcapi_hashlib._afalg.skcipher.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, Callable, NoReturn, Optional, Union
+
+from .. import _policy
+from .._afalg import AlgUnavailable, Tfm
+from .._afalg import skcipher as _sk
+
+Buffer = Union[bytes, bytearray, memoryview]
+Output = Optional[Union[bytearray, memoryview]]
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+class MessageTooLongError(ValueError, OverflowError):
+    """The data is longer than a cipher can process with the same key and nonce (the key stream would
+    repeat). PyCryptodome's Crypto.MessageTooLongError; raised as that class when PyCryptodome is loaded."""
+
+
+def too_long(message: str) -> NoReturn:
+    """Raise Crypto.MessageTooLongError if the caller's process has PyCryptodome loaded (so `except` clauses
+    written for it work), else ours (also a ValueError and an OverflowError, like PyCryptodome's)."""
+    crypto = sys.modules.get("Crypto")
+    cls = getattr(crypto, "MessageTooLongError", None) if crypto is not None else None
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        raise cls(message)
+    raise MessageTooLongError(message)
+
+
+class Unavailable(Exception):
+    """Internal: the kernel cannot serve `what`; the dispatcher applies the policy (see Cipher._create_cipher)."""
+
+    def __init__(self, what: str, reason: object) -> None:
+        super().__init__(what, reason)
+        self.what = what
+        self.reason = reason
+
+
+def kernel(name: str, key: Buffer, what: str) -> Tfm:
+    """The cached keyed tfm for kernel algorithm `name`; Unavailable(what) if the kernel cannot bind it."""
+    try:
+        return _sk.keyed(name, key)
+    except AlgUnavailable as e:
+        raise Unavailable(what, e) from None
+
+
+def pycryptodome_fallback(what: str, reason: object, module: str, make: Callable[[Any], Any]) -> Any:
+    """The policy for a cipher the kernel cannot serve: raise under strict (UnsupportedAlgorithm, a ValueError,
+    carrying the reason); under fallback count it and return make(PyCryptodome's `module`)."""
+    _policy.unavailable("cipher", what, reason)
+    try:
+        import importlib
+
+        real = importlib.import_module(module)
+    except ImportError:
+        raise _policy.UnsupportedAlgorithm(
+            f"unsupported cipher type {what}", f"{reason}; and PyCryptodome ({module}) is not installed"
+        ) from None
+    return make(real)
+
+
+# --- PyCryptodome's buffer rules (Crypto.Util._raw_api) ---------------------------------------------------
+
+
+def c_buffer(data: object) -> memoryview:
+    """A flat byte view of data as PyCryptodome's c_uint8_ptr accepts it: bytes, bytearray or memoryview only."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"Object type {type(data)} cannot be passed to C code")
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+def key_bytes(key: object) -> bytes:
+    return c_buffer(key).tobytes()
+
+
+def _same_length(n: int) -> ValueError:
+    return ValueError(f"output must have the same length as the input  ({n} bytes)")
+
+
+def io_views(data: Buffer, output: Output) -> tuple[memoryview, Optional[memoryview]]:
+    """(input view, output view or None), checked in PyCryptodome's order and with its messages."""
+    if output is None:
+        expected = len(data)
+        dst = None
+    else:
+        if not (isinstance(output, bytearray) or (isinstance(output, memoryview) and not output.readonly)):
+            raise TypeError("output must be a bytearray or a writeable memoryview")
+        if len(data) != len(output):
+            raise _same_length(len(data))
+        dst = c_buffer(output)
+        expected = dst.nbytes
+    src = c_buffer(data)
+    if expected != src.nbytes:
+        raise _same_length(src.nbytes)
+    return src, dst
+
+
+# --- output buffers -------------------------------------------------------------------------------------
+
+# Below this, the output is received into a bytearray and copied once into bytes (cheap); above it, into a
+# new bytes object directly, as PyCryptodome does (create_output_buffer): no second copy of a large output.
+_DIRECT = 64 * 1024
+_new_bytes: list[Optional[Callable[[int], tuple[bytes, memoryview]]]] = []
+
+
+def _find_new_bytes() -> Optional[Callable[[int], tuple[bytes, memoryview]]]:
+    if sys.implementation.name != "cpython":
+        return None
+    try:
+        import ctypes
+
+        from_size = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+            ("PyBytes_FromStringAndSize", ctypes.pythonapi)
+        )
+        as_string = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", ctypes.pythonapi))
+    except (ImportError, AttributeError):
+        return None
+
+    def new_bytes(n: int) -> tuple[bytes, memoryview]:
+        # PyBytes_FromStringAndSize(NULL, n): a new, unshared bytes object whose content is filled in here
+        # before anything else can see it (what C extensions do). n >= _DIRECT, so never the empty singleton.
+        obj = from_size(None, n)
+        array = (ctypes.c_char * n).from_address(as_string(obj))
+        return obj, memoryview(array).cast("B")
+
+    return new_bytes
+
+
+def new_output(n: int) -> tuple[Union[bytes, bytearray], memoryview]:
+    """(object to return, writable view of it) for an n-byte result; finish() turns the object into bytes."""
+    if n >= _DIRECT:
+        if not _new_bytes:
+            _new_bytes.append(_find_new_bytes())
+        make = _new_bytes[0]
+        if make is not None:
+            return make(n)
+    buf = bytearray(n)
+    return buf, memoryview(buf)
+
+
+def finish(obj: Union[bytes, bytearray]) -> bytes:
+    return obj if isinstance(obj, bytes) else bytes(obj)
+
+
+# --- userspace helpers ----------------------------------------------------------------------------------
+
+_zeros: list[bytes] = []
+
+
+def zeros(n: int) -> memoryview:
+    """A read-only view of n zero bytes (n <= the message limit), from one shared buffer."""
+    size = max(_sk.max_message(), n)
+    if not _zeros or len(_zeros[0]) < size:
+        _zeros[:] = [bytes(size)]
+    return memoryview(_zeros[0])[:n]
+
+
+def xor_into(dst: memoryview, a: Buffer, b: Buffer) -> None:
+    """dst[:] = a XOR b (equal lengths). Only ever combines data with a key stream the kernel computed."""
+    n = len(dst)
+    if n:
+        dst[:] = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little")
+
+
+# --- the message loop -----------------------------------------------------------------------------------
+
+
+def blocks(
+    alg: Tfm, encrypt: bool, iv: Optional[bytes], src: memoryview, dst: memoryview, next_iv: Callable[[int], bytes]
+) -> None:
+    """Run src through alg into dst (whole blocks), one message per max_message() bytes. next_iv(end) is the IV
+    of the message that starts at byte `end` of src (after the earlier messages finished)."""
+    limit = _sk.max_message()
+    pos, n = 0, len(src)
+    while pos < n:
+        end = min(n, pos + limit)
+        _sk.message(alg, encrypt, iv, (src[pos:end],), (dst[pos:end],))
+        pos = end
+        if pos < n and iv is not None:
+            iv = next_iv(pos)
+
+
+def run_blocks(
+    alg: Tfm,
+    encrypt: bool,
+    iv: Optional[bytes],
+    src: memoryview,
+    dst: Optional[memoryview],
+    next_iv: Callable[[memoryview, memoryview, int], bytes],
+) -> Optional[bytes]:
+    """blocks() for a whole-block input, into dst or into new bytes (returned). next_iv(src, out, end) gives
+    the IV after `end` bytes. Nothing reaches the kernel for an empty input."""
+    n = len(src)
+    if dst is None:
+        if n == 0:
+            return b""
+        if n <= _sk.max_message():
+            return _sk.message_bytes(alg, encrypt, iv, (src,))
+        obj, out = new_output(n)
+        blocks(alg, encrypt, iv, src, out, lambda end: next_iv(src, out, end))
+        return finish(obj)
+    if n:
+        blocks(alg, encrypt, iv, src, dst, lambda end: next_iv(src, dst, end))
+    return None
+
+
+def keystream_crypt(
+    alg: Tfm,
+    src: memoryview,
+    dst: Optional[memoryview],
+    position: int,
+    block: int,
+    iv_at: Callable[[int], bytes],
+    boundary: Callable[[int], Optional[int]],
+) -> Optional[bytes]:
+    """A counter-mode stream cipher (ctr, chacha20, xchacha20) at any byte position, entirely in the kernel.
+
+    Each message starts on a key-stream block boundary with the IV of that block (iv_at(block index)): the
+    bytes before `position` in its first block and after the data in its last block are zeros that are sent
+    and received into scratch space. The kernel never needs to remember a position (chacha20 does not chain
+    its IV; ctr steps past a partial block). boundary(block index) is the first block index after it where a
+    message must end (a counter-field wrap the kernel's increment would carry past), or None.
+    """
+    n = len(src)
+    if dst is None:
+        if n == 0:
+            return b""
+        obj, out = new_output(n)
+        _keystream(alg, src, out, position, block, iv_at, boundary)
+        return finish(obj)
+    if n:
+        _keystream(alg, src, dst, position, block, iv_at, boundary)
+    return None
+
+
+def _keystream(
+    alg: Tfm,
+    src: memoryview,
+    dst: memoryview,
+    position: int,
+    block: int,
+    iv_at: Callable[[int], bytes],
+    boundary: Callable[[int], Optional[int]],
+) -> None:
+    limit = _sk.max_message() // block * block
+    done, n = 0, len(src)
+    while done < n:
+        pos = position + done
+        index, head = divmod(pos, block)
+        room = limit - head
+        stop = boundary(index)
+        if stop is not None:
+            room = min(room, (stop - index) * block - head)
+        take = min(n - done, room)
+        tail = -(head + take) % block
+        send: list[Buffer] = [src[done : done + take]]
+        recv: list[memoryview] = [dst[done : done + take]]
+        if head:
+            send.insert(0, zeros(head))
+            recv.insert(0, memoryview(bytearray(head)))
+        if tail:
+            send.append(zeros(tail))
+            recv.append(memoryview(bytearray(tail)))
+        _sk.message(alg, True, iv_at(index), send, recv)
+        done += take
+
+
+def check_next(allowed: Sequence[str], method: str, message: str) -> None:
+    if method not in allowed:
+        raise TypeError(message)

@@ -1,0 +1,113 @@
+"""Cipher-Block Chaining (CBC) on the kernel's cbc(<cipher>): PyCryptodome's CbcMode.
+
+The chaining value lives in userspace between calls (the last ciphertext block) and goes to the kernel as the
+IV of every message, so no call depends on IV state an op socket kept (cbc does chain ctx->iv across recvs,
+but pooled op sockets serve many objects). One call of up to max_message() bytes is one sendmsg + one recv.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Optional, Union, overload
+
+from .._afalg import Tfm
+from .._afalg.skcipher import max_message
+from ._common import Buffer, c_buffer, io_views, kernel, run_blocks
+
+__all__ = ["CbcMode"]
+
+
+class CbcMode:
+    """*Cipher-Block Chaining (CBC)*, NIST SP 800-38A section 6.2."""
+
+    def __init__(self, alg: Tfm, iv: bytes) -> None:
+        self._alg = alg
+        self.block_size = len(iv)
+        """The block size of the underlying cipher, in bytes."""
+        self.iv = iv
+        """The Initialization Vector originally used to create the object. The value does not change."""
+        self.IV = self.iv
+        """Alias for `iv`"""
+        self._chain = iv
+        self._next = ["encrypt", "decrypt"]
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Encrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
+        if "encrypt" not in self._next:
+            raise TypeError("encrypt() cannot be called after decrypt()")
+        self._next = ["encrypt"]
+        return self._crypt(True, plaintext, output)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Decrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
+        if "decrypt" not in self._next:
+            raise TypeError("decrypt() cannot be called after encrypt()")
+        self._next = ["decrypt"]
+        return self._crypt(False, ciphertext, output)
+
+    def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+        src, dst = io_views(data, output)
+        bs = self.block_size
+        if len(src) % bs:
+            raise ValueError(f"Data must be padded to {bs} byte boundary in CBC mode")
+        n = len(src)
+        if not n:
+            return None if dst is not None else b""
+        if encrypt:
+
+            def next_iv(s: memoryview, out: memoryview, end: int) -> bytes:
+                return out[end - bs : end].tobytes()  # the last ciphertext block so far
+
+            result = run_blocks(self._alg, True, self._chain, src, dst, next_iv)
+            self._chain = bytes((result if result is not None else dst)[-bs:])  # type: ignore[index]
+            return result
+        # Decrypting, the chaining values are input blocks: read them before the kernel writes any output,
+        # since output may be the input buffer itself (in-place decryption).
+        step = max_message()
+        saved = {end: src[end - bs : end].tobytes() for end in range(step, n, step)}
+        chain = src[-bs:].tobytes()
+
+        def saved_iv(s: memoryview, out: memoryview, end: int) -> bytes:
+            return saved[end]
+
+        result = run_blocks(self._alg, False, self._chain, src, dst, saved_iv)
+        self._chain = chain
+        return result
+
+
+def _create_cbc_cipher(factory: ModuleType, **kwargs: Any) -> CbcMode:
+    """PyCryptodome's factory: iv/IV (random if absent), key checked by the cipher module."""
+    from ..Random import get_random_bytes
+
+    key = factory._create_base_cipher(kwargs)
+    iv = kwargs.pop("IV", None)
+    IV = kwargs.pop("iv", None)
+
+    if (iv, IV) == (None, None):
+        iv = get_random_bytes(factory.block_size)
+    if iv is not None:
+        if IV is not None:
+            raise TypeError("You must either use 'iv' or 'IV', not both")
+    else:
+        iv = IV
+
+    if len(iv) != factory.block_size:
+        raise ValueError(f"Incorrect IV length (it must be {factory.block_size} bytes long)")
+
+    if kwargs:
+        raise TypeError(f"Unknown parameters for CBC: {kwargs!s}")
+
+    iv = c_buffer(iv).tobytes()
+    return CbcMode(kernel(f"cbc({factory._KERNEL})", key, f"{factory._NAME}-CBC"), iv)

@@ -1,0 +1,116 @@
+"""Output Feedback (OFB) mode, composed from the kernel's cbc(<cipher>): PyCryptodome's OfbMode.
+
+The kernel's ofb(<cipher>) is gone from Linux 6.7 on, so OFB is composed the same way on every kernel. The
+OFB key stream is O_j = CIPH_K(O_{j-1}) with O_0 = IV (NIST SP 800-38A section 6.4), which is exactly CBC
+encryption of zero blocks: X_j = CIPH_K(0 XOR X_{j-1}). So the kernel's cbc(<cipher>) makes the key stream,
+one message per call (per max_message()), with the last key-stream block as the IV of the next; the data is
+XORed with it here. A partly used key-stream block is kept for the next call (any split works).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Optional, Union, overload
+
+from .._afalg import Tfm
+from .._afalg import skcipher as _sk
+from ._common import Buffer, c_buffer, finish, io_views, kernel, new_output, xor_into, zeros
+
+__all__ = ["OfbMode"]
+
+
+class OfbMode:
+    """*Output FeedBack (OFB)*, NIST SP 800-38A section 6.4."""
+
+    def __init__(self, alg: Tfm, iv: bytes) -> None:
+        self._alg = alg
+        self.block_size = len(iv)
+        """The block size of the underlying cipher, in bytes."""
+        self.iv = iv
+        """The Initialization Vector originally used to create the object. The value does not change."""
+        self.IV = self.iv
+        """Alias for `iv`"""
+        self._last = iv  # the last key-stream block made (O_0 = IV)
+        self._left = b""  # its bytes not used yet
+        self._next = ["encrypt", "decrypt"]
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
+        if "encrypt" not in self._next:
+            raise TypeError("encrypt() cannot be called after decrypt()")
+        self._next = ["encrypt"]
+        return self._process(plaintext, output)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
+        if "decrypt" not in self._next:
+            raise TypeError("decrypt() cannot be called after encrypt()")
+        self._next = ["decrypt"]
+        return self._process(ciphertext, output)
+
+    def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+        src, dst = io_views(data, output)
+        n = len(src)
+        if dst is None:
+            if n == 0:
+                return b""
+            obj, out = new_output(n)
+            self._run(src, out)
+            return finish(obj)
+        if n:
+            self._run(src, dst)
+        return None
+
+    def _run(self, src: memoryview, dst: memoryview) -> None:
+        n, b = len(src), self.block_size
+        done = min(len(self._left), n)
+        if done:
+            xor_into(dst[:done], src[:done], self._left[:done])
+            self._left = self._left[done:]
+        limit = _sk.max_message() // b * b
+        while done < n:
+            take = min(n - done, limit)
+            size = -(-take // b) * b
+            stream = _sk.message_bytes(self._alg, True, self._last, (zeros(size),))
+            xor_into(dst[done : done + take], src[done : done + take], stream[:take])
+            self._last = stream[-b:]
+            self._left = stream[take:]
+            done += take
+
+
+def _create_ofb_cipher(factory: ModuleType, **kwargs: Any) -> OfbMode:
+    """PyCryptodome's factory: iv/IV (random if absent)."""
+    from ..Random import get_random_bytes
+
+    key = factory._create_base_cipher(kwargs)
+    iv = kwargs.pop("IV", None)
+    IV = kwargs.pop("iv", None)
+
+    if (iv, IV) == (None, None):
+        iv = get_random_bytes(factory.block_size)
+    if iv is not None:
+        if IV is not None:
+            raise TypeError("You must either use 'iv' or 'IV', not both")
+    else:
+        iv = IV
+
+    if len(iv) != factory.block_size:
+        raise ValueError(f"Incorrect IV length (it must be {factory.block_size} bytes long)")
+
+    if kwargs:
+        raise TypeError(f"Unknown parameters for OFB: {kwargs!s}")
+
+    iv = c_buffer(iv).tobytes()
+    return OfbMode(kernel(f"cbc({factory._KERNEL})", key, f"{factory._NAME}-OFB"), iv)

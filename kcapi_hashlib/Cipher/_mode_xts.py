@@ -1,0 +1,114 @@
+"""XTS (IEEE Std 1619, NIST SP 800-38E) on the kernel's xts(<cipher>): beyond PyCryptodome.
+
+    c = AES.new(key, AES.MODE_XTS, tweak=sector_number)      # key: 32 or 64 bytes (two AES keys)
+    ct0 = c.encrypt(sector0); ct1 = c.encrypt(sector1)      # consecutive data units
+
+- Each encrypt()/decrypt() call is one data unit (a disk sector, say) of at least one block; a last partial
+  block is handled by ciphertext stealing, so any length from 16 bytes works. The kernel computes the tweak
+  encryption T = E_K2(i) from the IV of every request and does not chain it, so a data unit is one request:
+  at most max_message() bytes (the socket buffer, about 208 KiB by default).
+- The tweak i is 16 bytes; an int is taken as the data unit sequence number, encoded as IEEE 1619 (5.1) says:
+  128-bit little-endian. After each call it steps to the next data unit (i + 1, little-endian), so one
+  object encrypts consecutive sectors; the `tweak` attribute keeps the first value.
+- Like CBC, an object encrypts or decrypts, not both (TypeError, with PyCryptodome's messages).
+- Keys whose two halves are equal are refused (ValueError): SP 800-38E requires Key_1 != Key_2 (the kernel
+  enforces it only in FIPS mode, xts_verify_key).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Optional, Union, overload
+
+from .._afalg import Tfm
+from .._afalg import skcipher as _sk
+from ._common import Buffer, c_buffer, io_views, kernel, run_blocks
+
+__all__ = ["XtsMode"]
+
+_KEY_SIZES = (32, 64)  # XTS-AES-128 and XTS-AES-256 (two keys each)
+
+
+class XtsMode:
+    """*XEX-based tweaked-codebook mode with ciphertext stealing (XTS)*, one data unit per call."""
+
+    def __init__(self, alg: Tfm, block_size: int, tweak: bytes) -> None:
+        self._alg = alg
+        self.block_size = block_size
+        """The block size of the underlying cipher, in bytes."""
+        self.tweak = tweak
+        """The tweak of the first data unit (16 bytes); the object steps it by one per call."""
+        self._unit = int.from_bytes(tweak, "little")
+        self._next = ["encrypt", "decrypt"]
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Encrypt one data unit (>= one block) under the current tweak, then step the tweak."""
+        if "encrypt" not in self._next:
+            raise TypeError("encrypt() cannot be called after decrypt()")
+        self._next = ["encrypt"]
+        return self._crypt(True, plaintext, output)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Decrypt one data unit (>= one block) under the current tweak, then step the tweak."""
+        if "decrypt" not in self._next:
+            raise TypeError("decrypt() cannot be called after encrypt()")
+        self._next = ["decrypt"]
+        return self._crypt(False, ciphertext, output)
+
+    def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+        src, dst = io_views(data, output)
+        n = len(src)
+        if n < self.block_size:
+            raise ValueError(f"Data unit must be at least {self.block_size} bytes long in XTS mode")
+        if n > _sk.max_message():
+            raise ValueError(f"Data unit longer than {_sk.max_message()} bytes (one kernel request) in XTS mode")
+        tweak = (self._unit % (1 << 128)).to_bytes(16, "little")
+        result = run_blocks(self._alg, encrypt, tweak, src, dst, _one_message)
+        self._unit += 1
+        return result
+
+
+def _one_message(src: memoryview, out: memoryview, end: int) -> bytes:
+    raise AssertionError("an XTS data unit is one message")  # pragma: no cover
+
+
+def _create_xts_cipher(factory: ModuleType, **kwargs: Any) -> XtsMode:
+    """AES.new(key, MODE_XTS, tweak) / tweak=...: 16 bytes, or the data unit number as an int."""
+    kwargs.pop("use_aesni", None)
+    try:
+        key = kwargs.pop("key")
+    except KeyError:
+        raise TypeError("Missing 'key' parameter") from None
+    if len(key) not in _KEY_SIZES:
+        raise ValueError(f"Incorrect XTS key length ({len(key)} bytes): it must be 32 or 64 (two AES keys)")
+    key = c_buffer(key).tobytes()
+    half = len(key) // 2
+    if key[:half] == key[half:]:
+        raise ValueError("The two halves of an XTS key must differ (NIST SP 800-38E)")
+    tweak = kwargs.pop("tweak", None)
+    if tweak is None:
+        raise TypeError("XTS mode needs a 'tweak' (16 bytes, or the data unit sequence number)")
+    if kwargs:
+        raise TypeError(f"Unknown parameters for XTS: {kwargs!s}")
+    if isinstance(tweak, int) and not isinstance(tweak, bool):
+        if not 0 <= tweak < 1 << 128:
+            raise ValueError("The XTS tweak number must be in [0, 2**128)")
+        tweak_bytes = tweak.to_bytes(16, "little")
+    else:
+        tweak_bytes = c_buffer(tweak).tobytes()
+        if len(tweak_bytes) != 16:
+            raise ValueError("Incorrect tweak length (it must be 16 bytes long)")
+    alg = kernel(f"xts({factory._KERNEL})", key, f"{factory._NAME}-XTS")
+    return XtsMode(alg, factory.block_size, tweak_bytes)

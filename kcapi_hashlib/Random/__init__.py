@@ -1,0 +1,59 @@
+"""Crypto.Random on the kernel's DRBG: get_random_bytes(n) and new().read(n), from AF_ALG "rng" "stdrng".
+
+Reads are at most 128 bytes per kernel call (algif_rng), so get_random_bytes(n) costs ceil(n / 128) recv
+calls on one op socket kept per process; a forked child opens its own (see kcapi_hashlib._afalg.rng).
+If the kernel has no usable DRBG the policy decides: strict (the default) raises UnsupportedAlgorithm (a
+ValueError) carrying the reason; fallback reads os.urandom instead, counted in fallback_counts() as "stdrng".
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from typing import Any
+
+from .. import _policy
+from .._afalg import AlgUnavailable
+from .._afalg import rng as _rng
+
+__all__ = ["new", "get_random_bytes"]
+# install() puts these in place of Crypto.Random's.
+_REPLACES = ["new", "get_random_bytes", "atfork"]
+
+
+def get_random_bytes(n: int, /) -> bytes:
+    """n random bytes from the kernel DRBG (os.urandom's checks: an int, not negative)."""
+    size = operator.index(n)
+    if size < 0:
+        raise ValueError("negative argument not allowed")
+    try:
+        return _rng.read(size)
+    except AlgUnavailable as e:
+        _policy.unavailable("rng", _rng.NAME, e)
+        return os.urandom(size)
+
+
+class _KernelRNG:
+    """A file-like source of random bytes (PyCryptodome's Random.new() object)."""
+
+    def read(self, n: int) -> bytes:
+        """Return a random byte string of the desired size."""
+        return get_random_bytes(n)
+
+    def flush(self) -> None:
+        """Method provided for backward compatibility only."""
+
+    def reinit(self) -> None:
+        """Method provided for backward compatibility only."""
+
+    def close(self) -> None:
+        """Method provided for backward compatibility only."""
+
+
+def new(*args: Any, **kwargs: Any) -> _KernelRNG:
+    """Return a file-like object that outputs cryptographically random bytes."""
+    return _KernelRNG()
+
+
+def atfork() -> None:
+    """PyCryptodome's no-op: a forked child gets its own kernel DRBG socket by itself."""
