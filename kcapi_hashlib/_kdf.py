@@ -1,0 +1,119 @@
+"""Key derivation on the kernel's HMAC: hashlib.pbkdf2_hmac's surface, and the PRF chains shared with
+kcapi_hashlib.Protocol.KDF.
+
+The kernel has no pbkdf2 template, so PBKDF2 (RFC 8018 section 5.2) iterates the kernel's hmac(<hash>)
+here: U1 = PRF(P, S || INT(i)), Uj = PRF(P, Uj-1). Every derivation keys one private tfm with the password
+(never the shared key cache: a password-keyed tfm should not outlive its derivation) and runs every PRF call
+on ONE op socket of it: one sendmsg + one recv each (see _afalg.keyed.MacSession).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Optional, Union
+
+from . import _afalg, _hashlib, _policy
+from ._afalg import keyed as _keyed
+from .hmac import kernel_tfm
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+_INT_MAX = 2**31 - 1
+_LONG_MAX = 2**63 - 1
+
+_stdlib_pbkdf2_hmac: Optional[Callable[..., bytes]]
+try:  # the stdlib's C implementation: the fallback policy's userspace PBKDF2, and its error type
+    from _hashlib import UnsupportedDigestmodError as _UnsupportedDigestmodError
+    from _hashlib import pbkdf2_hmac as _stdlib_pbkdf2_hmac
+except ImportError:  # pragma: no cover - CPython built without OpenSSL
+    _UnsupportedDigestmodError = ValueError  # type: ignore[misc, assignment]
+    _stdlib_pbkdf2_hmac = None
+
+
+@contextmanager
+def prf_session(name: str, key: Buffer) -> Iterator[Optional[_keyed.MacSession]]:
+    """A MAC session of the kernel's hmac(<name>) keyed with `key` on a private tfm (closed afterwards), or
+    None if the kernel cannot run that HMAC here."""
+    tfm = kernel_tfm(name, key, cached=False)
+    if tfm is None:
+        yield None
+        return
+    try:
+        with _keyed.MacSession(tfm, _hashlib.ALGORITHMS[name].digest_size) as session:
+            yield session
+    finally:
+        tfm.close()
+
+
+def pbkdf2_blocks(mac: _keyed.MacSession, salt: Buffer, iterations: int, blocks: range, size: int) -> bytes:
+    """T_i = U1 ^ ... ^ Uc for i in blocks (RFC 8018 section 5.2 step 3), one PRF call = one send + one recv."""
+    out = bytearray()
+    for i in blocks:
+        u = mac(salt, i.to_bytes(4, "big"))
+        acc = int.from_bytes(u, "big")
+        for _ in range(iterations - 1):
+            u = mac(u)
+            acc ^= int.from_bytes(u, "big")
+        out += acc.to_bytes(size, "big")
+    return bytes(out)
+
+
+def _buffer(obj: Any) -> memoryview:
+    if isinstance(obj, str):
+        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'")
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+def _c_long(value: Any) -> int:
+    n = operator.index(value)
+    if not -_LONG_MAX - 1 <= n <= _LONG_MAX:
+        raise OverflowError("Python int too large to convert to C long")
+    return n
+
+
+def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int, dklen: Optional[int] = None) -> bytes:
+    """Password based key derivation function 2 (PKCS #5 v2.0) with HMAC as pseudorandom function.
+
+    Computed by the kernel's hmac(<hash>), one op socket per derivation."""
+    # Argument checks in the order of CPython's _hashopenssl.c pbkdf2_hmac_impl (same types and messages).
+    if not isinstance(hash_name, str):
+        raise TypeError(f"pbkdf2_hmac() argument 'hash_name' must be str, not {type(hash_name).__name__}")
+    pw = _buffer(password)
+    sa = _buffer(salt)
+    iterations = _c_long(iterations)
+    name = _hashlib.canonical_name(hash_name)
+    alg = _hashlib.ALGORITHMS.get(name) if name is not None else None
+    if name is None or alg is None or alg.digest_size == 0:
+        raise _UnsupportedDigestmodError(f"unsupported hash type {hash_name}")
+    if iterations < 1:
+        raise ValueError("iteration value must be greater than 0.")
+    if iterations > _INT_MAX:
+        raise OverflowError("iteration value is too great.")
+    if dklen is None:
+        size = alg.digest_size
+    else:
+        size = _c_long(dklen)
+    if size < 1:
+        raise ValueError("key length must be greater than 0.")
+    if size > _INT_MAX:
+        raise OverflowError("key length is too great.")
+
+    reason: object = f"the kernel has no AF_ALG hash for {name}"
+    if alg.kernel is not None:
+        with prf_session(name, pw) as mac:
+            if mac is not None:
+                blocks = range(1, -(-size // alg.digest_size) + 1)
+                return pbkdf2_blocks(mac, sa, iterations, blocks, alg.digest_size)[:size]
+        reason = _afalg.probe("hash", f"hmac({alg.kernel})") or reason
+    _policy.unavailable("hash", name, reason)
+    if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
+        raise _UnsupportedDigestmodError(f"unsupported hash type {hash_name}")
+    return _stdlib_pbkdf2_hmac(name, pw, sa, iterations, dklen)

@@ -1,0 +1,427 @@
+"""HMAC (Keyed-Hashing for Message Authentication), computed by the kernel: a drop-in for the stdlib `hmac`.
+
+    from kcapi_hashlib import hmac
+    hmac.new(key, msg, "sha256").hexdigest()
+
+The MAC is the kernel's `hmac(<hash>)` template: the key is set on a tfm socket with ALG_SET_KEY and each
+object hashes on an op socket of that tfm (see kcapi_hashlib._afalg.keyed). Keyed tfms are cached per key
+(bounded, indexed by a keyed fingerprint, never by the key bytes), so the common pattern of one key and many
+messages costs one sendmsg + one recv per message; clear_key_cache() empties that cache.
+
+Like the stdlib's HMAC, an object has either `_hmac` (here: the kernel's keyed hash) or, for a digestmod the
+kernel cannot run as hmac(...) (your own hash class, say), `_inner`/`_outer` hash objects of the RFC 2104
+construction (computed by kcapi_hashlib's kernel hashes when the digestmod names one). Hash names the kernel
+lacks follow kcapi_hashlib's policy: strict raises ValueError('unsupported hash type NAME'), fallback uses
+the standard library (counted, see kcapi_hashlib.fallback_counts()).
+"""
+
+from __future__ import annotations
+
+import hmac as _stdlib_hmac
+import sys
+import warnings as _warnings
+from types import ModuleType
+from typing import Any, Callable, Optional, Union
+
+from . import _afalg, _hashlib
+from ._afalg import keyed as _keyed
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+# The stdlib's constant-time comparison, re-exported (never reimplemented): _hashlib.compare_digest where
+# OpenSSL is present, else _operator._compare_digest, exactly as the stdlib hmac module chooses.
+compare_digest = _stdlib_hmac.compare_digest
+
+trans_5C = bytes((x ^ 0x5C) for x in range(256))
+trans_36 = bytes((x ^ 0x36) for x in range(256))
+
+# The size of the digests returned by HMAC depends on the underlying
+# hashing module used.  Use digest_size from the instance of HMAC instead.
+digest_size = None
+
+_MISSING_DIGESTMOD = (
+    "Missing required argument 'digestmod'."
+    if sys.version_info >= (3, 13)
+    else "Missing required parameter 'digestmod'."
+)
+
+# Keys longer than this are hashed before they reach setsockopt (RFC 2104 section 2: a key longer than the
+# block size is replaced by its hash, which the hmac template would do itself): alg_setkey copies the key
+# into sock_kmalloc'ed memory bounded by net.core.optmem_max (20 KiB before 6.8), so a 30 KB key gets ENOMEM.
+_LONG_KEY = 4096
+
+
+class _NotKernel(ValueError):
+    """The digestmod cannot be run as the kernel's hmac(...) (the stdlib's UnsupportedDigestmodError)."""
+
+
+# --- which hash a digestmod designates ------------------------------------------------------------------
+
+# Modules whose hash constructors are the stdlib's (OpenSSL's _hashlib, the builtin _sha2/_md5/... modules).
+_STDLIB_HASH_MODULES = frozenset({"_hashlib", "_md5", "_sha1", "_sha256", "_sha512", "_sha2", "_sha3", "_blake2"})
+# Packages whose hash modules follow PyCryptodome's API (module.new(data), object.oid).
+_PYCRYPTODOME_STYLE = ("Crypto.Hash.", "Cryptodome.Hash.", "kcapi_hashlib.Hash.")
+_MODULE_HASHES = {
+    "MD4": "md4",
+    "MD5": "md5",
+    "SHA": "sha1",
+    "SHA1": "sha1",
+    "SHA224": "sha224",
+    "SHA256": "sha256",
+    "SHA384": "sha384",
+    "SHA512": "sha512",
+    "SHA3_224": "sha3_224",
+    "SHA3_256": "sha3_256",
+    "SHA3_384": "sha3_384",
+    "SHA3_512": "sha3_512",
+    "RIPEMD": "ripemd160",
+    "RIPEMD160": "ripemd160",
+}
+# ASN.1 OIDs of hash objects (PyCryptodome's `oid` attribute). BLAKE2b objects are left out on purpose:
+# their new() is keyword-only, so no HMAC implementation can use them as a digestmod.
+_OID_HASHES = {
+    "1.2.840.113549.2.5": "md5",
+    "1.3.14.3.2.26": "sha1",
+    "2.16.840.1.101.3.4.2.4": "sha224",
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+    "2.16.840.1.101.3.4.2.5": "sha512_224",
+    "2.16.840.1.101.3.4.2.6": "sha512_256",
+    "2.16.840.1.101.3.4.2.7": "sha3_224",
+    "2.16.840.1.101.3.4.2.8": "sha3_256",
+    "2.16.840.1.101.3.4.2.9": "sha3_384",
+    "2.16.840.1.101.3.4.2.10": "sha3_512",
+    "1.3.36.3.2.1": "ripemd160",
+}
+_OURS: dict[Any, str] = {ctor: name for name, ctor in _hashlib.CONSTRUCTORS.items()}
+
+
+def _same_block_size(obj: Any, name: str) -> bool:
+    # A module or object that claims another block size would pad the key differently: not the same HMAC.
+    bs = getattr(obj, "block_size", None)
+    return bs is None or bs == _hashlib.ALGORITHMS[name].block_size
+
+
+def identify(digestmod: Any) -> Optional[str]:
+    """hashlib's canonical name of the hash `digestmod` designates, when that is certain without calling it:
+    a name, a hashlib constructor (the stdlib's or ours), a PyCryptodome-style hash module or hash object.
+    None for anything else (e.g. a class of your own), which is then used as given."""
+    if isinstance(digestmod, str):
+        return _hashlib.canonical_name(digestmod)
+    try:
+        ours = _OURS.get(digestmod)
+    except TypeError:  # unhashable
+        return None
+    if ours is not None:
+        return ours
+    if isinstance(digestmod, ModuleType):
+        package, _, leaf = digestmod.__name__.rpartition(".")
+        name = _MODULE_HASHES.get(leaf) if package + "." in _PYCRYPTODOME_STYLE else None
+        return name if name is not None and _same_block_size(digestmod, name) else None
+    module = getattr(digestmod, "__module__", None)
+    if callable(digestmod) and module in _STDLIB_HASH_MODULES:
+        ctor = getattr(digestmod, "__name__", "")
+        name = _hashlib.canonical_name(ctor[len("openssl_") :] if ctor.startswith("openssl_") else ctor)
+        return name if name is not None and name != "new" else None
+    cls_module = getattr(type(digestmod), "__module__", "") or ""
+    if cls_module.startswith(_PYCRYPTODOME_STYLE):
+        name = _OID_HASHES.get(getattr(digestmod, "oid", None) or "")
+        return name if name is not None and _same_block_size(digestmod, name) else None
+    return None
+
+
+def _prehash(kname: str, digest_size: int) -> Callable[[Buffer], Buffer]:
+    def prepare(key: Buffer) -> Buffer:
+        if len(key) <= _LONG_KEY:
+            return key
+        return _afalg.hash_oneshot(_afalg.tfm("hash", kname), (key,), digest_size)
+
+    return prepare
+
+
+def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.Tfm]:
+    """The kernel's hmac(<name>) tfm keyed with `key` (from the key cache unless cached=False), or None if the
+    kernel has no such hash or hmac template here. KernelError (e.g. ENOMEM) propagates."""
+    alg = _hashlib.ALGORITHMS[name]
+    if alg.kernel is None:
+        return None
+    prepare = _prehash(alg.kernel, alg.digest_size)
+    try:
+        if cached:
+            return _keyed.cached_tfm("hash", f"hmac({alg.kernel})", key, prepare)
+        return _keyed.private_tfm("hash", f"hmac({alg.kernel})", prepare(key))
+    except _afalg.AlgUnavailable:
+        return None
+
+
+def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashlib.HASH]:
+    if name is None:
+        return None
+    tfm = kernel_tfm(name, key)
+    if tfm is None:
+        return None
+    alg = _hashlib.ALGORITHMS[name]
+    return _hashlib.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
+
+
+def _buffer(obj: Any) -> memoryview:
+    """A byte view of obj, with the error of C functions taking a Py_buffer ("y*")."""
+    if isinstance(obj, str):
+        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'")
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+def _digest_cons(digestmod: Any) -> Callable[..., Any]:
+    """The hash constructor of the RFC 2104 construction: ours for every hash we can name, else digestmod's."""
+    name = identify(digestmod)
+    if name is not None:
+        ctor = _hashlib.CONSTRUCTORS[name]
+        return lambda d=b"": ctor(d)
+    if callable(digestmod):
+        return digestmod  # type: ignore[no-any-return]
+    if isinstance(digestmod, str):
+        return lambda d=b"": _hashlib.new(digestmod, d)
+    return lambda d=b"": digestmod.new(d)
+
+
+_SLOTS: tuple[str, ...] = ("_hmac", "_inner", "_outer", "block_size", "digest_size")
+if sys.version_info < (3, 10):
+    _SLOTS += ("_digest_cons",)
+
+
+class HMAC:
+    """RFC 2104 HMAC class.  Also complies with RFC 4231.
+
+    This supports the API for Cryptographic Hash Functions (PEP 247).
+    """
+
+    blocksize = 64  # 512-bit HMAC; can be changed in subclasses.
+
+    __slots__ = _SLOTS
+
+    _hmac: Optional[_hashlib.HASH]
+    _inner: Any
+    _outer: Any
+    block_size: int
+    digest_size: int
+
+    def __init__(self, key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> None:
+        """Create a new HMAC object.
+
+        key: bytes or buffer, key for the keyed hash object.
+        msg: bytes or buffer, Initial input for the hash or None.
+        digestmod: A hash name suitable for hashlib.new(). *OR*
+                   A hashlib constructor returning a new hash object. *OR*
+                   A module supporting PEP 247.
+
+                   Required as of 3.8, despite its position after the optional
+                   msg argument.  Passing it as a keyword argument is
+                   recommended, though not required for legacy API reasons.
+        """
+
+        if not isinstance(key, (bytes, bytearray)):
+            raise TypeError(f"key: expected bytes or bytearray, but got {type(key).__name__!r}")
+
+        if not digestmod:
+            raise TypeError(_MISSING_DIGESTMOD)
+
+        try:
+            self._init_hmac(key, msg, digestmod)
+        except _NotKernel:
+            self._init_old(key, msg, digestmod)
+
+    def _init_hmac(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
+        """The kernel's hmac(<hash>): raises _NotKernel where it cannot serve digestmod."""
+        h = _kernel_hmac(identify(digestmod), _buffer(key))
+        if h is None:
+            raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
+        if msg is not None:
+            h.update(msg)
+        self._hmac = h
+        self.digest_size = h.digest_size
+        self.block_size = h.block_size
+        if sys.version_info < (3, 10):
+            self._inner = self._outer = None
+            self._digest_cons = _digest_cons(digestmod)
+
+    def _init_old(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
+        """RFC 2104 over hash objects (kernel hashes wherever digestmod names a hash), as the stdlib's."""
+        digest_cons = _digest_cons(digestmod)
+        if sys.version_info < (3, 10):
+            self._digest_cons = digest_cons
+
+        self._hmac = None
+        self._outer = digest_cons()
+        self._inner = digest_cons()
+        self.digest_size = self._inner.digest_size
+
+        if hasattr(self._inner, "block_size"):
+            blocksize = self._inner.block_size
+            if blocksize < 16:
+                _warnings.warn(
+                    f"block_size of {blocksize:d} seems too small; using our default of {self.blocksize:d}.",
+                    RuntimeWarning,
+                    2,
+                )
+                blocksize = self.blocksize
+        else:
+            _warnings.warn(
+                f"No block_size attribute on given digest object; Assuming {self.blocksize:d}.",
+                RuntimeWarning,
+                2,
+            )
+            blocksize = self.blocksize
+
+        if len(key) > blocksize:
+            key = digest_cons(key).digest()
+
+        # self.blocksize is the default blocksize. self.block_size is
+        # effective block size as well as the public API attribute.
+        self.block_size = blocksize
+
+        key = bytes(key).ljust(blocksize, b"\0")
+        self._outer.update(key.translate(trans_5C))
+        self._inner.update(key.translate(trans_36))
+        if msg is not None:
+            self.update(msg)
+
+    if sys.version_info < (3, 10):
+
+        @property
+        def digest_cons(self) -> Callable[..., Any]:
+            return self._digest_cons  # type: ignore[attr-defined, no-any-return]
+
+        @property
+        def inner(self) -> Any:
+            return self._inner
+
+        @property
+        def outer(self) -> Any:
+            return self._outer
+
+    @property
+    def name(self) -> str:
+        if self._hmac:
+            return self._hmac.name
+        else:
+            return f"hmac-{self._inner.name}"
+
+    def update(self, msg: Buffer) -> None:
+        """Feed data from msg into this hashing object."""
+        inst = self._hmac or self._inner
+        inst.update(msg)
+
+    def copy(self) -> HMAC:
+        """Return a separate copy of this hashing object.
+
+        An update to this copy won't affect the original object.
+        """
+        # Call __new__ directly to avoid the expensive __init__.
+        other = self.__class__.__new__(self.__class__)
+        other.digest_size = self.digest_size
+        other.block_size = self.block_size
+        if sys.version_info < (3, 10):
+            other._digest_cons = self._digest_cons  # type: ignore[attr-defined]
+        if self._hmac:
+            other._hmac = self._hmac.copy()
+            other._inner = other._outer = None
+        else:
+            other._hmac = None
+            other._inner = self._inner.copy()
+            other._outer = self._outer.copy()
+        return other
+
+    def _current(self) -> Any:
+        """Return a hash object for the current state.
+
+        To be used only internally with digest() and hexdigest().
+        """
+        if self._hmac:
+            return self._hmac
+        else:
+            h = self._outer.copy()
+            h.update(self._inner.digest())
+            return h
+
+    def digest(self) -> bytes:
+        """Return the hash value of this hashing object.
+
+        This returns the hmac value as bytes.  The object is
+        not altered in any way by this function; you can continue
+        updating the object after calling this function.
+        """
+        h = self._current()
+        return h.digest()  # type: ignore[no-any-return]
+
+    def hexdigest(self) -> str:
+        """Like digest(), but returns a string of hexadecimal digits instead."""
+        h = self._current()
+        return h.hexdigest()  # type: ignore[no-any-return]
+
+
+def new(key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> HMAC:
+    """Create a new hashing object and return it.
+
+    key: bytes or buffer, The starting key for the hash.
+    msg: bytes or buffer, Initial input for the hash, or None.
+    digestmod: A hash name suitable for hashlib.new(). *OR*
+               A hashlib constructor returning a new hash object. *OR*
+               A module supporting PEP 247.
+
+               Required as of 3.8, despite its position after the optional
+               msg argument.  Passing it as a keyword argument is
+               recommended, though not required for legacy API reasons.
+
+    You can now feed arbitrary bytes into the object using its update()
+    method, and can ask for the hash value at any time by calling its digest()
+    or hexdigest() methods.
+    """
+    return HMAC(key, msg, digestmod)
+
+
+def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
+    """Fast inline implementation of HMAC.
+
+    key: bytes or buffer, The key for the keyed hash object.
+    msg: bytes or buffer, Input message.
+    digest: A hash name suitable for hashlib.new() for best performance. *OR*
+            A hashlib constructor returning a new hash object. *OR*
+            A module supporting PEP 247.
+    """
+    name = identify(digest)
+    if name is not None or isinstance(digest, str):
+        # As the stdlib's C path: key and msg must be buffers, checked before the name is looked up.
+        k, m = _buffer(key), _buffer(msg)
+        tfm = kernel_tfm(name, k) if name is not None else None
+        if tfm is not None:
+            return _afalg.hash_oneshot(tfm, (m,), _hashlib.ALGORITHMS[name].digest_size)  # type: ignore[index]
+
+    digest_cons = _digest_cons(digest)
+
+    inner = digest_cons()
+    outer = digest_cons()
+    blocksize = getattr(inner, "block_size", 64)
+    if len(key) > blocksize:
+        key = digest_cons(key).digest()
+    key = key + b"\x00" * (blocksize - len(key))  # type: ignore[operator]  # the stdlib's TypeError for a memoryview
+    inner.update(key.translate(trans_36))
+    outer.update(key.translate(trans_5C))
+    inner.update(msg)
+    outer.update(inner.digest())
+    return outer.digest()  # type: ignore[no-any-return]
+
+
+def clear_key_cache() -> int:
+    """Close the cached keyed tfms (HMAC, CMAC and keyed BLAKE2b keys) that no live object uses, and forget
+    them all. Returns how many keys were cached. (The cache is also emptied in a forked child.)"""
+    return _keyed.clear()
+
+
+__all__ = ["HMAC", "new", "digest", "compare_digest", "digest_size", "trans_5C", "trans_36", "clear_key_cache"]
