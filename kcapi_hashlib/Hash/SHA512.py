@@ -1,0 +1,101 @@
+"""SHA-512 (and SHA-512/224, SHA-512/256), computed by the kernel: a drop-in for PyCryptodome's
+``Crypto.Hash.SHA512``.
+
+The kernel has no SHA-512/224 or SHA-512/256 (no "sha512-224" shash): those truncations follow
+kcapi_hashlib's policy (strict raises ValueError('unsupported hash type sha512_224'), fallback uses hashlib).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ._base import Buffer, HashBase, oneshot
+
+_TRUNCATIONS = {None: ("sha512", "2.16.840.1.101.3.4.2.3", 64), "224": ("sha512_224", "2.16.840.1.101.3.4.2.5", 28),
+                "256": ("sha512_256", "2.16.840.1.101.3.4.2.6", 32)}  # fmt: skip
+
+
+def _truncation(truncate: Optional[str]) -> tuple[str, str, int]:
+    try:
+        return _TRUNCATIONS[truncate]
+    except (KeyError, TypeError):
+        raise ValueError("Incorrect truncation length. It must be '224' or '256'.") from None
+
+
+class SHA512Hash(HashBase):
+    """A SHA-512 hash object (possibly in its truncated version SHA-512/224 or
+    SHA-512/256.
+    Do not instantiate directly. Use the :func:`new` function.
+
+    :ivar oid: ASN.1 Object ID
+    :vartype oid: string
+
+    :ivar block_size: the size in bytes of the internal message block,
+                      input to the compression function
+    :vartype block_size: integer
+
+    :ivar digest_size: the size in bytes of the resulting hash
+    :vartype digest_size: integer
+    """
+
+    # The internal block size of the hash algorithm in bytes.
+    block_size: int = 128
+
+    def __init__(self, data: Optional[Buffer], truncate: Optional[str]) -> None:
+        self._truncate = truncate
+        name, self.oid, self.digest_size = _truncation(truncate)
+        self._start(name, data)
+
+    def new(self, data: Optional[Buffer] = None) -> SHA512Hash:
+        """Create a fresh SHA-512 hash object."""
+
+        return SHA512Hash(data, self._truncate)
+
+
+def new(data: Optional[Buffer] = None, truncate: Optional[str] = None) -> SHA512Hash:
+    """Create a new hash object.
+
+    Args:
+      data (bytes/bytearray/memoryview):
+        Optional. The very first chunk of the message to hash.
+        It is equivalent to an early call to :meth:`SHA512Hash.update`.
+      truncate (string):
+        Optional. The desired length of the digest. It can be either "224" or
+        "256". If not present, the digest is 512 bits long.
+        Passing this parameter is **not** equivalent to simply truncating
+        the output digest.
+
+    :Return: A :class:`SHA512Hash` hash object
+    """
+
+    return SHA512Hash(data, truncate)
+
+
+def digest(data: Buffer, *, truncate: Optional[str] = None) -> bytes:
+    """Compute the SHA-512 digest of a complete message, in one go.
+
+    It returns the same bytes as ``new(data, truncate).digest()``.
+
+    Args:
+      data (bytes/bytearray/memoryview):
+        The whole message to hash.
+      truncate (string):
+        Optional, keyword-only. The desired length of the digest:
+        "224" (SHA-512/224) or "256" (SHA-512/256).
+        If not present, the digest is 512 bits long.
+
+    :Return: the digest (64, 28 or 32 bytes)
+    :rtype: byte string
+    """
+
+    name, _, _ = _truncation(truncate)
+    return oneshot(name, data)
+
+
+# The size of the full SHA-512 hash in bytes.
+digest_size: int = 64
+
+# The internal block size of the hash algorithm in bytes.
+block_size: int = 128
+
+__all__ = ["SHA512Hash", "new", "digest", "digest_size", "block_size"]

@@ -1,0 +1,142 @@
+"""The shared body of kcapi_hashlib.Hash's PyCryptodome-style hash modules (SHA256, SHA3_256, ...).
+
+Each object wraps a kcapi_hashlib hash object: the kernel's (or, under the fallback policy, hashlib's), so
+these modules follow the same policy as kcapi_hashlib itself. Data types are checked as PyCryptodome's C
+glue checks them (bytes, bytearray and memoryview only; same TypeError text).
+"""
+
+from __future__ import annotations
+
+from binascii import unhexlify
+from typing import Any, Optional, TypeVar, Union
+
+from .. import _hashlib
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+_H = TypeVar("_H", bound="HashBase")
+
+
+def check_data(data: Any) -> None:
+    """PyCryptodome's c_uint8_ptr: bytes, bytearray and memoryview only."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"Object type {type(data)} cannot be passed to C code")
+
+
+def unhexlify_tag(hex_mac_tag: Any) -> bytes:
+    """unhexlify(tobytes(tag)) with PyCryptodome's errors (tobytes' TypeError, binascii.Error)."""
+    if isinstance(hex_mac_tag, str):
+        hex_mac_tag = hex_mac_tag.encode("latin-1")
+    elif isinstance(hex_mac_tag, (bytearray, memoryview)):
+        hex_mac_tag = bytes(hex_mac_tag)
+    elif not isinstance(hex_mac_tag, bytes):
+        raise TypeError(f"Expected a string or a bytes-like object, not {type(hex_mac_tag).__name__}")
+    return unhexlify(hex_mac_tag)
+
+
+def make(name: str) -> Any:
+    """A new kcapi_hashlib hash object for hashlib name `name` (raises / falls back as the policy says)."""
+    return _hashlib.CONSTRUCTORS[name]()
+
+
+def oneshot(name: str, data: Any) -> bytes:
+    check_data(data)
+    h = make(name)
+    h.update(data)
+    return h.digest()  # type: ignore[no-any-return]
+
+
+class HashBase:
+    """A PyCryptodome-style hash object (update, digest, hexdigest, copy, new) computed by the kernel."""
+
+    digest_size: int
+    block_size: int
+    oid: str
+    _name: str  # hashlib's name of the algorithm
+
+    _h: Any
+
+    def _start(self, name: str, data: Optional[Buffer]) -> None:
+        self._h = make(name)
+        if data:
+            self.update(data)
+
+    def update(self, data: Buffer) -> Any:
+        """Continue hashing of a message by consuming the next chunk of data.
+
+        Args:
+            data (byte string/byte array/memoryview): The next chunk of the message being hashed.
+        """
+        check_data(data)
+        self._h.update(data)
+        return None
+
+    def digest(self) -> bytes:
+        """Return the **binary** (non-printable) digest of the message that has been hashed so far.
+
+        :return: The hash digest, computed over the data processed so far.
+                 Binary form.
+        :rtype: byte string
+        """
+        return self._h.digest()  # type: ignore[no-any-return]
+
+    def hexdigest(self) -> str:
+        """Return the **printable** digest of the message that has been hashed so far.
+
+        :return: The hash digest, computed over the data processed so far.
+                 Hexadecimal encoded.
+        :rtype: string
+        """
+        return self.digest().hex()
+
+    def _clone(self: _H) -> _H:
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._h = self._h.copy()
+        return clone
+
+    def copy(self: _H) -> _H:
+        """Return a copy ("clone") of the hash object.
+
+        The copy will have the same internal state as the original hash
+        object.
+        This can be used to efficiently compute the digests of strings that
+        share a common initial substring.
+
+        :return: A hash object of the same type
+        """
+        return self._clone()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__qualname__} object at {hex(id(self))}>"
+
+
+class SHA3Base(HashBase):
+    """SHA-3 objects: update() returns self, and refuses data after digest() unless update_after_digest."""
+
+    _update_after_digest: bool
+    _digest_done: bool
+
+    def _start3(self, name: str, data: Optional[Buffer], update_after_digest: bool) -> None:
+        self._update_after_digest = update_after_digest
+        self._digest_done = False
+        self._padding = 0x06
+        self._start(name, data)
+
+    def update(self, data: Buffer) -> Any:
+        if self._digest_done and not self._update_after_digest:
+            raise TypeError("You can only call 'digest' or 'hexdigest' on this object")
+        check_data(data)
+        self._h.update(data)
+        return self
+
+    def digest(self) -> bytes:
+        self._digest_done = True
+        value: bytes = self._h.digest()
+        self._digest_value = value
+        return value
+
+    def copy(self: _H) -> _H:
+        clone = self._clone()
+        clone._digest_done = False  # type: ignore[attr-defined]  # as PyCryptodome: the clone is made by new()
+        return clone
