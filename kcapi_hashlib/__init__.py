@@ -19,6 +19,7 @@ from ._hashlib import GUARANTEED as _GUARANTEED
 from ._hashlib import HASH, blake2b, blake2s, file_digest, new
 from ._hashlib import algorithms_available as _algorithms_available
 from ._install import install, installed, patched, uninstall
+from ._kdf import pbkdf2_hmac
 from ._policy import (
     KernelFallbackWarning,
     UnsupportedAlgorithm,
@@ -57,7 +58,7 @@ __all__ = [
     # hashlib's surface
     "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s",
     "sha3_224", "sha3_256", "sha3_384", "sha3_512", "shake_128", "shake_256",
-    "new", "algorithms_guaranteed", "algorithms_available", "file_digest",
+    "new", "algorithms_guaranteed", "algorithms_available", "file_digest", "pbkdf2_hmac",
     # kcapi_hashlib's own
     "HASH", "AlgUnavailable", "KernelError", "KernelFallbackWarning", "UnsupportedAlgorithm",
     "set_policy", "get_policy", "fallback_counts", "reset_fallback_counts",

@@ -18,6 +18,27 @@ from typing import Any, Iterator
 # target module -> our module that replaces its public names. Later modules (hmac, Crypto.*) append here.
 REPLACEMENTS: list[tuple[str, str]] = [
     ("hashlib", "kcapi_hashlib"),
+    ("hmac", "kcapi_hashlib.hmac"),
+    ("Crypto.Hash", "kcapi_hashlib.Hash"),
+    ("Crypto.Hash.HMAC", "kcapi_hashlib.Hash.HMAC"),
+    ("Crypto.Hash.CMAC", "kcapi_hashlib.Hash.CMAC"),
+    ("Crypto.Hash.MD5", "kcapi_hashlib.Hash.MD5"),
+    ("Crypto.Hash.SHA1", "kcapi_hashlib.Hash.SHA1"),
+    ("Crypto.Hash.SHA224", "kcapi_hashlib.Hash.SHA224"),
+    ("Crypto.Hash.SHA256", "kcapi_hashlib.Hash.SHA256"),
+    ("Crypto.Hash.SHA384", "kcapi_hashlib.Hash.SHA384"),
+    ("Crypto.Hash.SHA512", "kcapi_hashlib.Hash.SHA512"),
+    ("Crypto.Hash.SHA3_224", "kcapi_hashlib.Hash.SHA3_224"),
+    ("Crypto.Hash.SHA3_256", "kcapi_hashlib.Hash.SHA3_256"),
+    ("Crypto.Hash.SHA3_384", "kcapi_hashlib.Hash.SHA3_384"),
+    ("Crypto.Hash.SHA3_512", "kcapi_hashlib.Hash.SHA3_512"),
+    ("Crypto.Hash.BLAKE2b", "kcapi_hashlib.Hash.BLAKE2b"),
+    ("Crypto.Hash.RIPEMD160", "kcapi_hashlib.Hash.RIPEMD160"),
+    ("Crypto.Protocol.KDF", "kcapi_hashlib.Protocol.KDF"),
+    ("Crypto.Cipher.AES", "kcapi_hashlib.Cipher.AES"),
+    ("Crypto.Cipher.DES3", "kcapi_hashlib.Cipher.DES3"),
+    ("Crypto.Cipher.ChaCha20", "kcapi_hashlib.Cipher.ChaCha20"),
+    ("Crypto.Random", "kcapi_hashlib.Random"),
 ]
 
 _MISSING = object()
