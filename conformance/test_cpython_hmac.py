@@ -1,0 +1,107 @@
+"""CPython's own test.test_hmac, from the running interpreter's stdlib, with kcapi_hashlib installed in place of
+hashlib and hmac (install(): the test module's `hmac` and `hashlib` are ours), in a fresh interpreter under
+the strict policy. Zero failures; the set of skipped tests must equal SKIPS below, each with its reason.
+
+One adaptation, not a skip: install() also swaps the attributes of OpenSSL's C module `_hashlib` that are
+the very objects hashlib exported (`_hashlib.openssl_sha256 is hashlib.sha256` in CPython), because it
+replaces every reference to a replaced constructor. test_hmac's vector tests end by checking OpenSSL's own
+C HMAC, `_hashlib.hmac_new(key, msg, digestmod=_hashlib.openssl_<name>)`, which cannot take kcapi_hashlib's
+constructor (nor can any other caller of `_hashlib.hmac_new` in an installed process). The runner puts
+`_hashlib`'s own functions back after install(), so those lines test OpenSSL as CPython meant, while every
+`hmac.*` call in the same tests (HMAC, new, digest, _init_hmac, _init_old, with names and with
+`hashlib.<name>` constructors) runs through kcapi_hashlib's kernel HMAC.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from kcapi_hashlib import hmac as kcapi_hmac
+
+_EXPECTED = "6c845b47f52b3b47f6590c502db7825aad757bf4fadc8fa972f7cd2e76a5bdeb"  # test_hmac.ConstructorTestCase
+
+_RUNNER = r"""
+import json, sys, unittest
+import _hashlib as openssl
+import kcapi_hashlib
+from kcapi_hashlib import _afalg
+saved = dict(vars(openssl))
+kcapi_hashlib.install()
+restored = [name for name, value in vars(openssl).items() if saved.get(name) is not value]
+for name in restored:
+    setattr(openssl, name, saved[name])
+from test import test_hmac
+import hmac, hashlib
+assert hmac.new is kcapi_hashlib.hmac.new and hmac.HMAC is kcapi_hashlib.hmac.HMAC
+assert hmac.digest is kcapi_hashlib.hmac.digest and hashlib.sha256 is kcapi_hashlib.sha256
+assert test_hmac.hmac is hmac and test_hmac.hashlib is hashlib
+SKIPS = json.loads(sys.argv[1])
+suite = unittest.defaultTestLoader.loadTestsFromModule(test_hmac)
+def mark(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            mark(t)
+        elif t._testMethodName in SKIPS:
+            setattr(t, t._testMethodName, unittest.skip(SKIPS[t._testMethodName])(getattr(t, t._testMethodName)))
+mark(suite)
+before = _afalg.stats()
+r = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
+after = _afalg.stats()
+def names(suite):
+    for t in suite:
+        yield from names(t) if isinstance(t, unittest.TestSuite) else [t._testMethodName]
+print(json.dumps({
+    "tests": sorted(names(unittest.defaultTestLoader.loadTestsFromModule(test_hmac))),
+    "run": r.testsRun,
+    "failures": [(t.id(), tb) for t, tb in r.failures + r.errors],
+    "skipped": [(t.id(), why) for t, why in r.skipped],
+    "restored": restored,
+    "binds": after["bind"] - before["bind"],
+    "kernel_ops": sum(after.values()) - sum(before.values()),
+    "policy": kcapi_hashlib.get_policy(),
+    "fallbacks": kcapi_hashlib.fallback_counts(),
+}))
+"""
+
+# Tests skipped on purpose, by name, with the reason (only those whose test exists in this Python's test_hmac).
+_OURS = {
+    "test_with_fallback": "injects hashlib.sha256 under the name 'foo' into the stdlib hashlib's private "
+    "__builtin_constructor_cache and expects hmac.digest(..., 'foo') to use it; kcapi_hashlib knows hash "
+    "names, not that cache, and refuses a name it cannot map to a kernel hash (ValueError, like hashlib.new)",
+}
+if sys.version_info < (3, 10):
+    _OURS["test_realcopy"] = (
+        "asserts that copy() made new _inner/_outer hash objects: on the kernel path (there is no such path in "
+        "3.9's pure-Python hmac) the keyed state is one op socket in _hmac, and _inner/_outer are None; "
+        "copy() independence is covered by test_equality here and by conformance/test_hmac_state.py"
+    )
+
+# Skips CPython's test_hmac makes by itself in this environment.
+_CPYTHON = {}
+if sys.version_info >= (3, 11) and importlib.util.find_spec("_sha256") is None:
+    _CPYTHON["test_with_sha256_module"] = "need _sha256"  # 3.12+ calls the module _sha2
+
+SKIPS = {**_OURS, **_CPYTHON}
+
+
+def test_cpython_test_hmac_passes_with_kcapi_installed() -> None:
+    # The suite runs in a child interpreter; this process checks one MAC through the kernel itself too.
+    assert kcapi_hmac.new(b"key", b"hash this!", "sha256").hexdigest() == _EXPECTED
+    env = dict(os.environ, KCAPI_HASHLIB_POLICY="strict")
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNNER, json.dumps(_OURS)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["policy"] == "strict" and result["fallbacks"] == {}
+    assert result["failures"] == [], "\n".join(f"{t}\n{tb}" for t, tb in result["failures"])
+    skipped = {t.rsplit(".", 1)[-1]: why for t, why in result["skipped"]}
+    assert skipped == {name: why for name, why in SKIPS.items() if name in result["tests"]}
+    assert result["run"] >= 25
+    # Only OpenSSL's own functions were put back, and the kernel computed the MACs (a keyed tfm per key).
+    assert result["restored"] and all(n.startswith("openssl_") or n == "pbkdf2_hmac" for n in result["restored"])
+    assert result["binds"] >= 20 and result["kernel_ops"] > 200
