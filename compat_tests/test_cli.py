@@ -148,6 +148,22 @@ def test_sum_agrees_with_this_process_kernel_digest(files: Path) -> None:
     assert cli("sum", "big", cwd=files).stdout == f"{here}  big\n".encode()
 
 
+def test_sum_into_a_closed_pipe_stops_quietly(files: Path) -> None:
+    """`kcapi-hashlib sum ... | head -1`: no traceback when the reader goes away."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kcapi_hashlib", "sum", *["abc"] * 5000],
+        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 1
+    assert first == hashlib.sha256(b"abc").hexdigest().encode() + b"  abc\n"
+    assert err == b""
+
+
 @pytest.mark.parametrize("name", ["missing", "a directory", "it's"])
 def test_sum_unreadable_files_are_reported_as_coreutils_does(files: Path, name: str) -> None:
     (files / "a directory").mkdir()
@@ -254,9 +270,7 @@ def test_check_from_stdin_and_odd_listings(files: Path) -> None:
     crlf = listing.replace(b"\n", b"\r\n")
     for name, content in {"upper": upper, "reversed": reversed_, "crlf": crlf, "junk": b"junk\n"}.items():
         (files / name).write_bytes(content)
-        assert_same(
-            cli("sum", "-c", name, cwd=files), coreutils("sha256sum", "-c", name, cwd=files), "sha256sum"
-        )
+        assert_same(cli("sum", "-c", name, cwd=files), coreutils("sha256sum", "-c", name, cwd=files), "sha256sum")
     both = ["-c", "reversed", "upper", "no-such-listing", "."]
     assert_same(cli("sum", *both, cwd=files), coreutils("sha256sum", *both, cwd=files), "sha256sum")
     only_missing = b"0" * 64 + b"  missing-file\n"

@@ -1172,8 +1172,16 @@ def main(argv: list[str]) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    status: int = args.func(args)
-    sys.stdout.flush()
+    try:
+        status: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`kcapi-hashlib sum ... | head -1`): stop quietly, as coreutils dies of SIGPIPE.
+        # Point stdout at /dev/null so the interpreter's final flush doesn't complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
     return status
 
 
@@ -1181,11 +1189,6 @@ def main_entry() -> None:
     """The `kcapi-hashlib` console script."""
     try:
         status = main(sys.argv[1:])
-    except BrokenPipeError:
-        # The reader went away (`kcapi-hashlib sum ... | head`): exit quietly as coreutils does on SIGPIPE.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        status = 1
     except KeyboardInterrupt:
         status = 130
     sys.exit(status)
