@@ -1010,6 +1010,9 @@ def cmd_sum(args: argparse.Namespace) -> int:
     except UnsupportedAlgorithm as e:
         _err(f"{e}: {e.reason}")
         return 1
+    except ValueError as e:  # fallback policy, and the stdlib lacks it too (e.g. sm3 without OpenSSL's)
+        _err(str(e))
+        return 1
 
     ok = True
     if args.check:
