@@ -91,8 +91,11 @@ def _same_length(n: int) -> ValueError:
     return ValueError(f"output must have the same length as the input  ({n} bytes)")
 
 
-def io_views(data: Buffer, output: Output) -> tuple[memoryview, Optional[memoryview]]:
-    """(input view, output view or None), checked in PyCryptodome's order and with its messages."""
+def io_views(data: Buffer, output: Output, quirk: bool = False) -> tuple[memoryview, Optional[memoryview]]:
+    """(input view, output view or None), checked in PyCryptodome's order and with its messages.
+
+    quirk: the decrypt() methods of PyCryptodome's ECB, CBC, CFB and OFB modes name the length of `output`,
+    not of the input, when the two differ; they pass True."""
     if output is None:
         expected = len(data)
         dst = None
@@ -100,7 +103,7 @@ def io_views(data: Buffer, output: Output) -> tuple[memoryview, Optional[memoryv
         if not (isinstance(output, bytearray) or (isinstance(output, memoryview) and not output.readonly)):
             raise TypeError("output must be a bytearray or a writeable memoryview")
         if len(data) != len(output):
-            raise _same_length(len(data))
+            raise _same_length(len(output) if quirk else len(data))
         dst = c_buffer(output)
         expected = dst.nbytes
     src = c_buffer(data)

@@ -58,7 +58,7 @@ class CbcMode:
         return self._crypt(False, ciphertext, output)
 
     def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
-        src, dst = io_views(data, output)
+        src, dst = io_views(data, output, quirk=not encrypt)
         bs = self.block_size
         if len(src) % bs:
             raise ValueError(f"Data must be padded to {bs} byte boundary in CBC mode")

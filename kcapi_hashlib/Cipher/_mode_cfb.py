@@ -87,7 +87,7 @@ class CfbMode:
         return self._process(False, ciphertext, output)
 
     def _process(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
-        src, dst = io_views(data, output)
+        src, dst = io_views(data, output, quirk=not encrypt)
         n = len(src)
         if dst is None:
             if n == 0:
@@ -206,6 +206,8 @@ def _create_cfb_cipher(factory: ModuleType, **kwargs: Any) -> CfbMode:
     iv = c_buffer(iv).tobytes()
     if not isinstance(segment_size_bytes, int):
         raise TypeError("an integer is required")
+    if segment_size_bytes < 0:
+        raise OverflowError("can't convert negative number to unsigned")
     if segment_size_bytes > factory.block_size:
         # PyCryptodome's CFB_start_operation refuses it with ERR_CFB_SEGMENT (0x20002)
         raise ValueError(f"Error {0x20002} while instantiating the CFB mode")

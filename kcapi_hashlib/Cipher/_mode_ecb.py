@@ -47,7 +47,7 @@ class EcbMode:
         return self._crypt(False, ciphertext, output)
 
     def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
-        src, dst = io_views(data, output)
+        src, dst = io_views(data, output, quirk=not encrypt)
         if len(src) % self.block_size:
             raise ValueError("Data must be aligned to block boundary in ECB mode")
         return run_blocks(self._alg, encrypt, None, src, dst, _no_iv)

@@ -45,7 +45,7 @@ class OfbMode:
         if "encrypt" not in self._next:
             raise TypeError("encrypt() cannot be called after decrypt()")
         self._next = ["encrypt"]
-        return self._process(plaintext, output)
+        return self._process(plaintext, output, False)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -58,10 +58,10 @@ class OfbMode:
         if "decrypt" not in self._next:
             raise TypeError("decrypt() cannot be called after encrypt()")
         self._next = ["decrypt"]
-        return self._process(ciphertext, output)
+        return self._process(ciphertext, output, True)
 
-    def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
-        src, dst = io_views(data, output)
+    def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]], quirk: bool) -> Optional[bytes]:
+        src, dst = io_views(data, output, quirk)
         n = len(src)
         if dst is None:
             if n == 0:

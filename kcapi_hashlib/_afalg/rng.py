@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import atexit
 import errno
 import socket
 from typing import Optional
@@ -106,3 +107,4 @@ def _after_fork_child() -> None:
 
 
 core.at_fork_in_child(_after_fork_child)
+atexit.register(close)  # the op socket is not a Tfm: close it before interpreter teardown warns
