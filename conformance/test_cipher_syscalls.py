@@ -1,0 +1,122 @@
+"""Syscall budgets of the ciphers and the RNG (every syscall of the process, steady state, strace -f -c).
+
+- CBC/CTR encryption of 1 MiB: at most 1 + 1 MiB / SO_SNDBUF sendmsg + recv pairs (one complete message per
+  socket buffer), and nothing else.
+- A call with a key used before: one sendmsg + one recv (the keyed tfm is cached, the op socket pooled).
+- get_random_bytes(n): ceil(n / 128) recv calls (algif_rng's MAXSIZE).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from kcapi_hashlib._afalg import skcipher
+
+from .syscalls import Count, steady_state
+
+SETUP = """
+from kcapi_hashlib.Cipher import AES, DES3, ChaCha20
+from kcapi_hashlib.Random import get_random_bytes
+key = bytes(range(32))
+iv = bytes(16)
+data = bytes({size})
+out = bytearray({size})
+"""
+
+
+def _sndbuf() -> int:
+    """SO_SNDBUF of an op socket, as the kernel reports it to this process."""
+    tfm = skcipher.keyed("cbc(aes)", bytes(16))
+    op = tfm.op()
+    try:
+        return int(op.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    finally:
+        tfm.release(op)
+
+
+def _count(op: str, size: int) -> Count:
+    c = steady_state(SETUP.format(size=size), op, n=20)
+    print(f"{op.strip()} [{size} B]: {c}")
+    return c
+
+
+def _pairs(c: Count) -> tuple[float, float]:
+    sends = c.by_syscall.get("sendmsg", 0) + c.by_syscall.get("sendto", 0)
+    recvs = c.by_syscall.get("recvfrom", 0) + c.by_syscall.get("recvmsg", 0)
+    return sends, recvs
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "AES.new(key[:16], AES.MODE_CBC, iv).encrypt(data)",
+        "AES.new(key, AES.MODE_CTR, nonce=iv[:8]).encrypt(data)",
+        "AES.new(key, AES.MODE_CBC, iv).decrypt(data, output=out)",
+        "AES.new(key, AES.MODE_CTR, nonce=iv[:8]).decrypt(data, output=out)",
+    ],
+)
+def test_one_mib_within_socket_buffers(op: str) -> None:
+    sndbuf = _sndbuf()
+    budget = 1 + (1 << 20) / sndbuf
+    c = _count(op, 1 << 20)
+    sends, recvs = _pairs(c)
+    assert sends == recvs
+    assert sends <= budget, f"{sends} send/recv pairs > 1 + 1 MiB / SO_SNDBUF ({budget:.2f}): {c}"
+    # Nothing but the pairs, and what the allocator spends on a 1 MiB output now and then (brk/mmap/munmap).
+    allocator = sum(c.by_syscall.get(name, 0) for name in ("brk", "mmap", "munmap"))
+    assert allocator < 1, str(c)
+    assert c.per_op - sends - recvs - allocator == 0, str(c)
+
+
+@pytest.mark.parametrize(
+    "op, size",
+    [
+        ("AES.new(key, AES.MODE_CBC, iv).encrypt(data)", 64),
+        ("AES.new(key[:16], AES.MODE_ECB).decrypt(data)", 64),
+        ("AES.new(key, AES.MODE_CTR, nonce=iv[:8]).encrypt(data)", 61),
+        ("AES.new(key, AES.MODE_CFB, iv, segment_size=128).encrypt(data)", 64),
+        ("AES.new(key, AES.MODE_CFB, iv).decrypt(data)", 64),
+        ("AES.new(key, AES.MODE_OFB, iv).encrypt(data)", 64),
+        ("AES.new(key, AES.MODE_XTS, tweak=7).encrypt(data)", 512),
+        ("DES3.new(key[:24], DES3.MODE_CBC, iv[:8]).encrypt(data)", 64),
+        ("ChaCha20.new(key=key, nonce=iv[:12]).encrypt(data)", 100),
+        ("ChaCha20.new(key=key, nonce=iv + iv[:8]).decrypt(data, output=out)", 100),
+        ("AES.new(key, AES.MODE_CTR, nonce=iv[:8]).encrypt(data, output=out)", 4096),
+    ],
+)
+def test_known_key_is_one_pair(op: str, size: int) -> None:
+    c = _count(op, size)
+    assert _pairs(c) == (1, 1)
+    assert c.per_op == 2, str(c)
+
+
+def test_cfb8_encryption_is_a_pair_per_segment() -> None:
+    """Documented cost of CFB-8 encryption (each segment needs the previous ciphertext): 2 syscalls a byte."""
+    c = _count("AES.new(key, AES.MODE_CFB, iv).encrypt(data)", 32)
+    assert _pairs(c) == (32, 32)
+    assert c.per_op == 64, str(c)
+
+
+def test_random_iv_costs_one_recv() -> None:
+    c = _count("AES.new(key, AES.MODE_CBC).encrypt(data)", 64)
+    assert _pairs(c) == (1, 2)
+    assert c.per_op == 3, str(c)
+
+
+@pytest.mark.parametrize("n, recvs", [(1, 1), (16, 1), (128, 1), (129, 2), (1000, 8)])
+def test_get_random_bytes(n: int, recvs: int) -> None:
+    c = _count(f"get_random_bytes({n})", 0)
+    assert c.by_syscall.get("recvfrom", 0) == recvs
+    assert c.per_op == recvs, str(c)
+
+
+def test_new_key_every_call() -> None:
+    """A key never seen: socket + bind + setsockopt(ALG_SET_KEY) + accept4 (+ the getsockname CPython's
+    accept() makes), the pair, and closing the evicted tfm and its op socket once the cache is full."""
+    setup = SETUP.format(size=64) + "import os\nkeys = iter([os.urandom(16) for _ in range(400)])\n"
+    c = steady_state(setup, "AES.new(next(keys), AES.MODE_CBC, iv).encrypt(data)", n=100)
+    print(f"new key per call: {c}")
+    assert _pairs(c) == (1, 1)
+    assert c.per_op <= 9, str(c)
