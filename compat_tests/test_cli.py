@@ -415,28 +415,6 @@ def test_doctor_explains_a_seccomp_block() -> None:
     )
 
 
-def _inside_uml() -> bool:
-    with open("/proc/cpuinfo") as f:
-        return "UML" in f.read()
-
-
-def test_doctor_when_the_af_alg_module_is_refused() -> None:
-    """`vm --refuse af_alg` boots a kernel whose modprobe refuses af_alg, so socket(AF_ALG) fails with a
-    real EAFNOSUPPORT: doctor exits 1, says why and shows the refusing rule."""
-    if _inside_uml():
-        pytest.skip(
-            "needs to boot its own VM and user-mode-linux cannot run inside user-mode-linux; "
-            "run on the host: python -m pytest compat_tests/test_cli.py -k refused"
-        )
-    result = cli("vm", "--refuse", "af_alg", "--", sys.executable, "-m", "kcapi_hashlib", "doctor")
-    out = result.stdout.decode()
-    assert result.returncode == 1, out + result.stderr.decode()
-    assert "socket(AF_ALG)   [FAIL] EAFNOSUPPORT: this kernel has no AF_ALG sockets" in out
-    assert "install af_alg /bin/false" in out  # the refusing rule, found through the VM's modprobe wrapper
-    assert "af_alg module    [info] available, not loaded" in out
-    assert out.rstrip().splitlines()[-1].startswith("NOT USABLE: this kernel has no AF_ALG (EAFNOSUPPORT)")
-
-
 @pytest.mark.parametrize(
     ("err", "expected"),
     [

@@ -56,3 +56,15 @@ def test_strict_message_in_a_fresh_interpreter() -> None:
     assert proc.returncode == 1
     assert "ValueError: unsupported hash type sha256" in proc.stderr or "UnsupportedAlgorithm" in proc.stderr
     assert "EAFNOSUPPORT" in proc.stderr
+
+
+def test_doctor_explains_and_exits_1() -> None:
+    """Run in a VM whose modprobe refuses af_alg (tox: `vm --refuse af_alg`): doctor exits 1, says why and
+    shows the refusing rule it found through the VM's modprobe wrapper."""
+    proc = subprocess.run([sys.executable, "-m", "kcapi_hashlib", "doctor"], capture_output=True, text=True)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "socket(AF_ALG)   [FAIL] EAFNOSUPPORT: this kernel has no AF_ALG sockets" in out
+    assert "install af_alg /bin/false" in out
+    assert "af_alg module    [info] available, not loaded" in out
+    assert out.rstrip().splitlines()[-1].startswith("NOT USABLE: this kernel has no AF_ALG (EAFNOSUPPORT)")
