@@ -146,6 +146,12 @@ class HMAC:
         if mac is None:
             mac = _RFC2104(bytes(key), _Ours(name) if name is not None else digestmod)
         self._mac = mac
+        # PyCryptodome's SHA-3 objects refuse update() after digest() (unless made with update_after_digest),
+        # and its HMAC inherits that from its inner hash object: so does ours.
+        self._sealed_by_digest = (
+            name is not None and name.startswith("sha3_") and not getattr(digestmod, "_update_after_digest", False)
+        )
+        self._digested = False
         check_data(msg)
         mac.update(msg)
 
@@ -156,6 +162,8 @@ class HMAC:
             data (byte string/byte array/memoryview): The next chunk of data
         """
 
+        if self._digested and self._sealed_by_digest:
+            raise TypeError("You can only call 'digest' or 'hexdigest' on this object")
         check_data(msg)
         self._mac.update(msg)
         return self
@@ -174,6 +182,7 @@ class HMAC:
         new_hmac = HMAC.__new__(HMAC)
         new_hmac.__dict__.update(self.__dict__)
         new_hmac._mac = self._mac.copy()
+        new_hmac._digested = False  # as PyCryptodome: the inner hash of a copy is a fresh object
         return new_hmac
 
     def digest(self) -> bytes:
@@ -185,6 +194,7 @@ class HMAC:
         :rtype: byte string
         """
 
+        self._digested = True
         return self._mac.digest()  # type: ignore[no-any-return]
 
     def verify(self, mac_tag: Buffer) -> None:
