@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
-from ._common import Buffer, Unavailable, c_buffer, io_views, kernel, keystream_crypt, too_long
+from ._common import Buffer, Unavailable, c_buffer, io_views, kernel, keystream_crypt, size_t_error, too_long
 
 _BLOCK = 64
 
@@ -91,12 +91,13 @@ class ChaCha20Cipher:
     def seek(self, position: int) -> None:
         """Seek to a position (in bytes) in the key stream; seek(block_number * 64) for a block."""
         block_number, _offset = divmod(position, 64)
-        block_low = block_number & 0xFFFFFFFF
+        _block_low = block_number & 0xFFFFFFFF  # as PyCryptodome: a float position fails here (TypeError)
         block_high = block_number >> 32
-        if block_high < 0 or block_low < 0:
-            raise OverflowError("can't convert negative number to unsigned")
+        refused = ValueError(f"Error 11 while seeking with {self._name}")  # chacha20_seek: ERR_MAX_OFFSET
+        if block_high < 0:
+            raise size_t_error(block_high, lambda: refused)
         if block_high > (0xFFFFFFFF if len(self.nonce) == 8 else 0):
-            raise ValueError(f"Error 11 while seeking with {self._name}")
+            raise refused
         self._position = position
 
 

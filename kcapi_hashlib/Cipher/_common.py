@@ -71,6 +71,37 @@ def pycryptodome_fallback(what: str, reason: object, module: str, make: Callable
 # --- PyCryptodome's buffer rules (Crypto.Util._raw_api) ---------------------------------------------------
 
 
+def c_backend() -> str:
+    """How PyCryptodome passes integers to its C code here: "cffi" (OverflowError for a negative size_t,
+    TypeError "an integer is required" for a float) or "ctypes" (a negative value wraps around, the C code
+    then refuses it; "int expected instead of float"). Only error paths ask, so that errors match the
+    PyCryptodome of this environment: the loaded one's backend, else cffi if importable."""
+    raw = sys.modules.get("Crypto.Util._raw_api")
+    backend = getattr(raw, "backend", None)
+    if backend in ("cffi", "ctypes"):
+        return str(backend)
+    import importlib.util
+
+    return "cffi" if importlib.util.find_spec("cffi") is not None else "ctypes"
+
+
+def size_t_error(value: object, c_error: Callable[[], Exception]) -> Exception:
+    """The exception PyCryptodome raises when `value` (negative or not an int) goes to a size_t parameter of
+    its C code; c_error() is what the C code itself returns for a wrapped-around negative value."""
+    cffi = c_backend() == "cffi"
+    if not isinstance(value, int):
+        if cffi:
+            return TypeError("an integer is required")
+        import ctypes
+
+        try:
+            ctypes.c_size_t(value)  # type: ignore[arg-type]
+        except TypeError as e:  # worded as this Python's ctypes words it
+            return e
+        return c_error()
+    return OverflowError("can't convert negative number to unsigned") if cffi else c_error()
+
+
 def c_buffer(data: object) -> memoryview:
     """A flat byte view of data as PyCryptodome's c_uint8_ptr accepts it: bytes, bytearray or memoryview only."""
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -25,7 +25,7 @@ from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, c_buffer, finish, io_views, kernel, new_output, xor_into, zeros
+from ._common import Buffer, c_buffer, finish, io_views, kernel, new_output, size_t_error, xor_into, zeros
 
 __all__ = ["CfbMode"]
 
@@ -204,11 +204,10 @@ def _create_cfb_cipher(factory: ModuleType, **kwargs: Any) -> CfbMode:
     if kwargs:
         raise TypeError(f"Unknown parameters for CFB: {kwargs!s}")
     iv = c_buffer(iv).tobytes()
-    if not isinstance(segment_size_bytes, int):
-        raise TypeError("an integer is required")
-    if segment_size_bytes < 0:
-        raise OverflowError("can't convert negative number to unsigned")
+    # PyCryptodome's CFB_start_operation refuses a segment longer than the block with ERR_CFB_SEGMENT.
+    segment_error = ValueError(f"Error {0x20002} while instantiating the CFB mode")
+    if not isinstance(segment_size_bytes, int) or segment_size_bytes < 0:
+        raise size_t_error(segment_size_bytes, lambda: segment_error)
     if segment_size_bytes > factory.block_size:
-        # PyCryptodome's CFB_start_operation refuses it with ERR_CFB_SEGMENT (0x20002)
-        raise ValueError(f"Error {0x20002} while instantiating the CFB mode")
+        raise segment_error
     return CfbMode(key, factory, iv, segment_size_bytes)

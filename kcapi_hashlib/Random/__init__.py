@@ -23,7 +23,11 @@ _REPLACES = ["new", "get_random_bytes", "atfork"]
 
 def get_random_bytes(n: int, /) -> bytes:
     """n random bytes from the kernel DRBG (os.urandom's checks: an int, not negative)."""
-    size = operator.index(n)
+    try:
+        size = operator.index(n)
+    except TypeError:
+        os.urandom(n)  # raises os.urandom's own TypeError for n, worded as this Python version words it
+        raise
     if size < 0:
         raise ValueError("negative argument not allowed")
     try:
