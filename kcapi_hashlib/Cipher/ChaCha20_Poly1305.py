@@ -1,0 +1,237 @@
+"""ChaCha20-Poly1305 (RFC 8439) and XChaCha20-Poly1305 on the kernel: PyCryptodome's
+Crypto.Cipher.ChaCha20_Poly1305.
+
+- 12-byte nonces: the kernel's rfc7539(chacha20,poly1305) (crypto/chacha20poly1305.c); 8-byte nonces are the
+  same construction with the nonce prefixed by 4 zero bytes (RFC 8439 2.6, as PyCryptodome does).
+- 24-byte nonces (XChaCha20-Poly1305, draft-irtf-cfrg-xchacha): the kernel has no AEAD template for it
+  (rfc7539 insists on a 16-byte chacha IV; xchacha20's is 32: rfc7539(xchacha20,poly1305) is EINVAL), so it
+  is composed from kernel primitives: xchacha20 (crypto/chacha_generic.c: HChaCha20 subkey from the first
+  16 nonce bytes, then ChaCha20 with IV = stream position || last 8 nonce bytes, which with a counter below
+  2^32 is the draft's 00000000 || nonce[16:24]) for the keystream, and the 'poly1305' hash (whose key is the
+  first 32 bytes of the data, crypto/poly1305_generic.c) for the tag. Kernels without that hash (gone by
+  7.x) cannot serve XChaCha20-Poly1305: the policy decides (strict raises, fallback uses PyCryptodome).
+- Large messages stream the same way over chacha20 + poly1305 (the one-time key is block 0's keystream).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Optional, overload
+
+from .._afalg import core as _core
+from .._afalg.hash import HashStream
+from ._aead import AeadCipher, Buffer, Mac, Method, Native, Writable, c_buffer, is_buffer
+from ._common import pycryptodome_fallback
+
+__all__ = ["ChaCha20Poly1305Cipher", "new", "key_size"]
+
+_REPLACES = ["new"]
+
+
+class _Poly1305Mac(Mac):
+    """Poly1305(otk, A || pad16 || C || pad16 || le64 len A || le64 len C) with the kernel's 'poly1305' hash."""
+
+    def __init__(self, otk: bytes) -> None:
+        t = _core.tfm("hash", "poly1305")
+        self._stream = HashStream(t)
+        self._stream.update([otk])
+        self._alen = 0
+        self._clen = 0
+
+    def aad(self, data: Buffer) -> None:
+        self._alen = len(data)
+        if self._alen:
+            self._stream.update([data, bytes(-self._alen % 16)])
+
+    def data(self, data: Buffer) -> None:
+        if len(data):
+            self._stream.update([data])
+            self._clen += len(data)
+
+    def digest(self) -> bytes:
+        tail = bytes(-self._clen % 16) + struct.pack("<QQ", self._alen, self._clen)
+        tag = self._stream.peek(tail, 16)
+        self._stream.close()
+        return tag
+
+
+class ChaCha20Poly1305Cipher(AeadCipher):
+    """ChaCha20-Poly1305 and XChaCha20-Poly1305 cipher object, computed by the kernel.
+    Do not create it directly. Use :py:func:`new` instead.
+
+    :var nonce: The nonce with length 8, 12 or 24 bytes
+    :vartype nonce: byte string
+    """
+
+    nonce: bytes
+
+    def __init__(self, key: bytes, nonce: bytes) -> None:
+        self._setup(key, 16)
+        self._next: tuple[Method, ...] = (
+            Method.UPDATE,
+            Method.ENCRYPT,
+            Method.DECRYPT,
+            Method.DIGEST,
+            Method.VERIFY,
+        )
+        self.nonce = nonce
+        self._x = len(nonce) == 24
+        if self._x:
+            self._nat: Optional[Native] = None
+        else:
+            n12 = nonce if len(nonce) == 12 else b"\x00\x00\x00\x00" + nonce
+            self._n12 = n12
+            self._nat = Native("rfc7539(chacha20,poly1305)", None, n12, True)
+        self._pad_done = False
+
+    # --- kernel plumbing ---
+
+    def _native(self) -> Optional[Native]:
+        return self._nat
+
+    def _iv_at(self, block: int) -> bytes:
+        # block -1 is the Poly1305 key block (counter 0); data starts at counter 1.
+        if self._x:
+            return self.nonce + struct.pack("<Q", block + 1)
+        return struct.pack("<I", block + 1) + self._n12
+
+    def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
+        self._keystream("xchacha20" if self._x else "chacha20", 64, self._iv_at, data, offset, out)
+
+    def _new_mac(self) -> Mac:
+        why = _core.probe("hash", "poly1305")
+        if why is not None:
+            raise why
+        otk = bytearray(64)
+        self._keystream("xchacha20" if self._x else "chacha20", 64, self._iv_at, bytes(64), -64, memoryview(otk))
+        return _Poly1305Mac(bytes(otk[:32]))
+
+    # --- PyCryptodome's API ---
+
+    def update(self, data: Buffer) -> None:
+        """Protect the associated data."""
+        if Method.UPDATE not in self._next:
+            raise TypeError("update() method cannot be called")
+        c_buffer(data)
+        self._aad.append(bytes(data))
+        self._aad_len += len(data)
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Encrypt a piece of data."""
+        if Method.ENCRYPT not in self._next:
+            raise TypeError("encrypt() method cannot be called")
+        self._next = (Method.ENCRYPT, Method.DIGEST)
+        return self._process(plaintext, output, True)
+
+    def _pre_decrypt(self, ciphertext: Any) -> None:
+        if Method.DECRYPT not in self._next:
+            raise TypeError("decrypt() method cannot be called")
+        self._next = (Method.DECRYPT, Method.VERIFY)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Decrypt a piece of data."""
+        self._pre_decrypt(ciphertext)
+        return self._process(ciphertext, output, False)
+
+    def digest(self) -> bytes:
+        """Compute the binary authentication tag (MAC), 16 bytes."""
+        if Method.DIGEST not in self._next:
+            raise TypeError("digest() method cannot be called")
+        self._next = (Method.DIGEST,)
+        return self._final_tag()
+
+    def hexdigest(self) -> str:
+        """Compute the printable authentication tag (MAC)."""
+        return self.digest().hex()
+
+    def _pre_verify(self) -> None:
+        if Method.VERIFY not in self._next:
+            raise TypeError("verify() cannot be called when encrypting a message")
+        self._next = (Method.VERIFY,)
+
+    def verify(self, received_mac_tag: Buffer) -> None:
+        """Validate the binary authentication tag; ValueError("MAC check failed") if it does not match."""
+        self._pre_verify()
+        self._check_tag(received_mac_tag)
+
+    def hexverify(self, hex_mac_tag: str) -> None:
+        """Validate the printable authentication tag."""
+        from binascii import unhexlify
+
+        self.verify(unhexlify(hex_mac_tag))
+
+    def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]:
+        """Perform :meth:`encrypt` and :meth:`digest` in one step."""
+        ct = self.encrypt(plaintext)
+        assert ct is not None
+        return ct, self.digest()
+
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes:
+        """Perform :meth:`decrypt` and :meth:`verify` in one step; no plaintext on a bad tag."""
+        if self._dav_ok(ciphertext, received_mac_tag):
+            self._pre_decrypt(ciphertext)
+            result, out = self._out_view(ciphertext, None)
+            ok = self._dav_run(ciphertext, received_mac_tag, out)
+            self._pre_verify()
+            if not ok:
+                raise ValueError("MAC check failed")
+            assert result is not None
+            return bytes(result)
+        plaintext = self.decrypt(ciphertext)
+        assert plaintext is not None
+        self.verify(received_mac_tag)
+        return plaintext
+
+
+def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
+    """Create a new ChaCha20-Poly1305 or XChaCha20-Poly1305 AEAD cipher computed by the kernel.
+
+    :keyword key: The secret key to use. It must be 32 bytes long.
+    :keyword nonce: 8 or 12 bytes (ChaCha20-Poly1305; 8 is prefixed by 4 zero bytes, RFC 8439 2.6), or
+        24 bytes (XChaCha20-Poly1305). If not provided, 12 random bytes (see the ``nonce`` attribute).
+    :Return: a ChaCha20Poly1305Cipher object
+    """
+    if len(key) != 32:
+        raise ValueError("Key must be 32 bytes long")
+
+    if nonce is None:
+        from ._mode_gcm import _random
+
+        nonce = _random(12)
+
+    if len(nonce) not in (8, 12, 24):
+        raise ValueError("Nonce must be 8, 12 or 24 bytes long")
+
+    if not is_buffer(nonce):
+        raise TypeError("nonce must be bytes, bytearray or memoryview")
+    c_buffer(key)
+
+    if len(nonce) == 24:
+        needs = (("skcipher", "xchacha20"), ("hash", "poly1305"))
+        name = "XChaCha20-Poly1305"
+    else:
+        needs = (("aead", "rfc7539(chacha20,poly1305)"), ("skcipher", "chacha20"))
+        name = "rfc7539(chacha20,poly1305)"
+    for alg_type, alg_name in needs:
+        why = _core.probe(alg_type, alg_name)
+        if why is not None:
+            return pycryptodome_fallback(
+                name, why, "Crypto.Cipher.ChaCha20_Poly1305", lambda real: real.new(key=key, nonce=nonce)
+            )
+    return ChaCha20Poly1305Cipher(bytes(key), bytes(nonce))
+
+
+# Size of a key (in bytes)
+key_size: int = 32

@@ -1,0 +1,351 @@
+"""What the AEAD modes (GCM, CCM, ChaCha20-Poly1305) share: PyCryptodome's incremental API on top of the
+kernel's one-shot AEAD operation.
+
+The kernel takes a whole message per operation (algif_aead), while PyCryptodome lets a caller feed the AAD
+in pieces, call encrypt()/decrypt() several times (each returning its output at once) and ask for the tag
+at the end. Each object therefore runs one of two strategies, chosen at its first encrypt()/decrypt():
+
+- buffered (small messages, and the only one for encrypt_and_digest/decrypt_and_verify of up to _ONESHOT
+  bytes): the first encrypt() is one kernel AEAD operation over AAD||PT, which gives the ciphertext and the
+  tag of the message so far; later calls get their output from the kernel's keystream (ctr(aes), chacha20)
+  at the right offset, and keep a copy of their plaintext, so that digest()/verify() can run one more AEAD
+  operation over the whole message when the first tag no longer covers it. A first decrypt() gets its
+  plaintext from an AEAD *encryption* of the ciphertext (same keystream; the tag is ignored).
+  decrypt_and_verify() of a fresh object is one kernel decryption: the kernel checks the tag (EBADMSG).
+- streaming (messages larger than _ONESHOT, and the modes with no kernel AEAD template: GCM with a nonce
+  other than 12 bytes, XChaCha20-Poly1305): the output comes from the kernel keystream and the tag from a
+  kernel MAC fed as data arrives (GHASH: the 'ghash' hash; Poly1305: the 'poly1305' hash; CCM: CBC-MAC
+  through cbc(aes)), so memory stays bounded. Where the kernel lacks that MAC the object stays buffered and
+  the final AEAD operation raises the socket buffers to fit the message (see _afalg.aead).
+
+Every cryptographic operation is the kernel's; userspace only XORs 16-byte values the kernel produced (the
+GCM pre-counter block), formats lengths and compares tags (hmac.compare_digest, constant time).
+"""
+
+from __future__ import annotations
+
+import enum
+from hmac import compare_digest
+from typing import Any, Callable, Optional, Union
+
+from .._afalg import AlgUnavailable
+from .._afalg import aead as _k
+from ._common import MessageTooLongError, too_long
+
+Buffer = Union[bytes, bytearray, memoryview]
+Writable = Union[bytearray, memoryview]
+
+# Messages (AAD + data + tag) up to this size go through one kernel AEAD operation; it is below the
+# default socket buffers (net.core.wmem_default/rmem_default, 208 KiB) so no setsockopt is needed.
+_ONESHOT = 192 * 1024
+# Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
+_CHUNK = 128 * 1024
+
+
+class Method(enum.Enum):
+    """A method of a cipher object (PyCryptodome's Crypto.Cipher._state_machine.Method)."""
+
+    UPDATE = "update"
+    ENCRYPT = "encrypt"
+    DECRYPT = "decrypt"
+    DIGEST = "digest"
+    VERIFY = "verify"
+
+
+ALL = (Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY)
+
+
+def is_buffer(x: object) -> bool:
+    return isinstance(x, (bytes, bytearray, memoryview))
+
+
+def is_writeable_buffer(x: object) -> bool:
+    return isinstance(x, bytearray) or (isinstance(x, memoryview) and not x.readonly)
+
+
+def c_buffer(x: object) -> None:
+    """PyCryptodome's c_uint8_ptr check: data for its C code must be a bytes-like object."""
+    if not is_buffer(x):
+        raise TypeError(f"Object type {type(x)} cannot be passed to C code")
+
+
+def xor16(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(16, "big")
+
+
+def zero(out: Optional[Writable]) -> None:
+    if out is not None:
+        view = memoryview(out).cast("B")
+        view[:] = bytes(len(view))
+
+
+class Mac:
+    """A tag computed by the kernel as data arrives: aad() once, then data() any number of times."""
+
+    def aad(self, data: Buffer) -> None:
+        raise NotImplementedError
+
+    def data(self, data: Buffer) -> None:
+        raise NotImplementedError
+
+    def digest(self) -> bytes:
+        raise NotImplementedError
+
+
+class Native:
+    """The kernel AEAD template serving an object: its name, tag size (None = default 16) and IV."""
+
+    __slots__ = ("name", "authsize", "iv", "exact")
+
+    def __init__(self, name: str, authsize: Optional[int], iv: bytes, exact: bool) -> None:
+        self.name = name
+        self.authsize = authsize
+        self.iv = iv
+        self.exact = exact  # the kernel's tag is exactly mac_len bytes (else: 16, truncated here)
+
+
+class AeadCipher:
+    """The strategies described in the module docstring; the modes add their API and checks."""
+
+    _key: bytes
+    _fp: bytes
+    _mac_len: int
+    _next: Any
+    _aad: list[Any]
+    _aad_len: int
+    _data_len: int
+    _plain: list[bytes]
+    _ctkeep: Optional[bytes]
+    _mac: Optional[Mac]
+    _streaming: bool
+    _no_stream: bool
+    _cand: Optional[tuple[int, bytes]]
+    _tag: Optional[bytes]
+
+    # Plaintext (CCM) or ciphertext (GCM, Poly1305) is what the MAC covers.
+    _MAC_PLAINTEXT = False
+
+    def _setup(self, key: bytes, mac_len: int) -> None:
+        self._key = key
+        self._fp = _k.fingerprint(key)
+        self._mac_len = mac_len
+        self._aad = []
+        self._aad_len = 0
+        self._data_len = 0
+        self._plain = []
+        self._ctkeep = None
+        self._mac = None
+        self._streaming = False
+        self._no_stream = False
+        self._cand = None
+        self._tag = None
+
+    # --- per-mode hooks ---
+
+    def _native(self) -> Optional[Native]:
+        """The kernel AEAD template for this object, or None (no template: always streaming)."""
+        raise NotImplementedError
+
+    def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
+        """out = data XOR the mode's keystream from byte `offset` of the message."""
+        raise NotImplementedError
+
+    def _new_mac(self) -> Mac:
+        """A streaming MAC; raises AlgUnavailable when the kernel lacks what it needs."""
+        raise NotImplementedError
+
+    # --- helpers for the modes ---
+
+    def _keystream(
+        self,
+        name: str,
+        bs: int,
+        iv_at: Callable[[int], bytes],
+        data: Buffer,
+        offset: int,
+        out: memoryview,
+        until_wrap: Optional[Callable[[int], int]] = None,
+    ) -> None:
+        """XOR data with the keystream of skcipher `name` (block size bs) starting at byte `offset`, in
+        kernel operations of at most _CHUNK bytes; iv_at(block) is the IV of a block; until_wrap(block) how
+        many blocks may follow it before the mode's counter wraps differently from the kernel's."""
+        src = memoryview(data).cast("B")
+        n = len(src)
+        pos = 0
+        while pos < n:
+            block, skip = divmod(offset + pos, bs)
+            take = min(n - pos, _CHUNK - skip)
+            if until_wrap is not None:
+                take = min(take, until_wrap(block) * bs - skip)
+            piece = src[pos : pos + take]
+            dst = out[pos : pos + take]
+            if skip:  # start mid-block: feed `skip` dummy bytes and drop their output
+                _k.stream_once(
+                    name, self._fp, self._key, iv_at(block), [bytes(skip), piece], [memoryview(bytearray(skip)), dst]
+                )
+            else:
+                _k.stream_once(name, self._fp, self._key, iv_at(block), [piece], [dst])
+            pos += take
+
+    def _aad_joined(self) -> bytes:
+        return b"".join(self._aad)
+
+    def _native_encrypt(
+        self, native: Native, aad: list[Any], aad_len: int, data: list[Any], out: Optional[memoryview]
+    ) -> bytes:
+        """One kernel AEAD encryption of aad||data; the ciphertext goes to `out` (or is dropped); returns the
+        kernel's tag."""
+        data_len = sum(len(d) for d in data)
+        tag = bytearray(native.authsize or 16)
+        outs: list[memoryview] = []
+        if out is None:
+            if aad_len + data_len:
+                outs.append(memoryview(bytearray(aad_len + data_len)))
+        else:
+            if aad_len:
+                outs.append(memoryview(bytearray(aad_len)))
+            if data_len:
+                outs.append(out)
+        outs.append(memoryview(tag))
+        _k.aead_once(native.name, self._fp, self._key, native.authsize, True, native.iv, aad_len, [*aad, *data], outs)
+        return bytes(tag)
+
+    def _start_stream(self) -> None:
+        try:
+            mac = self._new_mac()
+        except AlgUnavailable:
+            if self._native() is None:
+                raise
+            self._no_stream = True  # stay buffered: the final AEAD operation raises the socket buffers
+            return
+        mac.aad(self._aad_joined())
+        if self._plain:
+            plain = b"".join(self._plain)
+            if self._MAC_PLAINTEXT:
+                mac.data(plain)
+            else:
+                ct = bytearray(len(plain))
+                self._xor(plain, 0, memoryview(ct))
+                mac.data(ct)
+        self._plain = []
+        self._cand = None
+        self._mac = mac
+        self._streaming = True
+
+    def _out_view(self, data: Any, output: Optional[Writable]) -> tuple[Optional[bytearray], memoryview]:
+        """PyCryptodome's output checks (then the data check), and where the result goes."""
+        if output is None:
+            c_buffer(data)
+            result = bytearray(len(data))
+            return result, memoryview(result)
+        if not is_writeable_buffer(output):
+            raise TypeError("output must be a bytearray or a writeable memoryview")
+        if len(data) != len(output):
+            raise ValueError(f"output must have the same length as the input  ({len(data)} bytes)")
+        c_buffer(data)
+        return None, memoryview(output).cast("B")
+
+    def _process(self, data: Buffer, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
+        result, out = self._out_view(data, output)
+        n = len(data)
+        if n == 0:
+            return None if output is not None else b""
+        if self._ctkeep is not None:
+            self._recover_plain()
+        native = self._native()
+        if not self._streaming and not self._no_stream:
+            if native is None or self._aad_len + self._data_len + n + 16 > _ONESHOT:
+                self._start_stream()
+        if self._streaming:
+            mac = self._mac
+            assert mac is not None
+            # Order matters when output aliases the input (in-place): MAC the input before overwriting it.
+            if encrypting == self._MAC_PLAINTEXT:
+                mac.data(data)
+                self._xor(data, self._data_len, out)
+            else:
+                self._xor(data, self._data_len, out)
+                mac.data(out)
+        else:
+            assert native is not None
+            keep = bytes(data) if encrypting else None  # copied before `out` (maybe the input) is written
+            if self._data_len == 0:
+                if encrypting:
+                    tag = self._native_encrypt(native, self._aad, self._aad_len, [data], out)
+                    self._cand = (n, tag)
+                else:
+                    self._native_encrypt(native, [], 0, [data], out)
+            else:
+                self._xor(data, self._data_len, out)
+            self._plain.append(keep if keep is not None else bytes(out))
+        self._data_len += n
+        return bytes(result) if result is not None else None
+
+    def _recover_plain(self) -> None:
+        # After a failed one-shot decrypt_and_verify: the plaintext was never kept; rebuild it.
+        ct, self._ctkeep = self._ctkeep, None
+        assert ct is not None
+        pt = bytearray(len(ct))
+        if ct:
+            self._xor(ct, 0, memoryview(pt))
+        self._plain = [bytes(pt)]
+
+    def _final_tag(self) -> bytes:
+        """The tag of the message so far (mac_len bytes), computed once."""
+        if self._tag is None:
+            if self._ctkeep is not None:
+                self._recover_plain()
+            native = self._native()
+            if not self._streaming and native is None:
+                self._start_stream()
+            if self._streaming:
+                assert self._mac is not None
+                full = self._mac.digest()
+            elif self._cand is not None and self._cand[0] == self._data_len:
+                full = self._cand[1]
+            else:
+                assert native is not None
+                full = self._native_encrypt(native, self._aad, self._aad_len, self._plain, None)
+            self._tag = full[: self._mac_len]
+            self._plain = []
+        return self._tag
+
+    def _check_tag(self, received_mac_tag: Any) -> None:
+        if not compare_digest(self._final_tag(), received_mac_tag):
+            raise ValueError("MAC check failed")
+
+    def _dav_ok(self, ciphertext: Any, received_mac_tag: Any) -> bool:
+        """Whether decrypt_and_verify of this (fresh) object can be one kernel decryption, in which the kernel
+        checks the tag: a template with the exact tag size, a well-formed tag, a non-empty output (recv(0)
+        does not run an operation) and a message within _ONESHOT."""
+        native = self._native()
+        if native is None or not native.exact or self._streaming or self._data_len or self._ctkeep is not None:
+            return False
+        if not is_buffer(ciphertext) or not is_buffer(received_mac_tag) or len(received_mac_tag) != self._mac_len:
+            return False
+        n = len(ciphertext)
+        return 0 < self._aad_len + n and self._aad_len + n + self._mac_len <= _ONESHOT
+
+    def _dav_run(self, ciphertext: Buffer, received_mac_tag: Buffer, out: memoryview) -> bool:
+        native = self._native()
+        assert native is not None
+        n = len(ciphertext)
+        keep = bytes(ciphertext)
+        outs = [memoryview(bytearray(self._aad_len))] if self._aad_len else []
+        if n:
+            outs.append(out)
+        try:
+            _k.aead_once(
+                native.name, self._fp, self._key, native.authsize, False, native.iv, self._aad_len,
+                [*self._aad, keep, received_mac_tag], outs,
+            )  # fmt: skip
+        except _k.BadTag:
+            self._data_len = n
+            self._ctkeep = keep  # a later verify() with another tag needs the message
+            return False
+        self._data_len = n
+        self._tag = bytes(received_mac_tag)
+        return True
+
+
+__all__ = ["AeadCipher", "Mac", "MessageTooLongError", "Method", "Native", "too_long"]

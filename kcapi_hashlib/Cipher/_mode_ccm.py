@@ -1,0 +1,365 @@
+"""Counter with CBC-MAC (NIST SP 800-38C, RFC 3610) on the kernel: PyCryptodome's CcmMode API over ccm(aes).
+
+The kernel's ccm(aes) takes a 16-byte IV that is the counter block A_0 without its counter: byte 0 = L - 1
+(flags, L = 15 - nonce length, so 2..8: crypto_ccm_check_iv accepts 1..7), then the nonce, zero-padded
+(crypto/ccm.c format_input/crypto_ccm_init_crypt). Tag sizes 4..16 even (crypto_ccm_setauthsize), exactly
+PyCryptodome's. Large messages stream: CTR on ctr(aes) from A_1 and the CBC-MAC (B_0 || encoded a || A ||
+pad || P || pad) on cbc(aes) with a zero IV, chained in userspace by the last ciphertext block, tag = MSB(T)
+XOR E_K(A_0) (SP 800-38C 6.1).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Optional, overload
+
+from .._afalg import aead as _k
+from .._afalg import core as _core
+from ._aead import (
+    _CHUNK,
+    ALL,
+    AeadCipher,
+    Buffer,
+    Mac,
+    Method,
+    Native,
+    Writable,
+    c_buffer,
+    too_long,
+    xor16,
+    zero,
+)
+from ._common import Unavailable
+
+__all__ = ["CcmMode"]
+
+
+def _nbytes(n: int) -> int:
+    """len(Crypto.Util.number.long_to_bytes(n))."""
+    return max(1, (n.bit_length() + 7) // 8)
+
+
+class _CbcMac(Mac):
+    """CBC-MAC on cbc(aes) in operations of up to _CHUNK bytes; only the last block of each is kept."""
+
+    def __init__(self, mode: CcmMode) -> None:
+        self._mode = mode
+        q = 15 - len(mode.nonce)
+        assert mode._assoc_len is not None and mode._msg_len is not None
+        flags = (mode._assoc_len > 0) << 6 | ((mode._mac_len - 2) // 2) << 3 | (q - 1)
+        self._b0 = struct.pack("B", flags) + mode.nonce + mode._msg_len.to_bytes(q, "big")
+        self._iv = bytes(16)
+        self._buf = bytearray(self._b0)
+        self._scratch = bytearray(_CHUNK)
+
+    def _run(self, final: bool) -> None:
+        whole = len(self._buf) if final else len(self._buf) // _CHUNK * _CHUNK
+        view = memoryview(self._buf)
+        pos = 0
+        while pos < whole:
+            take = min(_CHUNK, whole - pos)
+            out = memoryview(self._scratch)[:take]
+            m = self._mode
+            _k.stream_once(f"cbc({m._kname})", m._fp, m._key, self._iv, [view[pos : pos + take]], [out])
+            self._iv = bytes(out[take - 16 :])
+            pos += take
+        view.release()
+        del self._buf[:whole]
+
+    def aad(self, data: Buffer) -> None:
+        a = len(data)
+        if a:
+            if a < 2**16 - 2**8:
+                enc = a.to_bytes(2, "big")
+            elif a < 2**32:
+                enc = b"\xff\xfe" + a.to_bytes(4, "big")
+            else:
+                enc = b"\xff\xff" + a.to_bytes(8, "big")
+            self._buf += enc
+            self._buf += data
+            self._buf += bytes(-(len(enc) + a) % 16)
+        self._run(False)
+
+    def data(self, data: Buffer) -> None:
+        self._buf += data
+        if len(self._buf) >= _CHUNK:
+            self._run(False)
+
+    def digest(self) -> bytes:
+        self._buf += bytes(-len(self._buf) % 16)
+        if self._buf:
+            self._run(True)
+        return xor16(self._iv, self._mode._s0())
+
+
+class CcmMode(AeadCipher):
+    """Counter with CBC-MAC (CCM), computed by the kernel. See PyCryptodome's CcmMode."""
+
+    _MAC_PLAINTEXT = True
+
+    def __init__(
+        self,
+        factory: Any,
+        key: Buffer,
+        nonce: Buffer,
+        mac_len: int,
+        msg_len: Optional[int],
+        assoc_len: Optional[int],
+        cipher_params: dict[str, Any],
+    ) -> None:
+        self.block_size = factory.block_size
+        """The block size of the underlying cipher, in bytes."""
+
+        self.nonce = bytes(nonce)
+        """The nonce originally used to create the object."""
+
+        self._factory = factory
+        key = bytes(key)
+        self._kname = factory._KERNEL
+        self._msg_len = msg_len
+        self._assoc_len = assoc_len
+
+        if self.block_size != 16:
+            raise ValueError("CCM mode is only available for ciphers that operate on 128 bits blocks")
+
+        # MAC tag length (Tlen)
+        if mac_len not in (4, 6, 8, 10, 12, 14, 16):
+            raise ValueError(f"Parameter 'mac_len' must be even and in the range 4..16 (not {mac_len})")
+
+        # Nonce value
+        if not (7 <= len(nonce) <= 13):
+            raise ValueError("Length of parameter 'nonce' must be in the range 7..13 bytes")
+
+        # Message length (if known already)
+        q = 15 - len(nonce)  # length of Q, the encoded message length
+        if msg_len and _nbytes(msg_len) > q:
+            too_long(f"Message too long for a {len(nonce)}-byte nonce")
+
+        # PyCryptodome builds a CBC cipher here (the MAC): the same key and parameter checks, in that order.
+        params = dict(cipher_params)
+        params["key"] = key
+        key = factory._create_base_cipher(params)
+        if params:
+            raise TypeError(f"Unknown parameters for CBC: {params}")
+
+        self._setup(bytes(key), mac_len)
+        self._next = list(ALL)
+        self._cumul_assoc_len = 0
+        self._cumul_msg_len = 0
+        self._ctr0 = struct.pack("B", q - 1) + self.nonce  # A_i = flags || N || [i]_q
+        self._nat = Native(f"ccm({self._kname})", mac_len, self._ctr0 + bytes(q), True)
+
+    # --- kernel plumbing ---
+
+    def _native(self) -> Optional[Native]:
+        return self._nat
+
+    def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
+        q = 15 - len(self.nonce)
+        prefix = self._ctr0
+
+        def iv_at(block: int) -> bytes:
+            return prefix + (block + 1).to_bytes(q, "big")
+
+        self._keystream(f"ctr({self._kname})", 16, iv_at, data, offset, out)
+
+    def _s0(self) -> bytes:
+        out = bytearray(16)
+        _k.stream_once(f"ctr({self._kname})", self._fp, self._key, self._nat.iv, [bytes(16)], [memoryview(out)])
+        return bytes(out)
+
+    def _new_mac(self) -> Mac:
+        why = _core.probe("skcipher", f"cbc({self._kname})")
+        if why is not None:
+            raise why
+        return _CbcMac(self)
+
+    def _aad_joined(self) -> bytes:
+        # PyCryptodome joins the parked AAD here: a str piece fails the same way.
+        return b"".join(self._aad)
+
+    # --- PyCryptodome's API ---
+
+    def update(self, assoc_data: Buffer) -> CcmMode:
+        """Protect associated data (see PyCryptodome's CcmMode.update)."""
+        if Method.UPDATE not in self._next:
+            raise TypeError("update() can only be called immediately after initialization")
+
+        self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
+
+        self._cumul_assoc_len += len(assoc_data)
+        if self._assoc_len is not None and self._cumul_assoc_len > self._assoc_len:
+            too_long("Associated data longer than declared")
+
+        # Parked as PyCryptodome does (mutable buffers copied); a non-bytes piece fails when joined.
+        self._aad.append(bytes(assoc_data) if isinstance(assoc_data, (bytearray, memoryview)) else assoc_data)
+        self._aad_len += len(assoc_data)
+        return self
+
+    def _begin(self, data: Any, encrypting: bool) -> None:
+        """The length bookkeeping PyCryptodome's encrypt()/decrypt() do before processing."""
+        # No more associated data allowed from now
+        if self._assoc_len is None:
+            self._assoc_len = sum(len(x) for x in self._aad)
+        elif self._cumul_assoc_len < self._assoc_len:
+            raise ValueError("Associated data is too short")
+        # Only once piece of plaintext accepted if message length was not declared in advance
+        if self._msg_len is None:
+            q = 15 - len(self.nonce)
+            if _nbytes(len(data)) > q:
+                too_long(f"Message too long for a {len(self.nonce)}-byte nonce")
+            self._msg_len = len(data)
+            self._next = [Method.DIGEST] if encrypting else [Method.VERIFY]
+        self._aad = [self._aad_joined()] if self._aad else []
+        self._cumul_msg_len += len(data)
+        if self._cumul_msg_len > self._msg_len:
+            msg = f"Message longer than declared for ({self._cumul_msg_len} bytes vs {self._msg_len} bytes"
+            too_long(msg)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            if isinstance(data, str):
+                raise TypeError("string argument without an encoding")
+            c_buffer(data)
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Encrypt data (see PyCryptodome's CcmMode.encrypt): once, unless msg_len was declared."""
+        if Method.ENCRYPT not in self._next:
+            raise TypeError("encrypt() can only be called after initialization or an update()")
+        self._next = [Method.ENCRYPT, Method.DIGEST]
+        self._begin(plaintext, True)
+        return self._process(plaintext, output, True)
+
+    def _pre_decrypt(self, ciphertext: Any) -> None:
+        if Method.DECRYPT not in self._next:
+            raise TypeError("decrypt() can only be called after initialization or an update()")
+        self._next = [Method.DECRYPT, Method.VERIFY]
+        self._begin(ciphertext, False)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Decrypt data (see PyCryptodome's CcmMode.decrypt): once, unless msg_len was declared."""
+        self._pre_decrypt(ciphertext)
+        return self._process(ciphertext, output, False)
+
+    def _digest(self) -> bytes:
+        if self._tag is not None:
+            return self._tag
+        if self._assoc_len is None:
+            self._assoc_len = sum(len(x) for x in self._aad)
+        elif self._cumul_assoc_len < self._assoc_len:
+            raise ValueError("Associated data is too short")
+        self._aad = [self._aad_joined()] if self._aad else []
+        if self._msg_len is None:
+            self._msg_len = 0
+        if self._cumul_msg_len != self._msg_len:
+            raise ValueError("Message is too short")
+        return self._final_tag()
+
+    def digest(self) -> bytes:
+        """Compute the binary MAC tag."""
+        if Method.DIGEST not in self._next:
+            raise TypeError("digest() cannot be called when decrypting or validating a message")
+        self._next = [Method.DIGEST]
+        return self._digest()
+
+    def hexdigest(self) -> str:
+        """Compute the printable MAC tag."""
+        return self.digest().hex()
+
+    def _pre_verify(self) -> None:
+        if Method.VERIFY not in self._next:
+            raise TypeError("verify() cannot be called when encrypting a message")
+        self._next = [Method.VERIFY]
+
+    def verify(self, received_mac_tag: Buffer) -> None:
+        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
+        self._pre_verify()
+        self._digest()
+        self._check_tag(received_mac_tag)
+
+    def hexverify(self, hex_mac_tag: str) -> None:
+        """Validate the printable MAC tag."""
+        from binascii import unhexlify
+
+        self.verify(unhexlify(hex_mac_tag))
+
+    @overload
+    def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]: ...
+
+    @overload
+    def encrypt_and_digest(self, plaintext: Buffer, output: Writable) -> tuple[None, bytes]: ...
+
+    def encrypt_and_digest(self, plaintext: Buffer, output: Optional[Writable] = None) -> tuple[Optional[bytes], bytes]:
+        """Perform encrypt() and digest() in one step."""
+        return self.encrypt(plaintext, output=output), self.digest()
+
+    @overload
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer, output: Writable) -> None: ...
+
+    def decrypt_and_verify(
+        self, ciphertext: Buffer, received_mac_tag: Buffer, output: Optional[Writable] = None
+    ) -> Optional[bytes]:
+        """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
+        zeroed."""
+        if self._dav_ok(ciphertext, received_mac_tag) and self._msg_len in (None, len(ciphertext)):
+            self._pre_decrypt(ciphertext)
+            result, out = self._out_view(ciphertext, output)
+            ok = self._dav_run(ciphertext, received_mac_tag, out)
+            self._pre_verify()
+            if not ok:
+                raise ValueError("MAC check failed")
+            return bytes(result) if result is not None else None
+        plaintext = self.decrypt(ciphertext, output=output)
+        try:
+            self.verify(received_mac_tag)
+        except ValueError:
+            zero(output)
+            raise
+        return plaintext
+
+
+def _create_ccm_cipher(factory: Any, **kwargs: Any) -> Any:
+    """Create a new block cipher, configured in CCM mode.
+
+    Keyword Args: key, nonce (7..13 bytes; 11 random bytes if absent), mac_len (4..16 even, default 16),
+    msg_len, assoc_len. See PyCryptodome's _create_ccm_cipher.
+    """
+    try:
+        key = kwargs.pop("key")
+    except KeyError as e:
+        raise TypeError("Missing parameter: " + str(e)) from None
+
+    nonce = kwargs.pop("nonce", None)  # N
+    if nonce is None:
+        from ._mode_gcm import _random
+
+        nonce = _random(11)
+    mac_len = kwargs.pop("mac_len", factory.block_size)
+    msg_len = kwargs.pop("msg_len", None)  # p
+    assoc_len = kwargs.pop("assoc_len", None)  # a
+    cipher_params = dict(kwargs)
+
+    kernel = factory._KERNEL
+    why = _core.probe("aead", f"ccm({kernel})") or _core.probe("skcipher", f"ctr({kernel})")
+    if why is not None:
+        raise Unavailable(f"{factory._NAME}-CCM", why)  # the dispatcher applies the policy
+    return CcmMode(factory, key, nonce, mac_len, msg_len, assoc_len, cipher_params)

@@ -1,0 +1,364 @@
+"""Galois/Counter Mode (NIST SP 800-38D) on the kernel: PyCryptodome's GcmMode API over gcm(aes).
+
+- 12-byte nonces: the kernel's gcm(aes) template (its IV is exactly the 12-byte nonce: J0 = IV || 0^31 || 1).
+  Its tag sizes are 4, 8 and 12..16 bytes (crypto_gcm_check_authsize); the other mac_len values PyCryptodome
+  allows (5, 6, 7, 9, 10, 11) use the 16-byte tag, truncated.
+- Other nonce lengths: J0 = GHASH_H(IV || 0^(s+64) || [len(IV)]_64) is computed by the kernel without a GHASH
+  primitive: gcm(aes) with no AAD and *ciphertext* IV computes exactly GHASH_H(IV || pad || 0^64 ||
+  [len(IV)]_64) XOR E_K(N0 || 1) as its tag (SP 800-38D, Algorithm 4, step 5-6). To make the ciphertext
+  equal IV, the plaintext given is IV XOR the keystream of N0, which ctr(aes) supplies together with
+  E_K(N0 || 1). The message then runs as GCTR from inc32(J0) on ctr(aes) (split where the 32-bit counter
+  wraps: the kernel's ctr increments all 128 bits) and its tag is GHASH over (A, C) from the kernel's
+  'ghash' hash keyed with H = E_K(0^128) (6.1; absent on 7.2), or, without it, by the same gcm(aes)
+  construction over the buffered ciphertext; XORed with E_K(J0).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Optional, overload
+
+from .._afalg import aead as _k
+from .._afalg import core as _core
+from .._afalg.hash import HashStream
+from ._aead import (
+    ALL,
+    AeadCipher,
+    Buffer,
+    Mac,
+    Method,
+    Native,
+    Writable,
+    is_buffer,
+    too_long,
+    xor16,
+    zero,
+)
+from ._common import Unavailable
+
+__all__ = ["GcmMode"]
+
+# See NIST SP 800 38D, 5.2.1.1: at most 2**39 - 256 bits of plaintext, and 2**64 - 1 bits of AAD
+_MAX_MSG_LEN = 2**36 - 32
+_MAX_AAD_LEN = 2**61 - 1
+
+# crypto/gcm.c crypto_gcm_check_authsize
+_KERNEL_AUTHSIZES = (4, 8, 12, 13, 14, 15, 16)
+_N0 = bytes(12)  # the internal nonce of the GHASH construction (its keystream never leaves this module)
+
+
+class _GhashMac(Mac):
+    """GHASH_H(A || pad || C || pad || [len A]_64 || [len C]_64) XOR E_K(J0) with the kernel's 'ghash' hash."""
+
+    def __init__(self, mode: GcmMode) -> None:
+        h = mode._ecb_block(bytes(16))
+        t = _core.keyed_tfm("hash", "ghash", h)
+        try:
+            self._stream = HashStream(t)
+        finally:
+            t.close()  # the op socket keeps the tfm alive
+        self._ek_j0 = mode._ecb_block(mode._j0())
+        self._alen = 0
+        self._clen = 0
+
+    def aad(self, data: Buffer) -> None:
+        self._alen = len(data)
+        if self._alen:
+            self._stream.update([data, bytes(-self._alen % 16)])
+
+    def data(self, data: Buffer) -> None:
+        if len(data):
+            self._stream.update([data])
+            self._clen += len(data)
+
+    def digest(self) -> bytes:
+        tail = bytes(-self._clen % 16) + struct.pack(">QQ", 8 * self._alen, 8 * self._clen)
+        s = self._stream.peek(tail, 16)
+        self._stream.close()
+        return xor16(s, self._ek_j0)
+
+
+class _GcmBuiltMac(Mac):
+    """The same tag from gcm(aes) itself (no 'ghash' hash): the ciphertext is buffered, one operation at the end."""
+
+    def __init__(self, mode: GcmMode) -> None:
+        self._mode = mode
+        self._aad = b""
+        self._c: list[bytes] = []
+
+    def aad(self, data: Buffer) -> None:
+        self._aad = bytes(data)
+
+    def data(self, data: Buffer) -> None:
+        self._c.append(bytes(data))
+
+    def digest(self) -> bytes:
+        c = b"".join(self._c)
+        self._c = []
+        return xor16(self._mode._ghash(self._aad, c), self._mode._ecb_block(self._mode._j0()))
+
+
+class GcmMode(AeadCipher):
+    """Galois Counter Mode (GCM), computed by the kernel. See PyCryptodome's GcmMode."""
+
+    def __init__(
+        self,
+        factory: Any,
+        key: Buffer,
+        nonce: Buffer,
+        mac_len: int,
+        cipher_params: dict[str, Any],
+        threads: int = 1,
+    ) -> None:
+        self.block_size = factory.block_size
+        if self.block_size != 16:
+            raise ValueError("GCM mode is only available for ciphers that operate on 128 bits blocks")
+
+        if len(nonce) == 0:
+            raise ValueError("Nonce cannot be empty")
+
+        if not is_buffer(nonce):
+            raise TypeError("Nonce must be bytes, bytearray or memoryview")
+
+        # See NIST SP 800 38D, 5.2.1.1
+        if len(nonce) > 2**64 - 1:
+            raise ValueError("Nonce exceeds maximum length")
+
+        self.nonce = bytes(nonce)
+        """The nonce originally used to create the object."""
+
+        self._factory = factory
+        key = bytes(key)
+        self._kname = factory._KERNEL
+        if not (4 <= mac_len <= 16):
+            raise ValueError("Parameter 'mac_len' must be in the range 4..16")
+
+        # PyCryptodome builds an ECB cipher here (for H): the same key and parameter checks, in that order.
+        params = dict(cipher_params)
+        params["key"] = key
+        key = factory._create_base_cipher(params)
+        if params:
+            raise TypeError(f"Unknown parameters for ECB: {params}")
+        # ... and a CTR cipher, which checks `threads` (the kernel does its own scheduling).
+        if not isinstance(threads, int):
+            raise TypeError("'threads' must be an integer")
+        if threads < 0:
+            raise ValueError("'threads' must be a non-negative integer")
+
+        self._setup(bytes(key), mac_len)
+        self._next = list(ALL)
+        self._status_ct = False
+        self._j0_cache: Optional[bytes] = None
+        if len(self.nonce) == 12:
+            if mac_len in _KERNEL_AUTHSIZES:
+                authsize = None if mac_len == 16 else mac_len
+                self._nat: Optional[Native] = Native(f"gcm({self._kname})", authsize, self.nonce, True)
+            else:
+                self._nat = Native(f"gcm({self._kname})", None, self.nonce, False)
+        else:
+            self._nat = None
+
+    # --- kernel plumbing ---
+
+    def _native(self) -> Optional[Native]:
+        return self._nat
+
+    def _ecb_block(self, block: bytes) -> bytes:
+        """E_K(block): one ctr(aes) block from counter `block` over zeros."""
+        out = bytearray(16)
+        _k.stream_once(f"ctr({self._kname})", self._fp, self._key, block, [bytes(16)], [memoryview(out)])
+        return bytes(out)
+
+    def _ghash(self, aad: bytes, c: bytes) -> bytes:
+        """S = GHASH_H(A || pad || C || pad || [len A]_64 || [len C]_64), by gcm(aes) (module docstring)."""
+        ks = bytearray(16 + len(c))
+        # counter N0||1 gives E_K(N0||1) for the first (zero) block, then the keystream gcm(aes) will use
+        ctr1 = _N0 + b"\x00\x00\x00\x01"
+        _k.stream_once(f"ctr({self._kname})", self._fp, self._key, ctr1, [bytes(16), c], [memoryview(ks)])
+        nat = Native(f"gcm({self._kname})", None, _N0, True)
+        tag = self._native_encrypt(nat, [aad], len(aad), [memoryview(ks)[16:]], None)
+        return xor16(tag, bytes(ks[:16]))
+
+    def _j0(self) -> bytes:
+        if self._j0_cache is None:
+            if len(self.nonce) == 12:
+                self._j0_cache = self.nonce + b"\x00\x00\x00\x01"
+            else:
+                self._j0_cache = self._ghash(b"", self.nonce)
+        return self._j0_cache
+
+    def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
+        """GCTR from inc32(J0) on ctr(aes): block b of the message uses counter inc32^(b+1)(J0), where only
+        the low 32 bits count; the kernel's ctr increments all 128, so operations stop at the wrap."""
+        j0 = self._j0()
+        hi = j0[:12]
+        lo = int.from_bytes(j0[12:], "big") + 1
+
+        def iv_at(block: int) -> bytes:
+            return hi + ((lo + block) & 0xFFFFFFFF).to_bytes(4, "big")
+
+        def until_wrap(block: int) -> int:
+            return 0x100000000 - ((lo + block) & 0xFFFFFFFF)
+
+        self._keystream(f"ctr({self._kname})", 16, iv_at, data, offset, out, until_wrap)
+
+    def _new_mac(self) -> Mac:
+        try:
+            return _GhashMac(self)
+        except _core.AlgUnavailable:
+            if self._nat is not None:
+                raise  # stay buffered on gcm(aes) itself
+            return _GcmBuiltMac(self)
+
+    # --- PyCryptodome's API ---
+
+    def update(self, assoc_data: Buffer) -> GcmMode:
+        """Protect associated data (see PyCryptodome's GcmMode.update)."""
+        if Method.UPDATE not in self._next:
+            raise TypeError("update() can only be called immediately after initialization")
+
+        # See NIST SP 800 38D, 5.2.1.1
+        if self._aad_len + len(assoc_data) > _MAX_AAD_LEN:
+            too_long("Additional Authenticated Data exceeds maximum length")
+
+        self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
+        if not is_buffer(assoc_data):
+            raise TypeError("string argument without an encoding" if isinstance(assoc_data, str) else
+                            f"cannot convert '{type(assoc_data).__name__}' object to bytes")  # fmt: skip
+        self._aad.append(bytes(assoc_data))
+        self._aad_len += len(assoc_data)
+        return self
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Encrypt data (see PyCryptodome's GcmMode.encrypt)."""
+        if Method.ENCRYPT not in self._next:
+            raise TypeError("encrypt() can only be called after initialization or an update()")
+        if self._data_len + len(plaintext) > _MAX_MSG_LEN:
+            too_long("Plaintext exceeds maximum length")
+        self._next = [Method.ENCRYPT, Method.DIGEST]
+        return self._process(plaintext, output, True)
+
+    def _pre_decrypt(self, ciphertext: Any) -> None:
+        if Method.DECRYPT not in self._next:
+            raise TypeError("decrypt() can only be called after initialization or an update()")
+        if self._data_len + len(ciphertext) > _MAX_MSG_LEN:
+            too_long("Ciphertext exceeds maximum length")
+        self._next = [Method.DECRYPT, Method.VERIFY]
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Decrypt data (see PyCryptodome's GcmMode.decrypt)."""
+        self._pre_decrypt(ciphertext)
+        return self._process(ciphertext, output, False)
+
+    def digest(self) -> bytes:
+        """Compute the binary MAC tag."""
+        if Method.DIGEST not in self._next:
+            raise TypeError("digest() cannot be called when decrypting or validating a message")
+        self._next = [Method.DIGEST]
+        return self._final_tag()
+
+    def hexdigest(self) -> str:
+        """Compute the printable MAC tag."""
+        return self.digest().hex()
+
+    def _pre_verify(self) -> None:
+        if Method.VERIFY not in self._next:
+            raise TypeError("verify() cannot be called when encrypting a message")
+        self._next = [Method.VERIFY]
+
+    def verify(self, received_mac_tag: Buffer) -> None:
+        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
+        self._pre_verify()
+        self._check_tag(received_mac_tag)
+
+    def hexverify(self, hex_mac_tag: str) -> None:
+        """Validate the printable MAC tag."""
+        from binascii import unhexlify
+
+        self.verify(unhexlify(hex_mac_tag))
+
+    @overload
+    def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]: ...
+
+    @overload
+    def encrypt_and_digest(self, plaintext: Buffer, output: Writable) -> tuple[None, bytes]: ...
+
+    def encrypt_and_digest(self, plaintext: Buffer, output: Optional[Writable] = None) -> tuple[Optional[bytes], bytes]:
+        """Perform encrypt() and digest() in one step."""
+        return self.encrypt(plaintext, output=output), self.digest()
+
+    @overload
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer, output: Writable) -> None: ...
+
+    def decrypt_and_verify(
+        self, ciphertext: Buffer, received_mac_tag: Buffer, output: Optional[Writable] = None
+    ) -> Optional[bytes]:
+        """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
+        zeroed."""
+        if self._dav_ok(ciphertext, received_mac_tag):
+            self._pre_decrypt(ciphertext)
+            result, out = self._out_view(ciphertext, output)
+            ok = self._dav_run(ciphertext, received_mac_tag, out)
+            self._pre_verify()
+            if not ok:
+                raise ValueError("MAC check failed")
+            return bytes(result) if result is not None else None
+        plaintext = self.decrypt(ciphertext, output=output)
+        try:
+            self.verify(received_mac_tag)
+        except ValueError:
+            zero(output)
+            raise
+        return plaintext
+
+
+def _create_gcm_cipher(factory: Any, **kwargs: Any) -> Any:
+    """Create a new block cipher, configured in Galois Counter Mode (GCM).
+
+    Keyword Args: key, nonce (any length; 16 random bytes if absent), mac_len (4..16, default 16), threads
+    (accepted for compatibility; the kernel schedules its own work). See PyCryptodome's _create_gcm_cipher.
+    """
+    try:
+        key = kwargs.pop("key")
+    except KeyError as e:
+        raise TypeError("Missing parameter:" + str(e)) from None
+
+    nonce = kwargs.pop("nonce", None)
+    if nonce is None:
+        nonce = _random(16)
+    mac_len = kwargs.pop("mac_len", 16)
+    threads = kwargs.pop("threads", 1)
+    kwargs.pop("use_clmul", None)  # PyCryptodome's undocumented GHASH switch: meaningless here
+
+    kernel = factory._KERNEL
+    why = _core.probe("aead", f"gcm({kernel})") or _core.probe("skcipher", f"ctr({kernel})")
+    if why is not None:
+        raise Unavailable(f"{factory._NAME}-GCM", why)  # the dispatcher applies the policy
+    return GcmMode(factory, key, nonce, mac_len, kwargs, threads)
+
+
+def _random(n: int) -> bytes:
+    from ..Random import get_random_bytes
+
+    return bytes(get_random_bytes(n))

@@ -1,0 +1,340 @@
+"""AEAD through algif_aead (crypto/algif_aead.c), and the keyed-tfm cache the AEAD modes run on.
+
+Kernel behaviour handled here (see also the project's AF_ALG-NOTES.md):
+- One operation is one message: encrypt takes AAD||PT and gives AAD||CT||TAG, decrypt takes AAD||CT||TAG and
+  gives AAD||PT (the AAD is copied to the output since 4.14: _aead_recvmsg memcpy_sglist). The op, IV and
+  assoclen travel as cmsgs with the message (af_alg_sendmsg -> af_alg_cmsg_send); the tag size is a property
+  of the tfm (ALG_SET_AEAD_AUTHSIZE, set before accept; crypto_aead_init_tfm defaults it to maxauthsize).
+- _aead_recvmsg waits until the whole message is queued (ctx->more clear), so the message must fit the op
+  socket's send buffer (af_alg_sndbuf); the output is bounded by its receive buffer (af_alg_get_rsgl stops
+  at af_alg_readable and _aead_recvmsg then processes a *shorter* message). Larger messages raise both
+  buffers first (SO_*BUFFORCE when privileged) and are refused before sending if they still do not fit:
+  a send beyond the buffer blocks forever (af_alg_wait_for_wmem with no reader).
+- aead_recvmsg loops while the caller's buffer has room: a buffer longer than the output blocks; we always
+  receive exactly the output length. An empty output (decrypt of no AAD and no data) is never received:
+  recv(0) does not run the operation at all (the loop body is skipped) and leaves the data queued.
+- A bad tag is EBADMSG after the in-place decryption ran: the output buffer may hold unverified plaintext,
+  so it is wiped before the error is raised.
+- Never splice/vmsplice into AEAD sockets (CVE-2026-31431): every send here copies.
+
+Keyed tfms: one tfm carries one key (alg_setsockopt answers EBUSY while any op socket it accepted lives), so
+each (algorithm, key, tag size) gets its own tfm, kept in a bounded per-algorithm LRU cache. The cache is
+indexed by a keyed fingerprint of the key (BLAKE2b with a per-process random secret), never by key bytes.
+When an algorithm's cache is full, the least recently used tfm is re-keyed in place: its idle op sockets
+are closed (the kernel then accepts ALG_SET_KEY again: alg_setsockopt compares refcnt with nokey_refcnt)
+and the new key is set, which costs fewer syscalls than closing it and binding a new one.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from collections import OrderedDict
+from typing import Optional, Sequence
+
+from .._guard import Guard
+from . import core
+from .core import (
+    ALG_OP_DECRYPT,
+    ALG_OP_ENCRYPT,
+    ALG_SET_AEAD_ASSOCLEN,
+    ALG_SET_AEAD_AUTHSIZE,
+    ALG_SET_IV,
+    ALG_SET_KEY,
+    ALG_SET_OP,
+    SOL_ALG,
+    Buffer,
+    KernelError,
+    Tfm,
+    _stats,
+    kernel_error,
+)
+
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+_PAGE = 4096
+
+# Tfms kept per algorithm name (each holds its tfm socket and usually one idle op socket: 2 fds).
+_PER_ALG = 16
+_DEFAULT_AUTHSIZE = 16
+
+
+class BadTag(KernelError):
+    """The kernel rejected the authentication tag (EBADMSG); the output was wiped."""
+
+
+# --- cmsgs ----------------------------------------------------------------------------------------------
+
+
+def cmsgs(op: int, iv: Optional[Buffer] = None, assoclen: Optional[int] = None) -> list[tuple[int, int, bytes]]:
+    """Control messages for af_alg_cmsg_send: ALG_SET_OP, ALG_SET_IV (struct af_alg_iv: u32 len + bytes) and
+    ALG_SET_AEAD_ASSOCLEN (u32). Any cmsg resets all three in the kernel, so every message carries them."""
+    out = [(SOL_ALG, ALG_SET_OP, struct.pack("I", op))]
+    if iv is not None:
+        out.append((SOL_ALG, ALG_SET_IV, struct.pack("I", len(iv)) + bytes(iv)))
+    if assoclen is not None:
+        out.append((SOL_ALG, ALG_SET_AEAD_ASSOCLEN, struct.pack("I", assoclen)))
+    return out
+
+
+# --- socket buffer sizes -------------------------------------------------------------------------------
+
+_default_bufs: list[int] = []  # [usable send bytes, usable receive bytes] of a fresh op socket
+
+
+def _usable(op: socket.socket, opt: int) -> int:
+    # af_alg_sndbuf / af_alg_rcvbuf use sk_{snd,rcv}buf & PAGE_MASK
+    return int(op.getsockopt(socket.SOL_SOCKET, opt)) & ~(_PAGE - 1)
+
+
+def _fit(op: socket.socket, in_len: int, out_len: int, alg: Tfm) -> None:
+    """Make sure one message of in_len bytes and its out_len-byte output fit the op socket's buffers."""
+    if not _default_bufs:
+        _default_bufs.extend((_usable(op, socket.SO_SNDBUF), _usable(op, socket.SO_RCVBUF)))
+    if in_len <= _default_bufs[0] and out_len <= _default_bufs[1]:
+        return  # every op socket starts with the default sizes, and we only ever raise them
+    for force, plain, need in (
+        (SO_SNDBUFFORCE, socket.SO_SNDBUF, in_len),
+        (SO_RCVBUFFORCE, socket.SO_RCVBUF, out_len),
+    ):
+        want = need + 2 * _PAGE
+        # The kernel doubles the value and caps SO_*BUF at net.core.{w,r}mem_max; the FORCE variants need
+        # CAP_NET_ADMIN and have no cap.
+        try:
+            op.setsockopt(socket.SOL_SOCKET, force, want)
+        except OSError:
+            try:
+                op.setsockopt(socket.SOL_SOCKET, plain, want)
+            except OSError as e:
+                raise kernel_error(e, "setsockopt(SO_SNDBUF)", alg.alg_type, alg.name) from None
+        have = _usable(op, plain)
+        if have < need:
+            raise KernelError(
+                errno.EMSGSIZE,
+                f"{alg.alg_type} {alg.name!r}: a {need}-byte AEAD message does not fit the socket buffer "
+                f"({have} bytes; raise net.core.wmem_max/rmem_max or run with CAP_NET_ADMIN): "
+                "the kernel's AEAD interface takes a whole message at once",
+            )
+
+
+# --- operations -----------------------------------------------------------------------------------------
+
+
+def _wipe(bufs: Sequence[memoryview]) -> None:
+    for b in bufs:
+        b[:] = bytes(len(b))
+
+
+def crypt(
+    alg: Tfm,
+    op: socket.socket,
+    encrypt: bool,
+    iv: Buffer,
+    assoclen: int,
+    data: Sequence[Buffer],
+    out: Sequence[memoryview],
+) -> None:
+    """One AEAD operation on `op`: sendmsg(data) then recvmsg_into(out) for exactly the output length.
+
+    data is AAD||PT (encrypt) or AAD||CT||TAG (decrypt); out must total AAD||CT||TAG or AAD||PT. On EBADMSG the
+    output is wiped and BadTag raised; any other failure leaves `op` unusable (the caller closes it)."""
+    in_len = sum(len(b) for b in data)
+    out_len = sum(len(b) for b in out)
+    if out_len == 0:
+        raise ValueError("an AEAD operation with no output cannot be run (recv(0) does not run it)")
+    _fit(op, in_len, out_len, alg)
+    try:
+        n = op.sendmsg(data, cmsgs(ALG_OP_ENCRYPT if encrypt else ALG_OP_DECRYPT, iv, assoclen), 0)
+    except OSError as e:
+        raise kernel_error(e, "sendmsg", alg.alg_type, alg.name) from None
+    _stats["send"] += 1
+    if n != in_len:
+        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {in_len} bytes)")
+    try:
+        got = op.recvmsg_into(out)[0]
+    except OSError as e:
+        _stats["recv"] += 1
+        if e.errno == errno.EBADMSG:
+            _wipe(out)  # the in-place decryption already ran: never leave unverified plaintext behind
+            raise BadTag(errno.EBADMSG, f"{alg.name}: authentication tag mismatch (EBADMSG)") from None
+        raise kernel_error(e, "recvmsg", alg.alg_type, alg.name) from None
+    _stats["recv"] += 1
+    if got != out_len:
+        _wipe(out)
+        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short output ({got} of {out_len} bytes)")
+
+
+def stream(alg: Tfm, op: socket.socket, iv: Buffer, data: Sequence[Buffer], out: Sequence[memoryview]) -> None:
+    """One one-shot skcipher encryption on `op` (a stream cipher: ctr(aes), chacha20, xchacha20, or the
+    CBC-MAC's cbc(aes)) with an explicit IV: sendmsg with ALG_SET_OP+ALG_SET_IV and no MSG_MORE, then
+    receive exactly the input length into `out` (algif_skcipher: a final partial block is processed when
+    nothing more is pending; a longer buffer would block)."""
+    in_len = sum(len(b) for b in data)
+    out_len = sum(len(b) for b in out)
+    if in_len != out_len or in_len == 0:
+        raise ValueError("a stream operation needs equal, non-zero input and output lengths")
+    _fit(op, in_len, in_len, alg)
+    try:
+        n = op.sendmsg(data, cmsgs(ALG_OP_ENCRYPT, iv), 0)
+    except OSError as e:
+        raise kernel_error(e, "sendmsg", alg.alg_type, alg.name) from None
+    _stats["send"] += 1
+    if n != in_len:
+        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {in_len} bytes)")
+    try:
+        got = op.recv_into(out[0], out_len) if len(out) == 1 else op.recvmsg_into(out)[0]
+    except OSError as e:
+        raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
+    _stats["recv"] += 1
+    if got != out_len:
+        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short output ({got} of {out_len} bytes)")
+
+
+# --- keyed tfm cache ------------------------------------------------------------------------------------
+
+
+class _Keyed:
+    __slots__ = ("tfm", "authsize")
+
+    def __init__(self, tfm: Tfm, authsize: Optional[int]) -> None:
+        self.tfm = tfm
+        self.authsize = authsize
+
+
+_secret: list[bytes] = []
+_cache: dict[tuple[str, str], OrderedDict[bytes, _Keyed]] = {}
+_guard = Guard()
+
+
+def fingerprint(key: Buffer) -> bytes:
+    """A keyed fingerprint of `key` for cache lookups (BLAKE2b-128 under a per-process random secret).
+
+    It indexes the cache and is never used as cryptographic output. _blake2 is CPython's own module, used
+    directly so that install() (which replaces hashlib) cannot route it through this package."""
+    import _blake2
+
+    if not _secret:
+        import os
+
+        _secret.append(os.urandom(32))
+    return _blake2.blake2b(bytes(key), digest_size=16, key=_secret[0]).digest()
+
+
+def _set_key(t: Tfm, key: Buffer, authsize: Optional[int], current: Optional[int]) -> None:
+    sock = t._sock
+    assert sock is not None
+    try:
+        sock.setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
+    except OSError as e:
+        raise kernel_error(e, "setsockopt(ALG_SET_KEY)", t.alg_type, t.name) from None
+    if authsize is not None and authsize != current:
+        try:
+            sock.setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
+        except OSError as e:
+            raise kernel_error(e, "setsockopt(ALG_SET_AEAD_AUTHSIZE)", t.alg_type, t.name) from None
+
+
+def acquire(
+    alg_type: str, name: str, fp: bytes, key: Buffer, authsize: Optional[int] = None
+) -> tuple[Tfm, socket.socket]:
+    """A tfm keyed with `key` (and tag size `authsize`, None = the algorithm's default) and an idle op
+    socket of it. Give the op socket back with tfm.release(op) once its operation finished, or close it.
+
+    While the caller holds the op socket the kernel refuses to re-key that tfm (EBUSY), so the key cannot
+    change under it; the lookup and the op-socket grab happen under one guard for the same reason."""
+    ident = (alg_type, name)
+    if alg_type == "aead" and authsize is None:
+        # Every template used here (gcm, ccm, rfc7539) has maxauthsize 16, the tag size a fresh tfm starts
+        # with (crypto_aead_init_tfm); a re-keyed tfm must get it back explicitly.
+        authsize = _DEFAULT_AUTHSIZE
+    entry_key = fp + (b"" if authsize is None else bytes((authsize,)))
+    with _guard:
+        per_alg = _cache.get(ident)
+        if per_alg is None:
+            per_alg = _cache[ident] = OrderedDict()
+        entry = per_alg.get(entry_key)
+        if entry is not None:
+            per_alg.move_to_end(entry_key)
+            return entry.tfm, entry.tfm.op()
+        t: Optional[Tfm] = None
+        if len(per_alg) >= _PER_ALG:
+            _, old = per_alg.popitem(last=False)
+            old.tfm.drop_idle()
+            try:
+                _set_key(old.tfm, key, authsize, old.authsize)
+                t = old.tfm
+            except KernelError as e:
+                old.tfm.close()
+                if e.errno != errno.EBUSY:  # EBUSY: another thread still runs an operation on it
+                    raise
+        if t is None:
+            # Tfm() sets the key and a non-default tag size before any accept.
+            t = core.keyed_tfm(alg_type, name, key, None if authsize == _DEFAULT_AUTHSIZE else authsize)
+        per_alg[entry_key] = _Keyed(t, authsize)
+        return t, t.op()
+
+
+def release(t: Tfm, op: socket.socket) -> None:
+    t.release(op)
+
+
+def clear() -> None:
+    """Close every cached keyed tfm (tests; memory pressure)."""
+    with _guard:
+        entries = [e for per_alg in _cache.values() for e in per_alg.values()]
+        _cache.clear()
+    for e in entries:
+        e.tfm.close()
+
+
+def _after_fork_child() -> None:
+    # The child shares every cached tfm with the parent: re-keying one here would change the parent's key.
+    # Forget them all (the fds close when the Tfm objects go); the child binds its own.
+    global _guard
+    _guard = Guard()  # a thread of the parent may have held it at fork time
+    _cache.clear()
+
+
+core.at_fork_in_child(_after_fork_child)
+
+
+# --- one operation on a cached keyed tfm ----------------------------------------------------------------
+
+
+def aead_once(
+    name: str,
+    fp: bytes,
+    key: Buffer,
+    authsize: Optional[int],
+    encrypt: bool,
+    iv: Buffer,
+    assoclen: int,
+    data: Sequence[Buffer],
+    out: Sequence[memoryview],
+) -> None:
+    """crypt() on a pooled op socket of the cached tfm for (name, key, authsize): sendmsg + recvmsg in steady
+    state. A bad tag leaves the op socket clean (the kernel consumed the message), so it is pooled again."""
+    t, op = acquire("aead", name, fp, key, authsize)
+    try:
+        crypt(t, op, encrypt, iv, assoclen, data, out)
+    except BadTag:
+        t.release(op)
+        raise
+    except BaseException:
+        op.close()  # the kernel state of this op socket is unknown now
+        raise
+    t.release(op)
+
+
+def stream_once(
+    name: str, fp: bytes, key: Buffer, iv: Buffer, data: Sequence[Buffer], out: Sequence[memoryview]
+) -> None:
+    """stream() on a pooled op socket of the cached skcipher tfm for (name, key)."""
+    t, op = acquire("skcipher", name, fp, key)
+    try:
+        stream(t, op, iv, data, out)
+    except BaseException:
+        op.close()
+        raise
+    t.release(op)
