@@ -38,6 +38,7 @@ REPLACEMENTS: list[tuple[str, str]] = [
     ("Crypto.Cipher.AES", "kcapi_hashlib.Cipher.AES"),
     ("Crypto.Cipher.DES3", "kcapi_hashlib.Cipher.DES3"),
     ("Crypto.Cipher.ChaCha20", "kcapi_hashlib.Cipher.ChaCha20"),
+    ("Crypto.Cipher.ChaCha20_Poly1305", "kcapi_hashlib.Cipher.ChaCha20_Poly1305"),
     ("Crypto.Random", "kcapi_hashlib.Random"),
 ]
 
