@@ -326,7 +326,7 @@ class HMAC:
         # Call __new__ directly to avoid the expensive __init__.
         other = self.__class__.__new__(self.__class__)
         other.digest_size = self.digest_size
-        other.block_size = self.block_size
+        other.block_size = self.block_size  # (the stdlib's copy() forgets it: AttributeError on its copies)
         if sys.version_info < (3, 10):
             other._digest_cons = self._digest_cons  # type: ignore[attr-defined]
         if self._hmac:
