@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from _blake2 import blake2b as _blake2b
 from collections import OrderedDict
 from typing import Optional, Sequence
 
@@ -208,17 +209,16 @@ _guard = Guard()
 
 
 def fingerprint(key: Buffer) -> bytes:
-    """A keyed fingerprint of `key` for cache lookups (BLAKE2b-128 under a per-process random secret).
+    """A keyed fingerprint of `key` for cache lookups (BLAKE2b-256 under a per-process random secret, so the
+    index is no verifier of low-entropy keys; 256 bits put a collision, i.e. a wrong key, out of reach).
 
-    It indexes the cache and is never used as cryptographic output. _blake2 is CPython's own module, used
-    directly so that install() (which replaces hashlib) cannot route it through this package."""
-    import _blake2
-
+    It indexes the cache and is never cryptographic output. CPython's _blake2 is bound at import (like
+    keyed.py): install() replaces hashlib.blake2b everywhere it is referenced, _blake2's attribute included."""
     if not _secret:
         import os
 
         _secret.append(os.urandom(32))
-    return _blake2.blake2b(bytes(key), digest_size=16, key=_secret[0]).digest()
+    return _blake2b(bytes(key), digest_size=32, key=_secret[0]).digest()
 
 
 def _set_key(t: Tfm, key: Buffer, authsize: Optional[int], current: Optional[int]) -> None:
