@@ -10,6 +10,8 @@ on ONE op socket of it: one sendmsg + one recv each (see _afalg.keyed.MacSession
 from __future__ import annotations
 
 import operator
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional, Union
@@ -72,7 +74,19 @@ def _buffer(obj: Any) -> memoryview:
     return view
 
 
-def _c_long(value: Any) -> int:
+def _c_long(value: Any, clinic: bool) -> int:
+    """A C long as CPython's _hashopenssl.c reads it: `iterations` through Argument Clinic (clinic=True),
+    `dklen` through PyLong_AsLong (which, before 3.10, still took floats through __int__, with a warning)."""
+    if sys.version_info < (3, 10) and isinstance(value, float):
+        if clinic:
+            raise TypeError("integer argument expected, got float")
+        warnings.warn(
+            "an integer is required (got type float).  Implicit conversion to integers using __int__ is "
+            "deprecated, and may be removed in a future version of Python.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        value = int(value)
     n = operator.index(value)
     if not -_LONG_MAX - 1 <= n <= _LONG_MAX:
         raise OverflowError("Python int too large to convert to C long")
@@ -88,7 +102,7 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
         raise TypeError(f"pbkdf2_hmac() argument 'hash_name' must be str, not {type(hash_name).__name__}")
     pw = _buffer(password)
     sa = _buffer(salt)
-    iterations = _c_long(iterations)
+    iterations = _c_long(iterations, True)
     name = _hashlib.canonical_name(hash_name)
     alg = _hashlib.ALGORITHMS.get(name) if name is not None else None
     if name is None or alg is None or alg.digest_size == 0:
@@ -100,7 +114,7 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     if dklen is None:
         size = alg.digest_size
     else:
-        size = _c_long(dklen)
+        size = _c_long(dklen, False)
     if size < 1:
         raise ValueError("key length must be greater than 0.")
     if size > _INT_MAX:
@@ -116,4 +130,4 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     _policy.unavailable("hash", name, reason)
     if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
         raise _UnsupportedDigestmodError(f"unsupported hash type {hash_name}")
-    return _stdlib_pbkdf2_hmac(name, pw, sa, iterations, dklen)
+    return _stdlib_pbkdf2_hmac(name, pw, sa, iterations, size)

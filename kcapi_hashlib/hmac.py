@@ -178,6 +178,14 @@ def _buffer(obj: Any) -> memoryview:
     return view
 
 
+def _is_buffer(obj: Any) -> bool:
+    try:
+        memoryview(obj)
+    except TypeError:
+        return False
+    return True
+
+
 def _digest_cons(digestmod: Any) -> Callable[..., Any]:
     """The hash constructor of the RFC 2104 construction: ours for every hash we can name, else digestmod's."""
     name = identify(digestmod)
@@ -396,6 +404,8 @@ def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
             A module supporting PEP 247.
     """
     name = identify(digest)
+    if sys.version_info < (3, 10) and not isinstance(digest, str) and not (_is_buffer(key) and _is_buffer(msg)):
+        name = None  # 3.9 takes only names to C: other digests get the Python path's errors, as there
     if name is not None or isinstance(digest, str):
         # As the stdlib's C path: key and msg must be buffers, checked before the name is looked up.
         k, m = _buffer(key), _buffer(msg)

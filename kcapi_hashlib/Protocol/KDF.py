@@ -149,7 +149,7 @@ def PBKDF2(
         if blocks and count < 1:
             if name in _ASSISTED:
                 raise ValueError("The number of iterations must be positive")
-            raise TypeError("reduce() of empty iterable with no initial value")
+            reduce(_strxor, ())  # PyCryptodome's own error here: the interpreter's TypeError for reduce()
         with prf_session(name, password) as mac:
             if mac is not None:
                 return pbkdf2_blocks(mac, salt, count, blocks, size)[:dkLen]
