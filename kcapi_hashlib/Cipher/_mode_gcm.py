@@ -266,6 +266,8 @@ class GcmMode(AeadCipher):
     def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Decrypt data (see PyCryptodome's GcmMode.decrypt)."""
         self._pre_decrypt(ciphertext)
+        if isinstance(ciphertext, str):  # PyCryptodome hashes the ciphertext (bytes(...)) before decrypting
+            raise TypeError("string argument without an encoding")
         return self._process(ciphertext, output, False)
 
     def digest(self) -> bytes:
