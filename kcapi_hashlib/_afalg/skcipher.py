@@ -30,6 +30,7 @@ import errno
 import os
 import socket
 import struct
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Optional
@@ -46,6 +47,7 @@ from .core import (
     ALG_OP_ENCRYPT,
     ALG_SET_AEAD_ASSOCLEN,
     ALG_SET_IV,
+    ALG_SET_KEY,
     ALG_SET_OP,
     SOL_ALG,
     Buffer,
@@ -102,15 +104,23 @@ def max_message() -> int:
 
 # --- keyed transforms ------------------------------------------------------------------------------------
 
-# fingerprint(name, key) -> keyed tfm, least recently used first. Each entry holds one fd (plus its idle op
-# sockets, usually one). The index holds no key bytes: it is BLAKE2b-256 keyed with a per-process random
-# secret over name || 0 || key (CPython's own _blake2, in userspace: a kernel fingerprint would cost a
-# send + recv, the whole budget of a cached cipher call). Without the secret the index is no verifier for
-# guesses of the keys; 256 bits make two keys sharing one tfm out of reach. forget_keys() empties it.
+# fingerprint(name, key) -> (keyed tfm, fork generation), least recently used first. Each entry holds one fd
+# (plus its idle op sockets, usually one). The index holds no key bytes: it is BLAKE2b-256 keyed with a
+# per-process random secret over name || 0 || key (CPython's own _blake2, in userspace: a kernel fingerprint
+# would cost a send + recv, the whole budget of a cached cipher call). Without the secret the index is no
+# verifier for guesses of the keys; 256 bits make two keys sharing one tfm out of reach.
+#
+# A new key when the cache is full re-keys the least recently used tfm in place if nothing else holds it and
+# it has the same algorithm: its idle op sockets are closed, after which alg_setsockopt accepts ALG_SET_KEY
+# again (it answers EBUSY only while op sockets of the tfm exist: refcnt != nokey_refcnt). That saves the
+# socket + bind of a new tfm and the close of the old one. A tfm from before a fork() is never re-keyed
+# (parent and child share the kernel socket: a new key would change the other process's cipher), nor one a
+# live cipher object uses (it is dropped from the cache and closed by its last user, Tfm.__del__).
 _KEY_CACHE_MAX = 32
-_key_cache: OrderedDict[bytes, Tfm] = OrderedDict()
+_key_cache: OrderedDict[bytes, tuple[Tfm, int]] = OrderedDict()
 _failures: dict[str, core.AlgUnavailable] = {}
 _secret: list[bytes] = []
+_generation = [0]  # bumped at every fork, in the parent and in the child
 
 
 def _fingerprint(name: str, key: Buffer) -> bytes:
@@ -125,48 +135,86 @@ def _fingerprint(name: str, key: Buffer) -> bytes:
     return h.digest()
 
 
+def _popped_refcount() -> int:
+    """sys.getrefcount() of a value just popped from an OrderedDict into a local, when nothing else holds it."""
+    d: OrderedDict[bytes, tuple[object, int]] = OrderedDict()
+    d[b""] = (object(), 0)
+    _, (value, _gen) = d.popitem(last=False)
+    return sys.getrefcount(value)
+
+
+_SOLE = _popped_refcount()
+
+
+def _rekey_oldest(name: str, key: Buffer) -> Optional[Tfm]:
+    """Evict the least recently used entry; return its tfm re-keyed with `key` if it can be (see above)."""
+    try:
+        _, (old, generation) = _key_cache.popitem(last=False)
+    except KeyError:
+        return None
+    # (Counted before any other name refers to `old`.)
+    sole = sys.getrefcount(old) == _SOLE
+    old.drop_idle()
+    sock = old._sock
+    if not sole or generation != _generation[0] or old.name != name or sock is None:
+        return None  # closed by its last user, or now if that was us
+    try:
+        sock.setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
+    except OSError:
+        old.close()  # EBUSY (an op socket still being released) or a refused key: a fresh tfm decides
+        return None
+    return old
+
+
 def keyed(name: str, key: Buffer) -> Tfm:
     """The cached tfm of skcipher `name` keyed with `key`; raises AlgUnavailable if the kernel cannot bind
     `name` (remembered: later calls raise without a syscall) or KernelError if it refuses the key."""
     entry = _fingerprint(name, key)
-    t = _key_cache.get(entry)
-    if t is not None:
+    hit = _key_cache.get(entry)
+    if hit is not None:
         try:
             _key_cache.move_to_end(entry)
         except KeyError:  # evicted meanwhile by another thread: still usable by us
             pass
-        return t
+        return hit[0]
     failure = _failures.get(name)
     if failure is not None:
         raise failure
-    try:
-        t = core.keyed_tfm("skcipher", name, key)
-    except core.AlgUnavailable as e:
-        _failures[name] = e
-        raise
+    t = _rekey_oldest(name, key) if len(_key_cache) >= _KEY_CACHE_MAX else None
+    if t is None:
+        try:
+            t = core.keyed_tfm("skcipher", name, key)
+        except core.AlgUnavailable as e:
+            _failures[name] = e
+            raise
     if not _limit and t._sock is not None:
         _learn_limit(t._sock)
-    _key_cache[entry] = t
+    _key_cache[entry] = (t, _generation[0])
     while len(_key_cache) > _KEY_CACHE_MAX:
         try:
-            _, old = _key_cache.popitem(last=False)
+            _, (old, _gen) = _key_cache.popitem(last=False)
         except KeyError:
             break
-        # Cipher objects made with that key still hold `old` and keep working; its socket closes when the
-        # last of them goes (Tfm.__del__). Its idle op sockets are of no use to anyone else now.
-        old.drop_idle()
+        old.drop_idle()  # cipher objects still holding `old` keep working; the last one closes it
     return t
 
 
 def forget_keys() -> None:
-    """Close every cached keyed tfm and its idle op sockets (tests; to drop keys from memory)."""
+    """Close every cached keyed tfm and its idle op sockets (tests; to drop keys from the kernel)."""
     while _key_cache:
         try:
-            _, t = _key_cache.popitem()
+            _, (t, _gen) = _key_cache.popitem()
         except KeyError:
             break
         t.close()
     _failures.clear()
+
+
+def _after_fork() -> None:
+    _generation[0] += 1
+
+
+core.on_fork(lambda: None, _after_fork, _after_fork)
 
 
 # --- one message ---------------------------------------------------------------------------------------
