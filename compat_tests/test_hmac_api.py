@@ -529,3 +529,50 @@ def test_install_replaces_and_uninstall_restores() -> None:
              Crypto.Hash.new)  # fmt: skip
     assert all(a is b for a, b in zip(after, originals))
     assert holder.new is originals[0]  # type: ignore[attr-defined]
+
+
+def test_cmac_cipher_the_kernel_lacks_follows_the_policy() -> None:
+    from Crypto.Cipher import ARC2
+
+    key, msg = b"sixteen byte key", b"m" * 37
+    err = _error(lambda: CMAC.new(key, msg, ciphermod=ARC2))
+    assert issubclass(err[0], kcapi_hashlib.UnsupportedAlgorithm) and err[1] == "unsupported cmac type cmac(ARC2)"
+    params = {"effective_keylen": 64}
+    err = _error(lambda: CMAC.new(key, msg, ciphermod=AES, cipher_params=params))  # the kernel takes no params
+    assert issubclass(err[0], ValueError)
+    kcapi_hashlib.set_policy("fallback")
+    kcapi_hashlib.reset_fallback_counts()
+    with pytest.warns(kcapi_hashlib.KernelFallbackWarning):
+        ours = CMAC.new(key, msg, ciphermod=ARC2, mac_len=6)
+    theirs = PyCMAC.new(key, msg, ciphermod=ARC2, mac_len=6)
+    assert ours.digest() == theirs.digest()
+    copy_ours, copy_theirs = ours.copy(), theirs.copy()
+    with pytest.raises(TypeError):
+        ours.update(b"x")  # digest() was called: refused, as PyCryptodome's
+    for chunk in (b"", b"a" * 8, b"b" * 3, b"c" * 13):
+        copy_ours = CMAC.new(key, msg + chunk, ciphermod=ARC2)
+        copy_theirs = PyCMAC.new(key, msg + chunk, ciphermod=ARC2)
+        assert copy_ours.digest() == copy_theirs.digest()
+    a = CMAC.new(key, msg, ciphermod=ARC2, update_after_digest=True)
+    b = PyCMAC.new(key, msg, ciphermod=ARC2, update_after_digest=True)
+    for chunk in (b"x" * 5, b"", b"y" * 8, b"z" * 11):
+        a.update(chunk)
+        b.update(chunk)
+        assert a.digest() == b.digest()
+        assert a.copy().update(b"q").digest() == b.copy().update(b"q").digest()
+    assert kcapi_hashlib.fallback_counts().get("cmac(ARC2)", 0) >= 3
+
+
+def test_pycryptodome_hash_the_kernel_lacks_follows_the_policy() -> None:
+    from Crypto.Hash import SHA512 as PySHA512
+
+    from kcapi_hashlib.Hash import SHA512
+
+    assert issubclass(_error(lambda: HMAC.new(b"k", b"m", PySHA512.new(truncate="256")))[0], ValueError)
+    kcapi_hashlib.set_policy("fallback")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kcapi_hashlib.KernelFallbackWarning)
+        h = SHA512.new(b"abc", truncate="256")
+        assert h.digest() == PySHA512.new(b"abc", truncate="256").digest() and h.oid == "2.16.840.1.101.3.4.2.6"
+        mac = HMAC.new(b"k", b"m", PySHA512.new(truncate="224"))
+        assert mac.digest() == PyHMAC.new(b"k", b"m", PySHA512.new(truncate="224")).digest()

@@ -35,10 +35,11 @@ except ImportError:  # pragma: no cover - CPython built without OpenSSL
 
 
 @contextmanager
-def prf_session(name: str, key: Buffer) -> Iterator[Optional[_keyed.MacSession]]:
-    """A MAC session of the kernel's hmac(<name>) keyed with `key` on a private tfm (closed afterwards), or
-    None if the kernel cannot run that HMAC here."""
-    tfm = kernel_tfm(name, key, cached=False)
+def prf_session(name: str, key: Buffer, cached: bool = False) -> Iterator[Optional[_keyed.MacSession]]:
+    """A MAC session of the kernel's hmac(<name>) keyed with `key`, or None if the kernel cannot run that HMAC
+    here. The tfm is private (closed afterwards) unless cached=True (then it comes from the key cache: for
+    keys that are not secrets of this derivation alone, such as an HKDF salt)."""
+    tfm = kernel_tfm(name, key, cached=cached)
     if tfm is None:
         yield None
         return
@@ -46,7 +47,8 @@ def prf_session(name: str, key: Buffer) -> Iterator[Optional[_keyed.MacSession]]
         with _keyed.MacSession(tfm, _hashlib.ALGORITHMS[name].digest_size) as session:
             yield session
     finally:
-        tfm.close()
+        if not cached:
+            tfm.close()
 
 
 def pbkdf2_blocks(mac: _keyed.MacSession, salt: Buffer, iterations: int, blocks: range, size: int) -> bytes:

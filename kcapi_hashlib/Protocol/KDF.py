@@ -2,7 +2,8 @@
 computed with the kernel's HMAC.
 
 PBKDF2 and HKDF with a hash module the kernel has run every PRF call of one derivation on one op socket of
-a private keyed tfm (one sendmsg + one recv per call; see kcapi_hashlib._kdf). With a ``prf`` of your own,
+a keyed tfm (one sendmsg + one recv per call; see kcapi_hashlib._kdf): a private tfm for a password or an
+HKDF PRK, the key cache's tfm for an HKDF salt. With a ``prf`` of your own,
 or a hash the kernel cannot run as hmac(...), they compute exactly as PyCryptodome does, over
 kcapi_hashlib.Hash.HMAC. SP800_108_Counter always calls your ``prf`` (PyCryptodome takes only a prf there):
 pass one built on kcapi_hashlib.Hash.HMAC, whose key cache makes each call one sendmsg + one recv.
@@ -191,8 +192,9 @@ def _HKDF_expand(prk: Buffer, info: Buffer, L: int, hashmod: ModuleType) -> byte
 
 
 def _kernel_hkdf(name: str, master: Buffer, salt: Buffer, info: Buffer, L: int) -> Optional[bytes]:
-    """RFC 5869 on the kernel: extract on one private tfm keyed with the salt, expand on one keyed with PRK."""
-    with prf_session(name, salt) as extract:
+    """RFC 5869 on the kernel: extract on the cached tfm keyed with the salt (a public, often constant value),
+    expand on a private tfm keyed with the PRK (a secret of this derivation alone: never cached)."""
+    with prf_session(name, salt, cached=True) as extract:
         if extract is None:
             return None
         prk = extract(master)
