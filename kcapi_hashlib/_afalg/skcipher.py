@@ -233,6 +233,9 @@ def _send(op: socket.socket, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src:
         n = op.sendmsg(src, cmsgs)
     except OSError as e:
         raise _fail(op, e, "sendmsg", alg) from None
+    except BaseException:  # KeyboardInterrupt and the like: the socket's state is unknown
+        op.close()
+        raise
     _stats["send"] += 1
     if n != size:
         op.close()
@@ -259,6 +262,9 @@ def message(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer]
             got = op.recvmsg_into(dst)[0]
     except OSError as e:
         raise _fail(op, e, "recv", alg) from None
+    except BaseException:
+        op.close()
+        raise
     _stats["recv"] += 1
     if got != size:
         raise _short(op, alg, got, size)
@@ -276,6 +282,9 @@ def message_bytes(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[B
         out = op.recv(size)
     except OSError as e:
         raise _fail(op, e, "recv", alg) from None
+    except BaseException:
+        op.close()
+        raise
     _stats["recv"] += 1
     if len(out) != size:
         raise _short(op, alg, len(out), size)
