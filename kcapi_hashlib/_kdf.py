@@ -26,12 +26,14 @@ _INT_MAX = 2**31 - 1
 _LONG_MAX = 2**63 - 1
 
 _stdlib_pbkdf2_hmac: Optional[Callable[..., bytes]]
-try:  # the stdlib's C implementation: the fallback policy's userspace PBKDF2, and its error type
-    from _hashlib import UnsupportedDigestmodError as _UnsupportedDigestmodError
+try:  # the stdlib's C implementation: the fallback policy's userspace PBKDF2
     from _hashlib import pbkdf2_hmac as _stdlib_pbkdf2_hmac
 except ImportError:  # pragma: no cover - CPython built without OpenSSL
-    _UnsupportedDigestmodError = ValueError  # type: ignore[misc, assignment]
     _stdlib_pbkdf2_hmac = None
+try:  # its error for an unknown digest (3.10+; 3.9 raises a plain ValueError)
+    from _hashlib import UnsupportedDigestmodError as _UnsupportedDigestmodError
+except ImportError:
+    _UnsupportedDigestmodError = ValueError  # type: ignore[misc, assignment]
 
 
 @contextmanager
