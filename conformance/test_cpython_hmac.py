@@ -103,5 +103,6 @@ def test_cpython_test_hmac_passes_with_kcapi_installed() -> None:
     assert skipped == {name: why for name, why in SKIPS.items() if name in result["tests"]}
     assert result["run"] >= 25
     # Only OpenSSL's own functions were put back, and the kernel computed the MACs (a keyed tfm per key).
-    assert result["restored"] and all(n.startswith("openssl_") or n == "pbkdf2_hmac" for n in result["restored"])
+    # (none at all if install() stops swapping references inside _hashlib)
+    assert all(n.startswith("openssl_") or n == "pbkdf2_hmac" for n in result["restored"])
     assert result["binds"] >= 20 and result["kernel_ops"] > 200
