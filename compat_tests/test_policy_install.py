@@ -82,24 +82,37 @@ def test_kernel_operations_are_counted() -> None:
 
 
 def test_install_replaces_module_attributes_and_held_references() -> None:
-    import hmac  # noqa: F401  (a stdlib module holding hashlib references)
+    import types
 
-    original_sha256, original_new = hashlib.sha256, hashlib.new
+    user = types.ModuleType("some_user_module")  # a module that imported names from hashlib earlier
+    exec("from hashlib import sha256, md5\nfrom hashlib import sha1 as renamed_sha1", user.__dict__)
+    sys.modules[user.__name__] = user
+    original_sha256, original_new, original_sha1 = hashlib.sha256, hashlib.new, hashlib.sha1
+    try:
+        with kcapi_hashlib.patched():
+            assert kcapi_hashlib.installed()
+            import hashlib as again
+
+            assert again.sha256 is kcapi_hashlib.sha256
+            assert isinstance(hashlib.sha256(b"x"), kcapi_hashlib.HASH)
+            assert isinstance(hashlib.new("sha1"), kcapi_hashlib.HASH)
+            assert hashlib.sha256(b"abc").hexdigest() == original_sha256(b"abc").hexdigest()
+            assert user.sha256 is kcapi_hashlib.sha256 and user.md5 is kcapi_hashlib.md5
+            # Only references under hashlib's own name are replaced: an alias may be anything.
+            assert user.renamed_sha1 is original_sha1
+        assert not kcapi_hashlib.installed()
+        assert hashlib.sha256 is original_sha256 and hashlib.new is original_new
+        assert user.sha256 is original_sha256
+    finally:
+        del sys.modules[user.__name__]
+
+
+def test_install_leaves_the_same_objects_elsewhere_alone() -> None:
+    import _hashlib  # hashlib.sha256 IS _hashlib.openssl_sha256: that module must keep its own
+
+    before = dict(vars(_hashlib))
     with kcapi_hashlib.patched():
-        assert kcapi_hashlib.installed()
-        import hashlib as again
-
-        assert again.sha256 is kcapi_hashlib.sha256
-        assert isinstance(hashlib.sha256(b"x"), kcapi_hashlib.HASH)
-        assert isinstance(hashlib.new("sha1"), kcapi_hashlib.HASH)
-        assert hashlib.sha256(b"abc").hexdigest() == original_sha256(b"abc").hexdigest()
-        assert sys.modules[__name__].holder_sha256 is kcapi_hashlib.sha256  # `from hashlib import sha256`
-    assert not kcapi_hashlib.installed()
-    assert hashlib.sha256 is original_sha256 and hashlib.new is original_new
-    assert holder_sha256 is original_sha256
-
-
-from hashlib import sha256 as holder_sha256  # noqa: E402  (a module-level held reference for the test above)
+        assert dict(vars(_hashlib)) == before
 
 
 def test_install_is_idempotent_and_uninstall_restores() -> None:

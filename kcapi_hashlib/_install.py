@@ -64,7 +64,7 @@ def install() -> None:
     with _lock:
         if _saved:
             return
-        swaps: dict[int, Any] = {}
+        swaps: dict[int, tuple[str, Any, Any]] = {}
         for target_name, ours_name in REPLACEMENTS:
             try:
                 target = importlib.import_module(target_name)
@@ -77,9 +77,12 @@ def install() -> None:
                 if original is replacement:
                     continue
                 _set(target, name, replacement)
-                if callable(original):
-                    swaps[id(original)] = (original, replacement)
-        # Modules that did `from hashlib import sha256` hold the original function: replace those too.
+                if callable(original) and not isinstance(original, type):
+                    swaps[id(original)] = (name, original, replacement)
+        # Modules that did `from hashlib import sha256` hold the original function: replace those too. Only a
+        # reference under the same name counts, and never in the module that defines the object: the same
+        # object can be something else elsewhere (PyCryptodome's get_random_bytes IS os.urandom; hashlib.sha256
+        # IS _hashlib.openssl_sha256), and those must stay as they are.
         targets = {name for name, _ in REPLACEMENTS}
         for mod_name, mod in list(sys.modules.items()):
             if mod is None or mod_name in targets or mod_name.startswith("kcapi_hashlib"):
@@ -90,8 +93,11 @@ def install() -> None:
                 continue
             for attr, value in list(namespace.items()):
                 hit = swaps.get(id(value))
-                if hit is not None and hit[0] is value:
-                    _set(mod, attr, hit[1])
+                if hit is None or hit[1] is not value or hit[0] != attr:
+                    continue
+                if getattr(value, "__module__", None) == mod_name:
+                    continue
+                _set(mod, attr, hit[2])
 
 
 def uninstall() -> None:
