@@ -47,6 +47,7 @@ from .core import (
     SOL_ALG,
     Buffer,
     KernelError,
+    OpSocket,
     Tfm,
     _stats,
     kernel_error,
@@ -84,12 +85,12 @@ def cmsgs(op: int, iv: Optional[Buffer] = None, assoclen: Optional[int] = None) 
 _default_bufs: list[int] = []  # [usable send bytes, usable receive bytes] of a fresh op socket
 
 
-def _usable(op: socket.socket, opt: int) -> int:
+def _usable(op: OpSocket, opt: int) -> int:
     # af_alg_sndbuf / af_alg_rcvbuf use sk_{snd,rcv}buf & PAGE_MASK
     return int(op.getsockopt(socket.SOL_SOCKET, opt)) & ~(_PAGE - 1)
 
 
-def _fit(op: socket.socket, in_len: int, out_len: int, alg: Tfm) -> None:
+def _fit(op: OpSocket, in_len: int, out_len: int, alg: Tfm) -> None:
     """Make sure one message of in_len bytes and its out_len-byte output fit the op socket's buffers."""
     if not _default_bufs:
         _default_bufs.extend((_usable(op, socket.SO_SNDBUF), _usable(op, socket.SO_RCVBUF)))
@@ -129,7 +130,7 @@ def _wipe(bufs: Sequence[memoryview]) -> None:
 
 def crypt(
     alg: Tfm,
-    op: socket.socket,
+    op: OpSocket,
     encrypt: bool,
     iv: Buffer,
     assoclen: int,
@@ -166,7 +167,7 @@ def crypt(
         raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short output ({got} of {out_len} bytes)")
 
 
-def stream(alg: Tfm, op: socket.socket, iv: Buffer, data: Sequence[Buffer], out: Sequence[memoryview]) -> None:
+def stream(alg: Tfm, op: OpSocket, iv: Buffer, data: Sequence[Buffer], out: Sequence[memoryview]) -> None:
     """One one-shot skcipher encryption on `op` (a stream cipher: ctr(aes), chacha20, xchacha20, or the
     CBC-MAC's cbc(aes)) with an explicit IV: sendmsg with ALG_SET_OP+ALG_SET_IV and no MSG_MORE, then
     receive exactly the input length into `out` (algif_skcipher: a final partial block is processed when
@@ -237,7 +238,7 @@ def _set_key(t: Tfm, key: Buffer, authsize: Optional[int], current: Optional[int
 
 def acquire(
     alg_type: str, name: str, fp: bytes, key: Buffer, authsize: Optional[int] = None
-) -> tuple[Tfm, socket.socket]:
+) -> tuple[Tfm, OpSocket]:
     """A tfm keyed with `key` (and tag size `authsize`, None = the algorithm's default) and an idle op
     socket of it. Give the op socket back with tfm.release(op) once its operation finished, or close it.
 
@@ -275,7 +276,7 @@ def acquire(
         return t, t.op()
 
 
-def release(t: Tfm, op: socket.socket) -> None:
+def release(t: Tfm, op: OpSocket) -> None:
     t.release(op)
 
 

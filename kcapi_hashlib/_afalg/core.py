@@ -14,12 +14,13 @@ cited by the kernel function that has it (see also ../shared/AF_ALG-NOTES.md in 
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import socket
 import threading
 import weakref
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -141,6 +142,83 @@ def _socket() -> socket.socket:
     return socket.socket(AF_ALG, socket.SOCK_SEQPACKET, 0)
 
 
+class OpSocket:
+    """An operation socket: the accepted descriptor, with Python's socket object made only when needed.
+
+    CPython's socket(fileno=fd) calls getsockname() on every new socket object (to validate the descriptor):
+    one syscall per accept() that buys AF_ALG nothing. Plain sends and receives go straight to the descriptor
+    instead: write(2)/writev(2) and read(2)/readv(2) on a socket are sendmsg/recvmsg without flags
+    (net/socket.c: sock_write_iter, sock_read_iter; the MSG_EOR they add for SEQPACKET is ignored by
+    hash_sendmsg and af_alg_sendmsg). The socket object exists only for flags (MSG_MORE), control messages,
+    socket options and accept().
+    """
+
+    __slots__ = ("_fd", "_sock", "__weakref__")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._sock: Optional[socket.socket] = None
+
+    @property
+    def sock(self) -> socket.socket:
+        sock = self._sock
+        if sock is None:
+            if self._fd < 0:
+                raise OSError(errno.EBADF, "operation socket is closed")
+            sock = self._sock = socket.socket(AF_ALG, socket.SOCK_SEQPACKET, 0, self._fd)
+        return sock
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def send(self, data: Buffer, flags: int = 0) -> int:
+        return os.write(self._fd, data) if not flags else self.sock.send(data, flags)
+
+    def sendmsg(
+        self, buffers: Sequence[Buffer], ancdata: Sequence[tuple[int, int, Buffer]] = (), flags: int = 0
+    ) -> int:
+        if not ancdata and not flags:
+            return os.writev(self._fd, buffers)
+        return self.sock.sendmsg(buffers, ancdata, flags)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        return os.read(self._fd, size) if not flags else self.sock.recv(size, flags)
+
+    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+        if flags:
+            return self.sock.recv_into(buffer, nbytes, flags)
+        view = memoryview(buffer)
+        return os.readv(self._fd, [view[:nbytes] if nbytes else view])
+
+    def recvmsg_into(
+        self, buffers: Sequence[Buffer], ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[int, list[tuple[int, int, bytes]], int, Any]:
+        return self.sock.recvmsg_into(buffers, ancbufsize, flags)
+
+    def accept(self) -> tuple[OpSocket, Any]:
+        """accept() on an op socket (a hash clone); the new descriptor gets no socket object yet."""
+        fd, addr = self.sock._accept()  # type: ignore[attr-defined]
+        return OpSocket(fd), addr
+
+    def getsockopt(self, level: int, option: int) -> int:
+        return self.sock.getsockopt(level, option)
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        self.sock.setsockopt(level, option, value)
+
+    def close(self) -> None:
+        sock, fd = self._sock, self._fd
+        self._sock, self._fd = None, -1
+        if sock is not None:
+            sock.close()
+        elif fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if self._fd >= 0:
+            self.close()
+
+
 class Tfm:
     """A bound (and possibly keyed) transform socket, and a pool of its idle op sockets.
 
@@ -159,7 +237,7 @@ class Tfm:
     ) -> None:
         self.alg_type = alg_type
         self.name = name
-        self._idle: list[socket.socket] = []
+        self._idle: list[OpSocket] = []
         try:
             sock = _socket()
         except OSError as e:
@@ -188,26 +266,27 @@ class Tfm:
         self._sock: Optional[socket.socket] = sock
         _live_tfms.add(self)
 
-    def accept(self) -> socket.socket:
+    def accept(self) -> OpSocket:
         """A new op socket (never from the pool)."""
         sock = self._sock
         if sock is None:
             raise ValueError(f"{self.alg_type} transform {self.name!r} is closed")
         try:
-            op, _ = sock.accept()
+            # _accept() gives the bare descriptor (accept4 with SOCK_CLOEXEC); see OpSocket for why.
+            fd, _ = sock._accept()  # type: ignore[attr-defined]
         except OSError as e:
             raise kernel_error(e, "accept", self.alg_type, self.name) from None
         _stats["accept"] += 1
-        return op
+        return OpSocket(fd)
 
-    def op(self) -> socket.socket:
+    def op(self) -> OpSocket:
         """An op socket with no pending state: an idle pooled one, else a fresh accept()."""
         try:
             return self._idle.pop()
         except IndexError:
             return self.accept()
 
-    def release(self, op: socket.socket) -> None:
+    def release(self, op: OpSocket) -> None:
         """Give back an op socket whose operation has been finalized (recv done)."""
         if len(self._idle) < _POOL_MAX and self._sock is not None:
             self._idle.append(op)
@@ -289,7 +368,7 @@ def keyed_tfm(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = N
 # --- sending and receiving ------------------------------------------------------------------------------
 
 
-def send(op: socket.socket, data: Buffer, flags: int, alg: Tfm) -> None:
+def send(op: OpSocket, data: Buffer, flags: int, alg: Tfm) -> None:
     """One sendmsg of data (< _MAX_SEND bytes) or a list of buffers; a short count is fatal."""
     try:
         n = op.send(data, flags)
@@ -300,7 +379,7 @@ def send(op: socket.socket, data: Buffer, flags: int, alg: Tfm) -> None:
         raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {len(data)} bytes)")
 
 
-def sendv(op: socket.socket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> None:
+def sendv(op: OpSocket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> None:
     """Send several buffers, gathered into as few sendmsg calls as _MAX_SEND allows."""
     pending = [memoryview(b).cast("B") for b in bufs if len(b)]
     total = sum(len(b) for b in pending)
@@ -333,7 +412,7 @@ def sendv(op: socket.socket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> No
             )
 
 
-def recv(op: socket.socket, size: int, alg: Tfm) -> bytes:
+def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
     try:
         out = op.recv(size)
     except OSError as e:
@@ -392,6 +471,27 @@ def close_all() -> None:
         for t in list(_live_tfms):
             t.close()
         _tfm_cache.clear()
+
+
+def _forget_at_exit() -> None:
+    """At interpreter exit, let go of every cached tfm and pooled op socket without close().
+
+    The kernel releases a process's descriptors when it exits; closing each one first is a syscall per
+    tfm spent for nothing (the keyed caches hold dozens), and leaving them to garbage collection during
+    teardown would close them one by one too. Detaching drops Python's ownership (no ResourceWarning).
+    """
+    for t in list(_live_tfms):
+        idle, t._idle = t._idle, []
+        for op in idle:
+            op._fd = -1
+            if op._sock is not None:
+                op._sock.detach()
+        sock, t._sock = t._sock, None
+        if sock is not None:
+            sock.detach()
+
+
+atexit.register(_forget_at_exit)
 
 
 def forget_probes() -> None:

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import weakref
 from typing import Callable, Optional, Sequence
 
 from . import core
-from .core import _MAX_SEND, F_SETPIPE_SZ, MSG_MORE, SPLICE_F_MORE, Buffer, KernelError, Tfm, _stats, kernel_error
+from .core import (
+    _MAX_SEND,
+    F_SETPIPE_SZ,
+    MSG_MORE,
+    SPLICE_F_MORE,
+    Buffer,
+    KernelError,
+    OpSocket,
+    Tfm,
+    _stats,
+    kernel_error,
+)
 from .core import recv as _recv
 from .core import send as _send
 from .core import sendv as _sendv
@@ -42,10 +52,10 @@ class HashStream:
 
     __slots__ = ("_alg", "_op", "_fork_clone", "__weakref__")
 
-    def __init__(self, alg: Tfm, op: Optional[socket.socket] = None) -> None:
+    def __init__(self, alg: Tfm, op: Optional[OpSocket] = None) -> None:
         self._alg = alg
-        self._op: Optional[socket.socket] = op if op is not None else alg.op()
-        self._fork_clone: Optional[socket.socket] = None
+        self._op: Optional[OpSocket] = op if op is not None else alg.op()
+        self._fork_clone: Optional[OpSocket] = None
         _live_streams.add(self)
 
     def update(self, bufs: Sequence[Buffer]) -> None:
@@ -95,7 +105,7 @@ class HashStream:
         op = self._live()
         return _splice_into(op, fd, offset, count, self)
 
-    def _live(self) -> socket.socket:
+    def _live(self) -> OpSocket:
         op = self._op
         if op is None:
             raise ValueError(f"{self._alg.name} hash state was lost (an earlier kernel error); start a new object")
@@ -169,7 +179,7 @@ _PIPE_SIZE = 1 << 20
 _SPLICE_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.EBADF}
 
 
-def _splice_into(op: socket.socket, fd: int, offset: int, count: int, stream: HashStream) -> int:
+def _splice_into(op: OpSocket, fd: int, offset: int, count: int, stream: HashStream) -> int:
     splice = _get_splice()
     if splice is None:
         return 0

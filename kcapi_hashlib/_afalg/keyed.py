@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import sys
 from collections import OrderedDict
 from types import TracebackType
@@ -52,6 +51,7 @@ from .core import (
     AlgUnavailable,
     Buffer,
     KernelError,
+    OpSocket,
     Tfm,
     _stats,
     kernel_error,
@@ -264,7 +264,7 @@ class MacSession:
     def __init__(self, alg: Tfm, size: int) -> None:
         self._alg = alg
         self._size = size
-        self._op: Optional[socket.socket] = alg.op()
+        self._op: Optional[OpSocket] = alg.op()
 
     def __call__(self, *bufs: Buffer) -> bytes:
         op = self._op

@@ -13,33 +13,22 @@ from __future__ import annotations
 
 import atexit
 import errno
-from typing import Optional, Protocol
+from typing import Optional
 
 from . import core
-from .core import KernelError, Tfm, _stats, kernel_error
+from .core import KernelError, OpSocket, Tfm, _stats, kernel_error
 
 NAME = "stdrng"  # the highest-priority DRBG the kernel has (crypto_alloc_rng picks by priority)
 MAXSIZE = 128  # algif_rng.c: #define MAXSIZE 128
 
 
-class _Op(Protocol):
-    """What this module does with an op socket (core's, whatever class it is)."""
-
-    def recv(self, size: int, /) -> bytes: ...
-
-    def recv_into(self, buffer: memoryview, /) -> int: ...
-
-    def fileno(self) -> int: ...
-
-    def close(self) -> None: ...
-
 
 # [tfm, op socket] of this process, made on first use.
-_state: list[tuple[Tfm, _Op]] = []
+_state: list[tuple[Tfm, OpSocket]] = []
 _failure: list[core.AlgUnavailable] = []
 
 
-def _open() -> tuple[Tfm, _Op]:
+def _open() -> tuple[Tfm, OpSocket]:
     if _failure:
         raise _failure[0]
     try:

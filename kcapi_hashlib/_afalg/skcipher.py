@@ -33,7 +33,7 @@ import struct
 import sys
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, Optional, Protocol
+from typing import Optional
 
 from . import core
 
@@ -52,6 +52,7 @@ from .core import (
     SOL_ALG,
     Buffer,
     KernelError,
+    OpSocket,
     Tfm,
     _stats,
     kernel_error,
@@ -59,19 +60,6 @@ from .core import (
 
 Cmsg = tuple[int, int, bytes]
 
-
-class _Op(Protocol):
-    """What this module does with an op socket (core's, whatever class it is)."""
-
-    def sendmsg(self, buffers: Sequence[Buffer], ancdata: Sequence[Cmsg], /) -> int: ...
-
-    def recv(self, size: int, /) -> bytes: ...
-
-    def recv_into(self, buffer: memoryview, nbytes: int, /) -> int: ...
-
-    def recvmsg_into(self, buffers: Sequence[memoryview], /) -> tuple[int, Any, int, Any]: ...
-
-    def close(self) -> None: ...
 
 
 _OP_ENCRYPT: Cmsg = (SOL_ALG, ALG_SET_OP, struct.pack("=I", ALG_OP_ENCRYPT))
@@ -235,12 +223,12 @@ core.on_fork(lambda: None, _after_fork, _after_fork)
 # --- one message ---------------------------------------------------------------------------------------
 
 
-def _fail(op: _Op, e: OSError, step: str, alg: Tfm) -> KernelError:
+def _fail(op: OpSocket, e: OSError, step: str, alg: Tfm) -> KernelError:
     op.close()  # the op socket's state is unknown now (data may be queued): never pool it again
     return kernel_error(e, step, alg.alg_type, alg.name)
 
 
-def _send(op: _Op, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer], size: int) -> None:
+def _send(op: OpSocket, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer], size: int) -> None:
     cmsgs = [_OP_ENCRYPT if encrypt else _OP_DECRYPT]
     if iv is not None:
         cmsgs.append((SOL_ALG, ALG_SET_IV, struct.pack("=I", len(iv)) + bytes(iv)))
@@ -257,7 +245,7 @@ def _send(op: _Op, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[
         raise KernelError(errno.EIO, f"skcipher {alg.name!r}: short send ({n} of {size} bytes)")
 
 
-def _short(op: _Op, alg: Tfm, got: int, size: int) -> KernelError:
+def _short(op: OpSocket, alg: Tfm, got: int, size: int) -> KernelError:
     op.close()
     return KernelError(errno.EIO, f"skcipher {alg.name!r}: the kernel returned {got} of {size} bytes")
 
