@@ -110,18 +110,19 @@ def test_keyed_blake2b_same_key() -> None:
 
 def _per_prf(setup: str, op: str, small: int, large: int, calls_per_iteration: int = 1) -> tuple[float, float]:
     """(syscalls per PRF call, syscalls per derivation besides the PRF calls)."""
-    a = steady_state(setup, op.format(count=small), n=10)
-    b = steady_state(setup, op.format(count=large), n=10)
+    # Counts are exact, so a few derivations of modest length pin the slope (strace under the VM is slow).
+    a = steady_state(setup, op.format(count=small), n=4)
+    b = steady_state(setup, op.format(count=large), n=4)
     per_prf = (b.per_op - a.per_op) / ((large - small) * calls_per_iteration)
     return per_prf, a.per_op - per_prf * small * calls_per_iteration
 
 
 def test_pbkdf2_hmac_two_syscalls_per_prf_call() -> None:
     per_prf, fixed = _per_prf(
-        "import kcapi_hashlib", "kcapi_hashlib.pbkdf2_hmac('sha256', b'pw', b'salt', {count})", 500, 1500
+        "import kcapi_hashlib", "kcapi_hashlib.pbkdf2_hmac('sha256', b'pw', b'salt', {count})", 100, 400
     )
     assert per_prf == 2, per_prf
-    assert fixed <= 12, fixed  # socket, bind, setsockopt, accept, getsockname, close x2, ...
+    assert fixed <= 12, fixed  # socket, bind, setsockopt, accept, close x2, ...
 
 
 def test_pbkdf2_two_blocks_one_op_socket() -> None:
@@ -133,7 +134,7 @@ def test_pbkdf2_two_blocks_one_op_socket() -> None:
 
 def test_protocol_pbkdf2_two_syscalls_per_prf_call() -> None:
     setup = "from kcapi_hashlib.Protocol.KDF import PBKDF2\nfrom kcapi_hashlib.Hash import SHA256"
-    per_prf, fixed = _per_prf(setup, "PBKDF2(b'pw', b'salt', 32, {count}, hmac_hash_module=SHA256)", 500, 1500)
+    per_prf, fixed = _per_prf(setup, "PBKDF2(b'pw', b'salt', 32, {count}, hmac_hash_module=SHA256)", 100, 400)
     assert per_prf == 2, per_prf
     assert fixed <= 12, fixed
 
@@ -141,7 +142,7 @@ def test_protocol_pbkdf2_two_syscalls_per_prf_call() -> None:
 def test_hkdf_two_syscalls_per_prf_call() -> None:
     setup = "from kcapi_hashlib.Protocol.KDF import HKDF\nfrom kcapi_hashlib.Hash import SHA256"
     # output of 32 * n bytes = n expand PRF calls (+1 extract)
-    per_prf, fixed = _per_prf(setup, "HKDF(b'ikm' * 8, 32 * {count}, b'salt', SHA256)", 10, 250)
+    per_prf, fixed = _per_prf(setup, "HKDF(b'ikm' * 8, 32 * {count}, b'salt', SHA256)", 10, 100)
     assert per_prf == 2, per_prf
     assert fixed <= 12, fixed  # extract on the cached salt tfm; expand on a private tfm keyed with the PRK
 
@@ -151,7 +152,7 @@ def test_sp800_108_with_kcapi_prf_two_syscalls_per_prf_call() -> None:
         "from kcapi_hashlib.Protocol.KDF import SP800_108_Counter\nfrom kcapi_hashlib.Hash import HMAC, SHA256\n"
         "prf = lambda s, x: HMAC.new(s, x, SHA256).digest()"
     )
-    per_prf, _ = _per_prf(setup, "SP800_108_Counter(b'k' * 32, 32 * {count}, prf)", 10, 250)
+    per_prf, _ = _per_prf(setup, "SP800_108_Counter(b'k' * 32, 32 * {count}, prf)", 10, 100)
     assert per_prf == 2, per_prf
 
 
