@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional, overload
 
+from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg.hash import HashStream
 from ._aead import AeadCipher, Buffer, Mac, Method, Native, Writable, c_buffer, is_buffer
@@ -97,6 +98,16 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
         self._keystream("xchacha20" if self._x else "chacha20", 64, self._iv_at, data, offset, out)
+
+    def _reference_tag(self, aad: bytes, plain: bytes, reason: KernelError) -> bytes:
+        def make(real: Any) -> bytes:
+            ref = real.ChaCha20Poly1305Cipher(self._key, self.nonce)  # not real.new: install() replaces it
+            ref.update(aad)
+            ref.encrypt(plain)
+            return ref.digest()  # type: ignore[no-any-return]
+
+        what = f"rfc7539(chacha20,poly1305) message of {len(aad) + len(plain)} bytes"
+        return pycryptodome_fallback(what, reason, "Crypto.Cipher.ChaCha20_Poly1305", make)  # type: ignore[no-any-return]
 
     def _new_mac(self) -> Mac:
         why = _core.probe("hash", "poly1305")
@@ -228,7 +239,7 @@ def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
         why = _core.probe(alg_type, alg_name)
         if why is not None:
             return pycryptodome_fallback(
-                name, why, "Crypto.Cipher.ChaCha20_Poly1305", lambda real: real.new(key=key, nonce=nonce)
+                name, why, "Crypto.Cipher.ChaCha20_Poly1305", lambda real: real.ChaCha20Poly1305Cipher(key, nonce)
             )
     return ChaCha20Poly1305Cipher(bytes(key), bytes(nonce))
 

@@ -25,10 +25,11 @@ GCM pre-counter block), formats lengths and compares tags (hmac.compare_digest, 
 from __future__ import annotations
 
 import enum
+import errno
 from hmac import compare_digest
 from typing import Any, Callable, Optional, Union
 
-from .._afalg import AlgUnavailable
+from .._afalg import AlgUnavailable, KernelError
 from .._afalg import aead as _k
 from ._common import MessageTooLongError, too_long
 
@@ -38,6 +39,9 @@ Writable = Union[bytearray, memoryview]
 # Messages (AAD + data + tag) up to this size go through one kernel AEAD operation; it is below the
 # default socket buffers (net.core.wmem_default/rmem_default, 208 KiB) so no setsockopt is needed.
 _ONESHOT = 192 * 1024
+# A message more than one AEAD operation can carry: _fit's EMSGSIZE (socket buffers, no CAP_NET_ADMIN), or
+# ENOMEM/ENOBUFS from the kernel's per-socket allocations (optmem_max) with buffers forced larger.
+_TOO_BIG = (errno.EMSGSIZE, errno.ENOMEM, errno.ENOBUFS)
 # Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
 _CHUNK = 128 * 1024
 
@@ -153,6 +157,12 @@ class AeadCipher:
     def _new_mac(self) -> Mac:
         """A streaming MAC; raises AlgUnavailable when the kernel lacks what it needs."""
         raise NotImplementedError
+
+    def _reference_tag(self, aad: bytes, plain: bytes, reason: KernelError) -> bytes:
+        """The full tag of aad/plain from PyCryptodome, under the fallback policy (strict raises): for a message
+        too big for one kernel AEAD operation when the kernel has no streaming MAC. Modes that always have a
+        streaming MAC (CCM: cbc(aes)) never get here."""
+        raise reason
 
     # --- helpers for the modes ---
 
@@ -270,11 +280,16 @@ class AeadCipher:
             assert native is not None
             keep = bytes(data) if encrypting else None  # copied before `out` (maybe the input) is written
             if self._data_len == 0:
-                if encrypting:
-                    tag = self._native_encrypt(native, self._aad, self._aad_len, [data], out)
-                    self._cand = (n, tag)
-                else:
-                    self._native_encrypt(native, [], 0, [data], out)
+                try:
+                    if encrypting:
+                        tag = self._native_encrypt(native, self._aad, self._aad_len, [data], out)
+                        self._cand = (n, tag)
+                    else:
+                        self._native_encrypt(native, [], 0, [data], out)
+                except KernelError as e:
+                    if e.errno not in _TOO_BIG:
+                        raise
+                    self._xor(data, 0, out)  # the keystream has no size limit; the tag is _final_tag's problem
             else:
                 self._xor(data, self._data_len, out)
             self._plain.append(keep if keep is not None else bytes(out))
@@ -305,7 +320,15 @@ class AeadCipher:
                 full = self._cand[1]
             else:
                 assert native is not None
-                full = self._native_encrypt(native, self._aad, self._aad_len, self._plain, None)
+                try:
+                    full = self._native_encrypt(native, self._aad, self._aad_len, self._plain, None)
+                except KernelError as e:
+                    if e.errno not in _TOO_BIG:
+                        raise
+                    # No streaming MAC in this kernel (7.x has no ghash/poly1305 hash) and the message is more
+                    # than one AEAD operation may carry: the policy decides (strict raises; fallback computes
+                    # the tag with PyCryptodome, counted).
+                    full = self._reference_tag(self._aad_joined(), b"".join(self._plain), e)
             self._tag = full[: self._mac_len]
             self._plain = []
         return self._tag

@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional, overload
 
+from .._afalg import KernelError
 from .._afalg import aead as _k
 from .._afalg import core as _core
 from .._afalg.hash import HashStream
@@ -34,7 +35,7 @@ from ._aead import (
     xor16,
     zero,
 )
-from ._common import Unavailable
+from ._common import Unavailable, pycryptodome_fallback
 
 __all__ = ["GcmMode"]
 
@@ -201,6 +202,20 @@ class GcmMode(AeadCipher):
             return 0x100000000 - ((lo + block) & 0xFFFFFFFF)
 
         self._keystream(f"ctr({self._kname})", 16, iv_at, data, offset, out, until_wrap)
+
+    def _reference_tag(self, aad: bytes, plain: bytes, reason: KernelError) -> bytes:
+        def make(real_factory: Any) -> bytes:
+            import Crypto.Cipher  # its dispatcher and factory module: never names install() replaced
+
+            ref = Crypto.Cipher._create_cipher(  # type: ignore[no-untyped-call]
+                real_factory, self._key, 11, nonce=self.nonce, mac_len=16, add_aes_modes=True
+            )
+            ref.update(aad)
+            ref.encrypt(plain)
+            return ref.digest()  # type: ignore[no-any-return]
+
+        what = f"gcm({self._kname}) message of {len(aad) + len(plain)} bytes"
+        return pycryptodome_fallback(what, reason, self._factory._PYCRYPTODOME, make)  # type: ignore[no-any-return]
 
     def _new_mac(self) -> Mac:
         try:
