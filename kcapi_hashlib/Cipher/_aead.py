@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import errno
 from hmac import compare_digest
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, overload
 
 from .._afalg import AlgUnavailable, KernelError
 from .._afalg import aead as _k
@@ -371,4 +371,54 @@ class AeadCipher:
         return True
 
 
-__all__ = ["AeadCipher", "Mac", "MessageTooLongError", "Method", "Native", "too_long"]
+class NistAeadCipher(AeadCipher):
+    """The tag half of PyCryptodome's API as its GCM and CCM modes have it (the same texts and call order);
+    ChaCha20_Poly1305 has its own."""
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        raise NotImplementedError  # each mode's, with its checks
+
+    def _digest(self) -> bytes:
+        """The tag, after the mode's own end-of-message checks (CCM: the declared lengths)."""
+        return self._final_tag()
+
+    def digest(self) -> bytes:
+        """Compute the binary MAC tag."""
+        if Method.DIGEST not in self._next:
+            raise TypeError("digest() cannot be called when decrypting or validating a message")
+        self._next = [Method.DIGEST]
+        return self._digest()
+
+    def hexdigest(self) -> str:
+        """Compute the printable MAC tag."""
+        return self.digest().hex()
+
+    def _pre_verify(self) -> None:
+        if Method.VERIFY not in self._next:
+            raise TypeError("verify() cannot be called when encrypting a message")
+        self._next = [Method.VERIFY]
+
+    def verify(self, received_mac_tag: Buffer) -> None:
+        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
+        self._pre_verify()
+        self._digest()
+        self._check_tag(received_mac_tag)
+
+    def hexverify(self, hex_mac_tag: str) -> None:
+        """Validate the printable MAC tag."""
+        from binascii import unhexlify
+
+        self.verify(unhexlify(hex_mac_tag))
+
+    @overload
+    def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]: ...
+
+    @overload
+    def encrypt_and_digest(self, plaintext: Buffer, output: Writable) -> tuple[None, bytes]: ...
+
+    def encrypt_and_digest(self, plaintext: Buffer, output: Optional[Writable] = None) -> tuple[Optional[bytes], bytes]:
+        """Perform encrypt() and digest() in one step."""
+        return self.encrypt(plaintext, output=output), self.digest()
+
+
+__all__ = ["AeadCipher", "Mac", "NistAeadCipher", "MessageTooLongError", "Method", "Native", "too_long"]

@@ -18,11 +18,11 @@ from .._afalg import core as _core
 from ._aead import (
     _CHUNK,
     ALL,
-    AeadCipher,
     Buffer,
     Mac,
     Method,
     Native,
+    NistAeadCipher,
     Writable,
     c_buffer,
     too_long,
@@ -92,7 +92,7 @@ class _CbcMac(Mac):
         return xor16(self._iv, self._mode._s0())
 
 
-class CcmMode(AeadCipher):
+class CcmMode(NistAeadCipher):
     """Counter with CBC-MAC (CCM), computed by the kernel. See PyCryptodome's CcmMode."""
 
     _MAC_PLAINTEXT = True
@@ -270,44 +270,6 @@ class CcmMode(AeadCipher):
         if self._cumul_msg_len != self._msg_len:
             raise ValueError("Message is too short")
         return self._final_tag()
-
-    def digest(self) -> bytes:
-        """Compute the binary MAC tag."""
-        if Method.DIGEST not in self._next:
-            raise TypeError("digest() cannot be called when decrypting or validating a message")
-        self._next = [Method.DIGEST]
-        return self._digest()
-
-    def hexdigest(self) -> str:
-        """Compute the printable MAC tag."""
-        return self.digest().hex()
-
-    def _pre_verify(self) -> None:
-        if Method.VERIFY not in self._next:
-            raise TypeError("verify() cannot be called when encrypting a message")
-        self._next = [Method.VERIFY]
-
-    def verify(self, received_mac_tag: Buffer) -> None:
-        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
-        self._pre_verify()
-        self._digest()
-        self._check_tag(received_mac_tag)
-
-    def hexverify(self, hex_mac_tag: str) -> None:
-        """Validate the printable MAC tag."""
-        from binascii import unhexlify
-
-        self.verify(unhexlify(hex_mac_tag))
-
-    @overload
-    def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]: ...
-
-    @overload
-    def encrypt_and_digest(self, plaintext: Buffer, output: Writable) -> tuple[None, bytes]: ...
-
-    def encrypt_and_digest(self, plaintext: Buffer, output: Optional[Writable] = None) -> tuple[Optional[bytes], bytes]:
-        """Perform encrypt() and digest() in one step."""
-        return self.encrypt(plaintext, output=output), self.digest()
 
     @overload
     def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...

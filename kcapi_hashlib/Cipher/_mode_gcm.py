@@ -24,11 +24,11 @@ from .._afalg import core as _core
 from .._afalg.hash import HashStream
 from ._aead import (
     ALL,
-    AeadCipher,
     Buffer,
     Mac,
     Method,
     Native,
+    NistAeadCipher,
     Writable,
     is_buffer,
     too_long,
@@ -99,7 +99,7 @@ class _GcmBuiltMac(Mac):
         return xor16(self._mode._ghash(self._aad, c), self._mode._ecb_block(self._mode._j0()))
 
 
-class GcmMode(AeadCipher):
+class GcmMode(NistAeadCipher):
     """Galois Counter Mode (GCM), computed by the kernel. See PyCryptodome's GcmMode."""
 
     def __init__(
@@ -284,43 +284,6 @@ class GcmMode(AeadCipher):
         if isinstance(ciphertext, str):  # PyCryptodome hashes the ciphertext (bytes(...)) before decrypting
             raise TypeError("string argument without an encoding")
         return self._process(ciphertext, output, False)
-
-    def digest(self) -> bytes:
-        """Compute the binary MAC tag."""
-        if Method.DIGEST not in self._next:
-            raise TypeError("digest() cannot be called when decrypting or validating a message")
-        self._next = [Method.DIGEST]
-        return self._final_tag()
-
-    def hexdigest(self) -> str:
-        """Compute the printable MAC tag."""
-        return self.digest().hex()
-
-    def _pre_verify(self) -> None:
-        if Method.VERIFY not in self._next:
-            raise TypeError("verify() cannot be called when encrypting a message")
-        self._next = [Method.VERIFY]
-
-    def verify(self, received_mac_tag: Buffer) -> None:
-        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
-        self._pre_verify()
-        self._check_tag(received_mac_tag)
-
-    def hexverify(self, hex_mac_tag: str) -> None:
-        """Validate the printable MAC tag."""
-        from binascii import unhexlify
-
-        self.verify(unhexlify(hex_mac_tag))
-
-    @overload
-    def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]: ...
-
-    @overload
-    def encrypt_and_digest(self, plaintext: Buffer, output: Writable) -> tuple[None, bytes]: ...
-
-    def encrypt_and_digest(self, plaintext: Buffer, output: Optional[Writable] = None) -> tuple[Optional[bytes], bytes]:
-        """Perform encrypt() and digest() in one step."""
-        return self.encrypt(plaintext, output=output), self.digest()
 
     @overload
     def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
