@@ -10,7 +10,6 @@ from .core import (
     at_fork_in_child,
     close_all,
     explain,
-    forget_probes,
     kernel_operations,
     keyed_tfm,
     probe,
@@ -21,6 +20,6 @@ from .hash import HashStream, hash_oneshot
 
 __all__ = [
     "AF_ALG", "AlgUnavailable", "Buffer", "HashStream", "KernelError", "Tfm", "af_alg_status",
-    "at_fork_in_child", "close_all", "explain", "forget_probes", "hash_oneshot", "kernel_operations",
+    "at_fork_in_child", "close_all", "explain", "hash_oneshot", "kernel_operations",
     "keyed_tfm", "probe", "stats", "tfm",
 ]  # fmt: skip

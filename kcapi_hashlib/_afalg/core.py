@@ -492,9 +492,3 @@ def _forget_at_exit() -> None:
 
 
 atexit.register(_forget_at_exit)
-
-
-def forget_probes() -> None:
-    """Forget cached probe results (tests; after loading a module)."""
-    with _cache_lock:
-        _probe_cache.clear()
