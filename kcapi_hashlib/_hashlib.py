@@ -3,7 +3,7 @@
 Syscall design (every syscall of the process counts, see benchmarks/ and conformance/test_syscalls.py):
 - Small data stays in a userspace buffer until it must reach the kernel, so `sha256(b).digest()` is one
   sendmsg + one recv on a pooled op socket, and many small updates cost nothing until the digest.
-- Once the buffer passes _FLUSH bytes the object takes an op socket and streams (MSG_MORE); from then on
+- Once the buffer passes _afalg.hash.FLUSH bytes the object takes an op socket and streams (MSG_MORE); from then on
   digest() clones the state with accept() and finalizes the clone, so the object itself is never finalized.
 """
 
@@ -17,12 +17,8 @@ import stat
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _afalg, _policy
-from ._guard import Guard
 
 Buffer = Union[bytes, bytearray, memoryview]
-
-# Buffered bytes before the object starts streaming to the kernel. 1000 updates of 64 bytes stay below it.
-_FLUSH = 1 << 16
 
 
 class _Alg(NamedTuple):
@@ -86,7 +82,6 @@ GUARANTEED = (
 )  # fmt: skip
 
 _BLAKE2_KERNEL_SIZES = {"blake2b": (20, 32, 48, 64), "blake2s": (16, 20, 28, 32)}
-_BLAKE2_LIMITS = {"blake2b": (64, 16), "blake2s": (32, 8)}  # (max digest/key size, salt/person size)
 
 
 def canonical_name(name: str) -> Optional[str]:
@@ -120,6 +115,33 @@ def _view(obj: object) -> memoryview:
     return view
 
 
+def tp_name(obj: object) -> str:
+    """The C-level type name CPython's own messages show (Py_TYPE(obj)->tp_name: 'array.array', 'int', 'Foo'),
+    read from one of those messages so that it is exact for C, spec-made and Python-defined types alike."""
+    try:
+        "".join([obj])  # type: ignore[list-item]
+    except TypeError as e:  # "sequence item 0: expected str instance, <tp_name> found"
+        text = str(e)
+        head, tail = "expected str instance, ", " found"
+        if head in text and text.endswith(tail):
+            return text[text.index(head) + len(head) : -len(tail)]
+    return type(obj).__name__
+
+
+def byte_view(obj: object) -> memoryview:
+    """A flat byte view of obj as a C function's Py_buffer argument ("y*") takes it, with its errors:
+    TypeError for non-buffers (str too), BufferError for non-C-contiguous ones. Always measured in bytes."""
+    try:
+        view = memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{tp_name(obj)}'") from None
+    if not view.c_contiguous:
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
 class _ImmutableType(type):
     """Like hashlib's C types: attributes of the class cannot be set or deleted."""
 
@@ -134,80 +156,47 @@ class HASH(metaclass=_ImmutableType):
     """A hash object computed by the kernel; behaves as hashlib's (never finalized by digest()).
 
     Made only by the constructors (new(), sha256(), ...): like hashlib's types it cannot be instantiated.
+    All state (buffered bytes, the kernel's partial hash, the cached digest) and its lock live in one
+    _afalg.HashStream; this class is hashlib's surface over it.
     """
 
-    __slots__ = ("name", "digest_size", "block_size", "_tfm", "_buf", "_stream", "_lock", "_digest")
+    __slots__ = ("name", "digest_size", "block_size", "_state")
+
+    name: str
+    digest_size: int
+    block_size: int
+    _state: _afalg.HashStream
 
     def __new__(cls, *args: Any, **kwargs: Any) -> HASH:
         raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
 
     @classmethod
-    def _create(cls, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm) -> HASH:
+    def _create(
+        cls, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm, state: Optional[_afalg.HashStream] = None
+    ) -> HASH:
         self: HASH = object.__new__(cls)
-        self._init(name, digest_size, block_size, tfm)
-        return self
-
-    def _init(self, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm) -> None:
         self.name = name
         self.digest_size = digest_size
         self.block_size = block_size
-        self._tfm = tfm
-        self._buf = bytearray()
-        self._stream: Optional[_afalg.HashStream] = None
-        self._lock = Guard()  # no syscall when uncontended (see _guard)
-        self._digest: Optional[bytes] = None  # cached until the next update
+        self._state = state if state is not None else _afalg.HashStream(tfm, buffered=True)
+        return self
 
     def update(self, obj: Buffer, /) -> None:
-        view = _view(obj)
-        if not len(view):
-            return
-        with self._lock:
-            self._digest = None
-            buf = self._buf
-            if len(buf) + len(view) < _FLUSH:
-                buf += view
-                return
-            stream = self._stream
-            if stream is None:
-                stream = self._stream = _afalg.HashStream(self._tfm)
-            # One gathered sendmsg of the buffer and the new data: no copy of large inputs.
-            stream.update((buf, view) if buf else (view,))
-            buf.clear()
+        self._state.update((_view(obj),))
 
     def digest(self) -> bytes:
-        with self._lock:
-            out = self._digest
-            if out is None:
-                if self._stream is None:
-                    out = _afalg.hash_oneshot(self._tfm, (self._buf,), self.digest_size)
-                else:
-                    out = self._stream.peek(self._buf, self.digest_size)
-                self._digest = out
-            return out
+        return self._state.digest(self.digest_size)
 
     def hexdigest(self) -> str:
         return self.digest().hex()
 
     def copy(self) -> HASH:
-        with self._lock:
-            new = HASH._create(self.name, self.digest_size, self.block_size, self._tfm)
-            new._buf[:] = self._buf
-            new._digest = self._digest
-            if self._stream is not None:
-                new._stream = self._stream.copy()
-            return new
+        state = self._state
+        return HASH._create(self.name, self.digest_size, self.block_size, state.alg, state.copy())
 
     def _splice_file(self, fd: int, offset: int, count: int) -> int:
         """Hash count bytes of fd from offset without copying them through Python; returns bytes taken."""
-        with self._lock:
-            self._digest = None
-            stream = self._stream
-            if stream is None:
-                stream = self._stream = _afalg.HashStream(self._tfm)
-            if self._buf:
-                stream.update((self._buf,))
-                self._buf.clear()
-            return stream.splice_file(fd, offset, count)
+        return self._state.splice_file(fd, offset, count)
 
     def __repr__(self) -> str:
         return f"<{self.name} kcapi_hashlib.HASH object @ {hex(id(self))}>"
@@ -251,8 +240,7 @@ def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
     h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size)
     if h is None:
         return _stdlib(name)(data, usedforsecurity=usedforsecurity)
-    if data is not None:
-        h.update(data)
+    h.update(data)  # None too: hashlib's TypeError ("object supporting the buffer API required")
     return h
 
 
@@ -275,51 +263,37 @@ def _blake2(
     tree: dict[str, Any],
     usedforsecurity: bool,
 ) -> Any:
-    max_size, max_salt = _BLAKE2_LIMITS[name]
-    for value in (key, salt, person):
-        if isinstance(value, str):
-            raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'")
-    if not 1 <= operator.index(digest_size) <= max_size:
-        raise ValueError(f"digest_size must be between 1 and {max_size} bytes")
-    if len(key) > max_size:
-        raise ValueError(f"maximum key length is {max_size} bytes")
-    if len(salt) > max_salt:
-        raise ValueError(f"maximum salt length is {max_salt} bytes")
-    if len(person) > max_salt:
-        raise ValueError(f"maximum person length is {max_salt} bytes")
-    _check_tree(tree, max_size, 1 << (64 if name == "blake2b" else 48))
-    kname = kernel_name(name, digest_size)
+    # Every argument check is the original's own, on the running Python: its constructor is called with these
+    # arguments and, for a valid key, zero bytes of the same length (no user data; nothing is hashed), so the
+    # exception types, messages and their order (digest_size, key, salt, person, tree, then data) are
+    # hashlib's exactly. Only a key the original refuses is passed as given, for its error.
+    try:
+        key_view: Optional[memoryview] = memoryview(key)
+    except TypeError:
+        key_view = None
+    valid_key = key_view is not None and key_view.c_contiguous
+    _STDLIB[name](
+        digest_size=digest_size, key=bytes(key_view.nbytes) if valid_key and key_view else key, salt=salt,
+        person=person, usedforsecurity=usedforsecurity, **tree,
+    )  # fmt: skip
+    size = operator.index(digest_size)
+    params = {k: bool(v) if k == "last_node" else operator.index(v) for k, v in tree.items()}
+    kname = kernel_name(name, size)
     why_not = None
-    if salt or person or tree != _TREE_DEFAULTS:
+    if memoryview(salt).nbytes or memoryview(person).nbytes or params != _TREE_DEFAULTS:
         # crypto/blake2b_generic.c takes only a key (setkey) and a digest size (the algorithm name).
         why_not = f"the kernel's {name} takes no salt, person or tree parameters"
     elif kname is None:
         sizes = ", ".join(str(s) for s in _BLAKE2_KERNEL_SIZES[name])
-        why_not = f"the kernel's {name} has digest sizes {sizes} only, not {digest_size}"
-    h = _kernel_or_policy(name, kname, why_not, digest_size, bytes(key) if len(key) else None)
+        why_not = f"the kernel's {name} has digest sizes {sizes} only, not {size}"
+    kernel_key = key_view.tobytes() if key_view is not None and key_view.nbytes else None  # bytes, in C order
+    h = _kernel_or_policy(name, kname, why_not, size, kernel_key)
     if h is None:
         return _STDLIB[name](
             data, digest_size=digest_size, key=key, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
         )
     h.update(data)
     return h
-
-
-def _check_tree(tree: dict[str, Any], max_size: int, offset_limit: int) -> None:
-    """The tree-parameter checks of CPython's Modules/_blake2 (same exception types and messages)."""
-    for key, low in (("fanout", 0), ("depth", 1), ("node_depth", 0)):
-        value = operator.index(tree[key])
-        if not low <= value <= 255:
-            raise ValueError(f"{key} must be between {low} and 255")
-    inner = operator.index(tree["inner_size"])
-    if not 0 <= inner <= max_size:
-        raise ValueError(f"inner_size must be between 0 and is {max_size}")
-    for key, limit in (("leaf_size", 1 << 32), ("node_offset", offset_limit)):
-        value = operator.index(tree[key])
-        if value < 0:
-            raise ValueError("value must be positive")
-        if value >= limit:
-            raise OverflowError(f"{key} is too large")
 
 
 _TREE_DEFAULTS: dict[str, Any] = {
@@ -406,7 +380,11 @@ def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
     """new(name, data=b'', **kwargs) - Return a new hashing object using the named algorithm;
     optionally initialized with data (which must be a bytes-like object)."""
     if not isinstance(name, str):
-        raise TypeError("name must be a string")
+        # hashlib's own error for a name that is no str (it differs between Python versions: "unhashable
+        # type", "cannot hash writable memoryview object", "... must be str"): hashlib.new() with such a name
+        # raises before it looks at any data.
+        _STDLIB_NEW(name)
+        raise TypeError("name must be a string")  # pragma: no cover - hashlib.new() refused it above
     canon = canonical_name(name)
     if canon is None:
         raise ValueError("unsupported hash type " + name)

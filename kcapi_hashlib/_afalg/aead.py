@@ -31,18 +31,15 @@ import errno
 import socket
 import struct
 from _blake2 import blake2b as _blake2b
-from collections import OrderedDict
 from typing import Optional, Sequence
 
-from .._guard import Guard
 from . import core
+from . import keyed as _keyed
 from .core import (
     ALG_OP_DECRYPT,
     ALG_OP_ENCRYPT,
     ALG_SET_AEAD_ASSOCLEN,
-    ALG_SET_AEAD_AUTHSIZE,
     ALG_SET_IV,
-    ALG_SET_KEY,
     ALG_SET_OP,
     SOL_ALG,
     Buffer,
@@ -51,15 +48,12 @@ from .core import (
     Tfm,
     _stats,
     kernel_error,
+    nbytes,
 )
 
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
-_PAGE = 4096
-
-# Tfms kept per algorithm name (each holds its tfm socket and usually one idle op socket: 2 fds).
-_PER_ALG = 16
-_DEFAULT_AUTHSIZE = 16
+_PAGE = core.PAGE
 
 
 class BadTag(KernelError):
@@ -125,7 +119,7 @@ def _fit(op: OpSocket, in_len: int, out_len: int, alg: Tfm) -> None:
 
 def _wipe(bufs: Sequence[memoryview]) -> None:
     for b in bufs:
-        b[:] = bytes(len(b))
+        memoryview(b).cast("B")[:] = bytes(nbytes(b))
 
 
 def crypt(
@@ -141,8 +135,8 @@ def crypt(
 
     data is AAD||PT (encrypt) or AAD||CT||TAG (decrypt); out must total AAD||CT||TAG or AAD||PT. On EBADMSG the
     output is wiped and BadTag raised; any other failure leaves `op` unusable (the caller closes it)."""
-    in_len = sum(len(b) for b in data)
-    out_len = sum(len(b) for b in out)
+    in_len = sum(map(nbytes, data))
+    out_len = sum(map(nbytes, out))
     if out_len == 0:
         raise ValueError("an AEAD operation with no output cannot be run (recv(0) does not run it)")
     _fit(op, in_len, out_len, alg)
@@ -172,8 +166,8 @@ def stream(alg: Tfm, op: OpSocket, iv: Buffer, data: Sequence[Buffer], out: Sequ
     CBC-MAC's cbc(aes)) with an explicit IV: sendmsg with ALG_SET_OP+ALG_SET_IV and no MSG_MORE, then
     receive exactly the input length into `out` (algif_skcipher: a final partial block is processed when
     nothing more is pending; a longer buffer would block)."""
-    in_len = sum(len(b) for b in data)
-    out_len = sum(len(b) for b in out)
+    in_len = sum(map(nbytes, data))
+    out_len = sum(map(nbytes, out))
     if in_len != out_len or in_len == 0:
         raise ValueError("a stream operation needs equal, non-zero input and output lengths")
     _fit(op, in_len, in_len, alg)
@@ -196,25 +190,12 @@ def stream(alg: Tfm, op: OpSocket, iv: Buffer, data: Sequence[Buffer], out: Sequ
 # --- keyed tfm cache ------------------------------------------------------------------------------------
 
 
-class _Keyed:
-    __slots__ = ("tfm", "authsize")
-
-    def __init__(self, tfm: Tfm, authsize: Optional[int]) -> None:
-        self.tfm = tfm
-        self.authsize = authsize
-
-
 _secret: list[bytes] = []
-_cache: dict[tuple[str, str], OrderedDict[bytes, _Keyed]] = {}
-_guard = Guard()
 
 
 def fingerprint(key: Buffer) -> bytes:
-    """A keyed fingerprint of `key` for cache lookups (BLAKE2b-256 under a per-process random secret, so the
-    index is no verifier of low-entropy keys; 256 bits put a collision, i.e. a wrong key, out of reach).
-
-    It indexes the cache and is never cryptographic output. CPython's _blake2 is bound at import (like
-    keyed.py): install() replaces hashlib.blake2b everywhere it is referenced, _blake2's attribute included."""
+    """A keyed fingerprint of `key` (BLAKE2b-256 under a per-process random secret): what cipher objects keep to
+    recognise their key. The tfm cache (keyed.cached_tfm) fingerprints keys itself."""
     if not _secret:
         import os
 
@@ -222,58 +203,14 @@ def fingerprint(key: Buffer) -> bytes:
     return _blake2b(bytes(key), digest_size=32, key=_secret[0]).digest()
 
 
-def _set_key(t: Tfm, key: Buffer, authsize: Optional[int], current: Optional[int]) -> None:
-    sock = t._sock
-    assert sock is not None
-    try:
-        sock.setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
-    except OSError as e:
-        raise kernel_error(e, "setsockopt(ALG_SET_KEY)", t.alg_type, t.name) from None
-    if authsize is not None and authsize != current:
-        try:
-            sock.setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
-        except OSError as e:
-            raise kernel_error(e, "setsockopt(ALG_SET_AEAD_AUTHSIZE)", t.alg_type, t.name) from None
+def acquire(alg_type: str, name: str, fp: bytes, key: Buffer, authsize: Optional[int] = None) -> tuple[Tfm, OpSocket]:
+    """The cached tfm keyed with `key` (and tag size `authsize`, None = the algorithm's default) and an idle op
+    socket of it. Give the op socket back with tfm.release(op) once its operation finished, or drop it.
 
-
-def acquire(
-    alg_type: str, name: str, fp: bytes, key: Buffer, authsize: Optional[int] = None
-) -> tuple[Tfm, OpSocket]:
-    """A tfm keyed with `key` (and tag size `authsize`, None = the algorithm's default) and an idle op
-    socket of it. Give the op socket back with tfm.release(op) once its operation finished, or close it.
-
-    While the caller holds the op socket the kernel refuses to re-key that tfm (EBUSY), so the key cannot
-    change under it; the lookup and the op-socket grab happen under one guard for the same reason."""
-    ident = (alg_type, name)
-    if alg_type == "aead" and authsize is None:
-        # Every template used here (gcm, ccm, rfc7539) has maxauthsize 16, the tag size a fresh tfm starts
-        # with (crypto_aead_init_tfm); a re-keyed tfm must get it back explicitly.
-        authsize = _DEFAULT_AUTHSIZE
-    entry_key = fp + (b"" if authsize is None else bytes((authsize,)))
-    with _guard:
-        per_alg = _cache.get(ident)
-        if per_alg is None:
-            per_alg = _cache[ident] = OrderedDict()
-        entry = per_alg.get(entry_key)
-        if entry is not None:
-            per_alg.move_to_end(entry_key)
-            return entry.tfm, entry.tfm.op()
-        t: Optional[Tfm] = None
-        if len(per_alg) >= _PER_ALG:
-            _, old = per_alg.popitem(last=False)
-            old.tfm.drop_idle()
-            try:
-                _set_key(old.tfm, key, authsize, old.authsize)
-                t = old.tfm
-            except KernelError as e:
-                old.tfm.close()
-                if e.errno != errno.EBUSY:  # EBUSY: another thread still runs an operation on it
-                    raise
-        if t is None:
-            # Tfm() sets the key and a non-default tag size before any accept.
-            t = core.keyed_tfm(alg_type, name, key, None if authsize == _DEFAULT_AUTHSIZE else authsize)
-        per_alg[entry_key] = _Keyed(t, authsize)
-        return t, t.op()
+    The shared cache (keyed.cached_tfm) never re-keys a tfm someone holds: the caller's reference to it is what
+    keeps the key fixed under it."""
+    t = _keyed.cached_tfm(alg_type, name, key, authsize=authsize)
+    return t, t.op()
 
 
 def release(t: Tfm, op: OpSocket) -> None:
@@ -281,23 +218,8 @@ def release(t: Tfm, op: OpSocket) -> None:
 
 
 def clear() -> None:
-    """Close every cached keyed tfm (tests; memory pressure)."""
-    with _guard:
-        entries = [e for per_alg in _cache.values() for e in per_alg.values()]
-        _cache.clear()
-    for e in entries:
-        e.tfm.close()
-
-
-def _after_fork_child() -> None:
-    # The child shares every cached tfm with the parent: re-keying one here would change the parent's key.
-    # Forget them all (the fds close when the Tfm objects go); the child binds its own.
-    global _guard
-    _guard = Guard()  # a thread of the parent may have held it at fork time
-    _cache.clear()
-
-
-core.at_fork_in_child(_after_fork_child)
+    """Drop every cached keyed tfm (all kinds: the cache is shared)."""
+    _keyed.clear()
 
 
 # --- one operation on a cached keyed tfm ----------------------------------------------------------------

@@ -14,12 +14,16 @@ cited by the kernel function that has it (see also ../shared/AF_ALG-NOTES.md in 
 
 from __future__ import annotations
 
+import _socket
 import atexit
+import collections
 import errno
+import functools
+import operator
 import os
 import socket
-import threading
 import weakref
+from itertools import starmap
 from typing import Any, Callable, Optional, Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -45,6 +49,9 @@ _MAX_SEND = 1 << 30
 # Idle, finalized op sockets kept per tfm. A finalized hash op socket starts a fresh hash on its next send
 # (hash_sendmsg: crypto_ahash_init when !ctx->more), so reusing one saves accept() + close() per object.
 _POOL_MAX = 16
+
+# af_alg_sndbuf/af_alg_rcvbuf round socket buffers down to whole pages: 4 KiB on x86, 64 KiB on some arm64/ppc64.
+PAGE = os.sysconf("SC_PAGESIZE")
 
 # Every kernel operation made (bind, accept, send, recv, splice); tests read it to prove they reached AF_ALG.
 _stats = {"bind": 0, "accept": 0, "send": 0, "recv": 0, "splice": 0}
@@ -89,9 +96,7 @@ def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
             "af_alg_restrict)" + restricted
         )
     if err == errno.ENOENT:
-        extra = (
-            "; unprivileged processes may bind only the restricted allowlist" if restricted else ""
-        )
+        extra = "; unprivileged processes may bind only the restricted allowlist" if restricted else ""
         return (
             f"the kernel cannot bind {what}: ENOENT (not built into this kernel, its module is missing or "
             f"refused/blacklisted, or not allowed by af_alg_restrict){restricted}{extra}"
@@ -103,10 +108,21 @@ def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
     if err in (errno.ENOMEM, errno.ENOBUFS):
         return (
             f"{what}: {step}() failed with {errno.errorcode[err]} (the kernel's socket option memory, "
-            "net.core.optmem_max, or memory is exhausted)"
+            "net.core.optmem_max, or memory is exhausted; transient: the next call tries again)"
+        )
+    if err in (errno.EMFILE, errno.ENFILE):
+        table = "this process's descriptor table (RLIMIT_NOFILE)" if err == errno.EMFILE else "the system's file table"
+        return (
+            f"{what}: {step}() failed with {errno.errorcode[err]}: {table} is full (transient: nothing is "
+            "remembered, the next call tries again)"
         )
     name = errno.errorcode.get(err, str(err))
     return f"{what}: {step}() failed with {name}: {os.strerror(err)}"
+
+
+# errnos that say "not now" rather than "not this algorithm": a descriptor table or memory that is full now,
+# an interrupted or would-block call. Never cached as the kernel's answer about an algorithm.
+TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS, errno.EINTR, errno.EAGAIN})
 
 
 class AlgUnavailable(OSError):
@@ -117,6 +133,11 @@ class AlgUnavailable(OSError):
         self.step = step
         self.alg_type = alg_type
         self.alg_name = alg_name
+
+    @property
+    def transient(self) -> bool:
+        """True for a refusal about resources, not the algorithm (EMFILE, ENOMEM, ...): never remembered."""
+        return self.errno in TRANSIENT
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -134,99 +155,179 @@ def kernel_error(e: OSError, step: str, alg_type: str, alg_name: str) -> KernelE
     return KernelError(err, explain(err, step, alg_type, alg_name))
 
 
-# --- transform sockets ----------------------------------------------------------------------------------
+# --- descriptor ownership -------------------------------------------------------------------------------
+#
+# Every AF_ALG descriptor has exactly one owner, an OpSocket or a Tfm, from the syscall that made it to the
+# one close(2) of it. The owner keeps the descriptor in a box, a list [_END, x] where x is the bare fd (an int)
+# or the C socket object that owns it; a closed box is [_END] (or []). Two rules make that hold under exceptions
+# raised by signal handlers, which CPython runs at bytecode boundaries (after any call returns):
+#
+# 1. A descriptor is put into its box by the same C call that made it. `box.extend(map(f, starmap(g, args)))`
+#    runs g (accept4/socket) and f entirely inside list.extend, C calling C: no bytecode runs in between, so
+#    no handler can run between "the kernel gave us fd N" and "N is owned". A plain `fd, _ = sock._accept()`
+#    would leak N if a handler raised right after _accept() returned.
+# 2. A box is emptied by the same C call that closes what it held: `_consume(map(close, iter(box.pop, _END)))`
+#    pops x and closes it inside deque(); the sentinel _END stops the iteration. Two closers (a thread and
+#    __del__, or two threads) cannot both get x, and nothing can run between the pop and the close.
+#
+# A box is never copied: no second Python object (a socket.socket(fileno=N) wrapper, say) ever holds the same
+# number, because that wrapper would close N when collected while the box still used it, and the next
+# socket()/accept() of anyone would get N back: writes of one object landing in another's kernel state.
+#
+# Sockets are made with the C type _socket.socket, not socket.socket: libraries that patch socket.socket
+# (eventlet, gevent, pytest-socket) must not see or block kernel crypto sockets.
+
+_SOCK = _socket.socket
+_sock_close = _SOCK.close
+_sock_detach = _SOCK.detach
+_END: Any = object()  # the bottom of every box
 
 
-def _socket() -> socket.socket:
-    # Python sockets are close-on-exec (non-inheritable) by default since 3.4 (SOCK_CLOEXEC at creation).
-    return socket.socket(AF_ALG, socket.SOCK_SEQPACKET, 0)
+def _consume(it: Any) -> None:
+    collections.deque(it, 0)
+
+
+_first_item = operator.itemgetter(0)
+_NO_ARGS = ((),)
+_wrap_fd = functools.partial(_SOCK, AF_ALG, socket.SOCK_SEQPACKET, 0)  # _SOCK(..., fileno=fd): owns fd
+
+
+def _close_box(box: list[Any]) -> None:
+    if len(box) > 1:
+        _consume(map(os.close if type(box[-1]) is int else _sock_close, iter(box.pop, _END)))
+
+
+def _forget_box(box: list[Any]) -> None:
+    """Empty a box without closing (at exit the kernel closes everything; detach avoids ResourceWarning)."""
+    if len(box) > 1:
+        _consume(map(_forget_one, iter(box.pop, _END)))
+
+
+def _forget_one(x: Any) -> None:
+    if type(x) is not int:
+        x.detach()
+
+
+def _blocking(sock: Any) -> Any:
+    # socket.setdefaulttimeout() applies to every new C socket too (init_sockobject): AF_ALG operations are
+    # synchronous, so keep them plain blocking calls, as the descriptor-level read/write paths are.
+    if sock.gettimeout() is not None:
+        sock.settimeout(None)
+    return sock
+
+
+def _closed_error() -> OSError:
+    return OSError(errno.EBADF, "AF_ALG socket is closed")
 
 
 class OpSocket:
-    """An operation socket: the accepted descriptor, with Python's socket object made only when needed.
+    """An operation socket: the accepted descriptor, with a socket object made only when needed.
 
     CPython's socket(fileno=fd) calls getsockname() on every new socket object (to validate the descriptor):
     one syscall per accept() that buys AF_ALG nothing. Plain sends and receives go straight to the descriptor
     instead: write(2)/writev(2) and read(2)/readv(2) on a socket are sendmsg/recvmsg without flags
     (net/socket.c: sock_write_iter, sock_read_iter; the MSG_EOR they add for SEQPACKET is ignored by
     hash_sendmsg and af_alg_sendmsg). The socket object exists only for flags (MSG_MORE), control messages,
-    socket options and accept().
+    socket options and accept(); it replaces the bare fd in the box in one C call (see "descriptor ownership").
+
+    An OpSocket is used by one owner at a time (a pool, a hash stream under its lock, one call); it is not
+    itself a lock. Every path that leaves its kernel state unknown closes it or drops it (then __del__ closes).
     """
 
-    __slots__ = ("_fd", "_sock", "__weakref__")
+    __slots__ = ("_box", "__weakref__")
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._sock: Optional[socket.socket] = None
+    def __init__(self) -> None:
+        self._box: list[Any] = [_END]
+
+    @classmethod
+    def accept_from(cls, parent: Any) -> OpSocket:
+        """accept4() on `parent` (a C socket), the new descriptor owned before any bytecode runs."""
+        op = cls()
+        op._box.extend(map(_first_item, starmap(parent._accept, _NO_ARGS)))
+        return op
 
     @property
-    def sock(self) -> socket.socket:
-        sock = self._sock
-        if sock is None:
-            if self._fd < 0:
-                raise OSError(errno.EBADF, "operation socket is closed")
-            sock = self._sock = socket.socket(AF_ALG, socket.SOCK_SEQPACKET, 0, self._fd)
-        return sock
+    def closed(self) -> bool:
+        return len(self._box) < 2
+
+    @property
+    def sock(self) -> Any:
+        box = self._box
+        x = box[-1]
+        if type(x) is int:
+            box[1:] = map(_wrap_fd, box[1:])  # one C call: the int goes, the socket object that owns it comes
+            x = _blocking(box[-1])
+        elif x is _END:
+            raise _closed_error()
+        return x
 
     def fileno(self) -> int:
-        return self._fd
+        x = self._box[-1]
+        if x is _END:
+            raise _closed_error()
+        return x if type(x) is int else int(x.fileno())
 
     def send(self, data: Buffer, flags: int = 0) -> int:
-        return os.write(self._fd, data) if not flags else self.sock.send(data, flags)
+        x = self._box[-1]
+        if type(x) is int and not flags:
+            return os.write(x, data)
+        return int(self.sock.send(data, flags))
 
     def sendmsg(
         self, buffers: Sequence[Buffer], ancdata: Sequence[tuple[int, int, Buffer]] = (), flags: int = 0
     ) -> int:
-        if not ancdata and not flags:
-            return os.writev(self._fd, buffers)
-        return self.sock.sendmsg(buffers, ancdata, flags)
+        x = self._box[-1]
+        if type(x) is int and not ancdata and not flags:
+            return os.writev(x, buffers)
+        return int(self.sock.sendmsg(buffers, ancdata, flags))
 
     def recv(self, size: int, flags: int = 0) -> bytes:
-        return os.read(self._fd, size) if not flags else self.sock.recv(size, flags)
+        x = self._box[-1]
+        if type(x) is int and not flags:
+            return os.read(x, size)
+        return bytes(self.sock.recv(size, flags))
 
     def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-        if flags:
-            return self.sock.recv_into(buffer, nbytes, flags)
-        view = memoryview(buffer)
-        return os.readv(self._fd, [view[:nbytes] if nbytes else view])
+        x = self._box[-1]
+        if type(x) is int and not flags:
+            view = memoryview(buffer).cast("B")
+            return os.readv(x, [view[:nbytes] if nbytes else view])
+        return int(self.sock.recv_into(buffer, nbytes, flags))
 
     def recvmsg_into(
         self, buffers: Sequence[Buffer], ancbufsize: int = 0, flags: int = 0
     ) -> tuple[int, list[tuple[int, int, bytes]], int, Any]:
-        return self.sock.recvmsg_into(buffers, ancbufsize, flags)
+        return self.sock.recvmsg_into(buffers, ancbufsize, flags)  # type: ignore[no-any-return]
 
-    def accept(self) -> tuple[OpSocket, Any]:
+    def accept(self) -> OpSocket:
         """accept() on an op socket (a hash clone); the new descriptor gets no socket object yet."""
-        fd, addr = self.sock._accept()  # type: ignore[attr-defined]
-        return OpSocket(fd), addr
+        return OpSocket.accept_from(self.sock)
 
     def getsockopt(self, level: int, option: int) -> int:
-        return self.sock.getsockopt(level, option)
+        return int(self.sock.getsockopt(level, option))
 
     def setsockopt(self, level: int, option: int, value: int) -> None:
         self.sock.setsockopt(level, option, value)
 
     def close(self) -> None:
-        sock, fd = self._sock, self._fd
-        self._sock, self._fd = None, -1
-        if sock is not None:
-            sock.close()
-        elif fd >= 0:
-            os.close(fd)
+        _close_box(self._box)
+
+    def forget(self) -> None:
+        _forget_box(self._box)
 
     def __del__(self) -> None:
-        if self._fd >= 0:
-            self.close()
+        _close_box(self._box)
 
 
 class Tfm:
     """A bound (and possibly keyed) transform socket, and a pool of its idle op sockets.
 
     Op sockets keep the tfm alive in the kernel (af_alg_accept takes a reference), so closing the tfm
-    socket while op sockets live is safe.
+    socket while op sockets live is safe. The pool is a list: pop() and append() are single C calls, so an
+    op socket is in the pool or in one caller's hands, never both.
     """
 
-    __slots__ = ("alg_type", "name", "_sock", "_idle", "__weakref__")
+    __slots__ = ("alg_type", "name", "_box", "_idle", "__weakref__")
 
     def __init__(
         self,
@@ -238,10 +339,12 @@ class Tfm:
         self.alg_type = alg_type
         self.name = name
         self._idle: list[OpSocket] = []
+        self._box: list[Any] = [_END]
         try:
-            sock = _socket()
+            self._box.extend(starmap(_SOCK, ((AF_ALG, socket.SOCK_SEQPACKET, 0),)))
         except OSError as e:
             raise AlgUnavailable(e.errno or errno.EIO, "socket", alg_type, name) from None
+        sock = _blocking(self._box[-1])
         try:
             try:
                 sock.bind((alg_type, name))
@@ -251,33 +354,57 @@ class Tfm:
             # Key and authsize go on the tfm before any accept: the op socket has no setsockopt
             # (EOPNOTSUPP) and alg_setsockopt answers EBUSY once a keyed op socket exists.
             if key is not None:
-                try:
-                    sock.setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
-                except OSError as e:
-                    raise kernel_error(e, "setsockopt(ALG_SET_KEY)", alg_type, name) from None
+                self.setkey(key)
             if authsize is not None:
-                try:
-                    sock.setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
-                except OSError as e:
-                    raise kernel_error(e, "setsockopt(ALG_SET_AEAD_AUTHSIZE)", alg_type, name) from None
+                self.setauthsize(authsize)
         except BaseException:
-            sock.close()
+            self.close()
             raise
-        self._sock: Optional[socket.socket] = sock
-        _live_tfms.add(self)
+        _live_tfms[id(self)] = weakref.ref(self, _forget_tfm(id(self)))
+
+    def _sock(self) -> Any:
+        x = self._box[-1]
+        if x is _END:
+            raise ValueError(f"{self.alg_type} transform {self.name!r} is closed")
+        return x
+
+    @property
+    def closed(self) -> bool:
+        return len(self._box) < 2
+
+    def setkey(self, key: Buffer) -> None:
+        """ALG_SET_KEY (alg_setkey); EBUSY while op sockets of this tfm exist."""
+        try:
+            self._sock().setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
+        except OSError as e:
+            raise kernel_error(e, "setsockopt(ALG_SET_KEY)", self.alg_type, self.name) from None
+
+    def setauthsize(self, authsize: int) -> None:
+        """ALG_SET_AEAD_AUTHSIZE: optval NULL, optlen = the tag size (alg_setsockopt -> crypto_aead_setauthsize)."""
+        try:
+            self._sock().setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
+        except OSError as e:
+            raise kernel_error(e, "setsockopt(ALG_SET_AEAD_AUTHSIZE)", self.alg_type, self.name) from None
+
+    def rebind(self, name: str) -> None:
+        """bind() this tfm socket to another algorithm of its type (alg_bind: only while no op socket
+        refers to it; the old transform is released). Raises OSError as the kernel answers."""
+        self._sock().bind((self.alg_type, name))
+        _stats["bind"] += 1
+        self.name = name
+
+    def getsockopt(self, level: int, option: int) -> int:
+        return int(self._sock().getsockopt(level, option))
 
     def accept(self) -> OpSocket:
         """A new op socket (never from the pool)."""
-        sock = self._sock
-        if sock is None:
-            raise ValueError(f"{self.alg_type} transform {self.name!r} is closed")
+        sock = self._sock()
         try:
-            # _accept() gives the bare descriptor (accept4 with SOCK_CLOEXEC); see OpSocket for why.
-            fd, _ = sock._accept()  # type: ignore[attr-defined]
+            op = OpSocket.accept_from(sock)
         except OSError as e:
             raise kernel_error(e, "accept", self.alg_type, self.name) from None
         _stats["accept"] += 1
-        return OpSocket(fd)
+        return op
 
     def op(self) -> OpSocket:
         """An op socket with no pending state: an idle pooled one, else a fresh accept()."""
@@ -287,22 +414,30 @@ class Tfm:
             return self.accept()
 
     def release(self, op: OpSocket) -> None:
-        """Give back an op socket whose operation has been finalized (recv done)."""
-        if len(self._idle) < _POOL_MAX and self._sock is not None:
+        """Give back an op socket whose operation has been finalized (recv done): pooled, or closed."""
+        if len(self._idle) < _POOL_MAX and not self.closed and not op.closed:
             self._idle.append(op)
         else:
             op.close()
 
     def drop_idle(self) -> None:
-        idle, self._idle = self._idle, []
-        for op in idle:
+        idle = self._idle
+        while idle:
+            try:
+                op = idle.pop()
+            except IndexError:
+                break
             op.close()
 
     def close(self) -> None:
         self.drop_idle()
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            sock.close()
+        _close_box(self._box)
+
+    def forget(self) -> None:
+        idle = self._idle
+        while idle:
+            idle.pop().forget()
+        _forget_box(self._box)
 
     def __del__(self) -> None:
         try:
@@ -311,36 +446,69 @@ class Tfm:
             pass
 
 
-_live_tfms: weakref.WeakSet[Tfm] = weakref.WeakSet()
+def _forget_tfm(ident: int) -> Callable[[Any], None]:
+    def gone(_ref: Any) -> None:
+        _live_tfms.pop(ident, None)
+
+    return gone
+
+
+# id -> weak reference of every open Tfm (a plain dict: copying its values is one C call, safe in fork hooks)
+_live_tfms: dict[int, weakref.ref[Tfm]] = {}
+
+
+def live_tfms() -> list[Tfm]:
+    return [t for t in map(_deref, list(_live_tfms.values())) if t is not None]
+
+
+def _deref(ref: weakref.ref[Tfm]) -> Optional[Tfm]:
+    return ref()
+
+
+# (type, name) -> the shared unkeyed tfm, or why the kernel will not bind it. Only answers about the algorithm
+# are remembered (AlgUnavailable.transient is False): a full descriptor table or memory pressure at first use
+# must not make an algorithm "unsupported" for the life of the process.
 _tfm_cache: dict[tuple[str, str], Tfm] = {}
-_probe_cache: dict[tuple[str, str], Optional[AlgUnavailable]] = {}
-_cache_lock = threading.Lock()
+_probe_cache: dict[tuple[str, str], AlgUnavailable] = {}
 
 
 def tfm(alg_type: str, name: str) -> Tfm:
-    """The shared unkeyed tfm for (alg_type, name), bound once per process; raises AlgUnavailable."""
+    """The shared unkeyed tfm for (alg_type, name), bound once per process; raises AlgUnavailable.
+
+    No lock: two threads missing at once each bind one, the first stored wins, the other is closed when its
+    caller drops it (a bound tfm is stateless, so either serves)."""
     key = (alg_type, name)
     t = _tfm_cache.get(key)
-    if t is not None:
+    if t is not None and not t.closed:
         return t
-    with _cache_lock:
-        t = _tfm_cache.get(key)
-        if t is None:
-            failure = _probe_cache.get(key)
-            if failure is not None:
-                raise failure
-            try:
-                t = Tfm(alg_type, name)
-            except AlgUnavailable as e:
-                _probe_cache[key] = e
-                raise
-            _probe_cache[key] = None
-            _tfm_cache[key] = t
-        return t
+    failure = _probe_cache.get(key)
+    if failure is not None:
+        raise failure
+    try:
+        t = Tfm(alg_type, name)
+    except AlgUnavailable as e:
+        if not e.transient:
+            _probe_cache[key] = e
+        raise
+    stored = _tfm_cache.setdefault(key, t)
+    if stored.closed:  # closed under us (close_all): ours replaces it
+        stored = _tfm_cache[key] = t
+    return stored
+
+
+def bind_failure(alg_type: str, name: str) -> Optional[AlgUnavailable]:
+    """The remembered refusal to bind (alg_type, name), if any (never a transient one)."""
+    return _probe_cache.get((alg_type, name))
+
+
+def remember_failure(e: AlgUnavailable) -> None:
+    if e.step in ("socket", "bind") and not e.transient:
+        _probe_cache[(e.alg_type, e.alg_name)] = e
 
 
 def probe(alg_type: str, name: str) -> Optional[AlgUnavailable]:
-    """None if the kernel can bind (alg_type, name), else why not. Binds at most once per process."""
+    """None if the kernel can bind (alg_type, name), else why not. Binds at most once per process (a transient
+    failure is returned but not remembered: the next probe tries again)."""
     try:
         tfm(alg_type, name)
     except AlgUnavailable as e:
@@ -350,10 +518,13 @@ def probe(alg_type: str, name: str) -> Optional[AlgUnavailable]:
 
 def af_alg_status() -> Optional[AlgUnavailable]:
     """None if socket(AF_ALG) works in this process, else why not."""
+    box: list[Any] = [_END]
     try:
-        _socket().close()
+        box.extend(starmap(_SOCK, ((AF_ALG, socket.SOCK_SEQPACKET, 0),)))
     except OSError as e:
         return AlgUnavailable(e.errno or errno.EIO, "socket", "any", "*")
+    finally:
+        _close_box(box)
     return None
 
 
@@ -362,26 +533,40 @@ def keyed_tfm(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = N
     failure = _probe_cache.get((alg_type, name))
     if failure is not None:
         raise failure
-    return Tfm(alg_type, name, key, authsize)
+    try:
+        return Tfm(alg_type, name, key, authsize)
+    except AlgUnavailable as e:
+        remember_failure(e)
+        raise
 
 
 # --- sending and receiving ------------------------------------------------------------------------------
 
 
+def nbytes(b: Buffer) -> int:
+    """The length of a buffer in bytes (len() of a memoryview counts items: array('I') has 4 bytes each)."""
+    return b.nbytes if isinstance(b, memoryview) else len(b)
+
+
+def _short(alg: Tfm, n: int, size: int) -> KernelError:
+    return KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {size} bytes)")
+
+
 def send(op: OpSocket, data: Buffer, flags: int, alg: Tfm) -> None:
-    """One sendmsg of data (< _MAX_SEND bytes) or a list of buffers; a short count is fatal."""
+    """One sendmsg of data (< _MAX_SEND bytes); a short count is fatal."""
+    size = nbytes(data)
     try:
         n = op.send(data, flags)
     except OSError as e:
         raise kernel_error(e, "send", alg.alg_type, alg.name) from None
     _stats["send"] += 1
-    if n != len(data):
-        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {len(data)} bytes)")
+    if n != size:
+        raise _short(alg, n, size)
 
 
 def sendv(op: OpSocket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> None:
     """Send several buffers, gathered into as few sendmsg calls as _MAX_SEND allows."""
-    pending = [memoryview(b).cast("B") for b in bufs if len(b)]
+    pending = [v for v in (memoryview(b).cast("B") for b in bufs) if len(v)]
     total = sum(len(b) for b in pending)
     if total == 0:
         if not flags & MSG_MORE:
@@ -407,9 +592,7 @@ def sendv(op: OpSocket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> None:
             raise kernel_error(e, "sendmsg", alg.alg_type, alg.name) from None
         _stats["send"] += 1
         if n != size:
-            raise KernelError(
-                errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {size} bytes)"
-            )
+            raise _short(alg, n, size)
 
 
 def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
@@ -423,7 +606,9 @@ def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
 
 # --- fork -----------------------------------------------------------------------------------------------
 # After fork, parent and child share every kernel object (AF_ALG-NOTES: "After fork, parent and child share
-# the same kernel objects"). Each op-socket owner (hash streams, cipher objects) registers hooks here.
+# the same kernel objects"). Each op-socket owner (hash streams, caches) registers hooks here. A hook may be
+# cut short by an exception from a signal handler (os.register_at_fork reports and ignores it): each hook is
+# written so that what it did is undone by its after-fork twins whatever point it reached.
 
 _fork_hooks: list[tuple[Callable[[], None], Callable[[], None], Callable[[], None]]] = []
 _child_hooks: list[Callable[[], None]] = []
@@ -453,24 +638,21 @@ def _after_fork_child() -> None:
     for _, _, child in reversed(_fork_hooks):
         child()
     # Idle pooled op sockets are shared with the parent: the child must never use them.
-    for t in list(_live_tfms):
+    for t in live_tfms():
         t.drop_idle()
     for hook in _child_hooks:
         hook()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
-    )
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
 
 
 def close_all() -> None:
     """Close every cached tfm and pooled op socket (atexit, tests)."""
-    with _cache_lock:
-        for t in list(_live_tfms):
-            t.close()
-        _tfm_cache.clear()
+    _tfm_cache.clear()
+    for t in live_tfms():
+        t.close()
 
 
 def _forget_at_exit() -> None:
@@ -480,15 +662,8 @@ def _forget_at_exit() -> None:
     tfm spent for nothing (the keyed caches hold dozens), and leaving them to garbage collection during
     teardown would close them one by one too. Detaching drops Python's ownership (no ResourceWarning).
     """
-    for t in list(_live_tfms):
-        idle, t._idle = t._idle, []
-        for op in idle:
-            op._fd = -1
-            if op._sock is not None:
-                op._sock.detach()
-        sock, t._sock = t._sock, None
-        if sock is not None:
-            sock.detach()
+    for t in live_tfms():
+        t.forget()
 
 
 atexit.register(_forget_at_exit)

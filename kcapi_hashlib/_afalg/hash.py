@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 import weakref
-from typing import Callable, Optional, Sequence
+from itertools import chain, compress, repeat, starmap
+from typing import Any, Callable, Optional, Sequence
 
 from . import core
 from .core import (
+    _END,
     _MAX_SEND,
     F_SETPIPE_SZ,
     MSG_MORE,
@@ -23,110 +26,280 @@ from .core import (
     KernelError,
     OpSocket,
     Tfm,
+    _close_box,
+    _consume,
     _stats,
     kernel_error,
+    nbytes,
 )
 from .core import recv as _recv
 from .core import send as _send
 from .core import sendv as _sendv
 
+# Bytes a buffered stream keeps in userspace before it takes an op socket and streams (MSG_MORE): 1000 updates
+# of 64 bytes cost no syscall until the digest.
+FLUSH = 1 << 16
+
 
 def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
-    """Digest of the concatenation of bufs on a pooled op socket: one sendmsg + one recv in steady state."""
+    """Digest of the concatenation of bufs on a pooled op socket: one sendmsg + one recv in steady state.
+
+    The op socket goes back to the pool only after its recv returned (the op is then finalized); on any
+    exception, a signal handler's included, it is dropped instead and its __del__ closes it."""
     op = alg.op()
-    try:
-        if len(bufs) == 1 and len(bufs[0]) < _MAX_SEND:
-            _send(op, bufs[0], 0, alg)
-        else:
-            _sendv(op, bufs, 0, alg)
-        out = _recv(op, size, alg)
-    except BaseException:
-        op.close()
-        raise
+    if len(bufs) == 1 and nbytes(bufs[0]) < _MAX_SEND:
+        _send(op, bufs[0], 0, alg)
+    else:
+        _sendv(op, bufs, 0, alg)
+    out = _recv(op, size, alg)
     alg.release(op)
     return out
 
 
+_LOST: Any = object()  # HashStream._op of a stream whose kernel state is unknown (an interrupted operation)
+
+
 class HashStream:
-    """An op socket holding a partial hash state in the kernel (every send so far had MSG_MORE)."""
+    """One hash computation: bytes not yet sent, the op socket holding the kernel's partial state (every send so
+    far had MSG_MORE), and the lock that serializes every operation on both.
 
-    __slots__ = ("_alg", "_op", "_fork_clone", "__weakref__")
+    `buffered` streams (hashlib objects) keep up to FLUSH bytes in userspace and take an op socket only when the
+    data outgrows that; unbuffered ones (the cipher modes' MACs) stream every update.
 
-    def __init__(self, alg: Tfm, op: Optional[OpSocket] = None) -> None:
+    Exceptions at any point: an operation that changes the kernel state first replaces _op with _LOST, and
+    puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
+    between (a signal handler's included) leaves _LOST: every later call raises ValueError, and the op socket,
+    held by nothing, is closed by its __del__. The lock is a threading.Lock used only in `with` blocks:
+    acquire and release are C calls with no bytecode boundary a handler could raise at, so it is released on
+    every path. Operations that only read the state (digest, copy) clone it with accept() and never touch _op.
+    """
+
+    __slots__ = ("_alg", "_op", "_buf", "_buffered", "_digest", "_lock", "_registered", "_fork_clone", "__weakref__")
+
+    def __init__(self, alg: Tfm, *, buffered: bool = False) -> None:
         self._alg = alg
-        self._op: Optional[OpSocket] = op if op is not None else alg.op()
+        self._buffered = buffered
+        self._buf = bytearray()
+        self._digest: Optional[bytes] = None
+        self._lock = threading.Lock()
+        self._registered = False
         self._fork_clone: Optional[OpSocket] = None
-        _live_streams.add(self)
+        self._op: Any = None
+        if not buffered:
+            _register(self)
+            self._op = alg.op()
+
+    @property
+    def alg(self) -> Tfm:
+        return self._alg
+
+    def _state(self) -> Optional[OpSocket]:
+        op = self._op
+        if op is _LOST:
+            raise ValueError(
+                f"{self._alg.name} hash state was lost (an earlier operation on it was interrupted or failed); "
+                "start a new object"
+            )
+        return op  # type: ignore[no-any-return]
 
     def update(self, bufs: Sequence[Buffer]) -> None:
-        op = self._live()
-        try:
-            if len(bufs) == 1 and len(bufs[0]) < _MAX_SEND:
-                _send(op, bufs[0], MSG_MORE, self._alg)
+        """Add the bytes of bufs (flat byte views or bytes) to the hash."""
+        size = sum(map(nbytes, bufs))
+        if not size:
+            return
+        if not self._registered and (not self._buffered or len(self._buf) + size >= FLUSH):
+            _register(self)  # before the lock: a fork hook holding the registry's lock waits for ours
+        with self._lock:
+            op = self._state()
+            self._digest = None
+            buf = self._buf
+            if self._buffered and (len(buf) + size < FLUSH or not self._registered):
+                for b in bufs:
+                    buf += b
+                return
+            self._op = _LOST
+            if op is None:
+                op = self._alg.op()
+            # One gathered sendmsg of the buffer and the new data: no copy of large inputs.
+            parts = (buf, *bufs) if buf else bufs
+            if len(parts) == 1 and nbytes(parts[0]) < _MAX_SEND:
+                _send(op, parts[0], MSG_MORE, self._alg)
             else:
-                _sendv(op, bufs, MSG_MORE, self._alg)
-        except BaseException:
-            self.close()  # the kernel state is unknown now: never hash with it again
-            raise
-
-    def copy(self) -> HashStream:
-        """accept() on an op socket with pending data clones its state (hash_accept: export/import)."""
-        op = self._live()
-        try:
-            clone, _ = op.accept()
-        except OSError as e:
-            raise kernel_error(e, "accept", self._alg.alg_type, self._alg.name) from None
-        _stats["accept"] += 1
-        return HashStream(self._alg, clone)
+                _sendv(op, parts, MSG_MORE, self._alg)
+            buf.clear()
+            self._op = op
 
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
-        op = self._live()
+        with self._lock:
+            op = self._state()
+            return self._peek(op, tail, size)
+
+    def _peek(self, op: Optional[OpSocket], tail: Buffer, size: int) -> bytes:
+        alg = self._alg
+        buf = self._buf
+        if op is None:
+            return hash_oneshot(alg, (buf, tail) if nbytes(tail) else (buf,), size)
+        clone = self._clone(op)
+        parts = [b for b in (buf, tail) if nbytes(b)]
+        if parts:
+            _sendv(clone, parts, 0, alg)
+        # recv with MSG_MORE still pending finalizes (hash_recvmsg: crypto_ahash_final when ctx->more).
+        out = _recv(clone, size, alg)
+        alg.release(clone)
+        return out
+
+    def digest(self, size: int) -> bytes:
+        """Digest of everything so far (cached until the next update); the stream stays open."""
+        with self._lock:
+            out = self._digest
+            if out is None:
+                out = self._digest = self._peek(self._state(), b"", size)
+            return out
+
+    def _clone(self, op: OpSocket) -> OpSocket:
+        """accept() on an op socket with pending data clones its state (hash_accept: export/import)."""
         try:
-            clone, _ = op.accept()
+            clone = op.accept()
         except OSError as e:
             raise kernel_error(e, "accept", self._alg.alg_type, self._alg.name) from None
         _stats["accept"] += 1
-        try:
-            if len(tail):
-                _sendv(clone, [tail], 0, self._alg)
-            # recv with MSG_MORE still pending finalizes (hash_recvmsg: crypto_ahash_final when ctx->more).
-            out = _recv(clone, size, self._alg)
-        except BaseException:
-            clone.close()
-            raise
-        self._alg.release(clone)
-        return out
+        return clone
+
+    def copy(self) -> HashStream:
+        new = HashStream(self._alg, buffered=True)
+        new._buffered = self._buffered
+        if self._op is not None:
+            _register(new)  # before any lock (see update)
+        with self._lock:
+            op = self._state()
+            new._buf[:] = self._buf
+            new._digest = self._digest
+            if op is not None:
+                if not new._registered:
+                    _register_unlocked(new)
+                new._op = self._clone(op)
+        return new
 
     def splice_file(self, fd: int, offset: int, count: int) -> int:
         """Hash `count` bytes of file `fd` from `offset` by splice file -> pipe -> op socket (no copy
         through userspace). Returns the bytes hashed; 0 with nothing consumed if splice is refused before
         the first byte (the caller then copies). Errors after the first byte are fatal for this stream."""
-        op = self._live()
-        return _splice_into(op, fd, offset, count, self)
-
-    def _live(self) -> OpSocket:
-        op = self._op
-        if op is None:
-            raise ValueError(f"{self._alg.name} hash state was lost (an earlier kernel error); start a new object")
-        return op
+        _register(self)
+        with self._lock:
+            op = self._state()
+            self._digest = None
+            self._op = _LOST
+            if op is None:
+                op = self._alg.op()
+            if self._buf:
+                _sendv(op, (self._buf,), MSG_MORE, self._alg)
+                self._buf.clear()
+            done = _splice_into(op, fd, offset, count, self._alg)
+            self._op = op
+            return done
 
     def close(self) -> None:
-        _live_streams.discard(self)
-        op, self._op = self._op, None
-        if op is not None:
+        """Drop the kernel state now (the object raises from then on)."""
+        with self._lock:
+            op, self._op = self._op, _LOST
+        if isinstance(op, OpSocket):
             op.close()
 
     def __del__(self) -> None:
-        try:
-            op, self._op = self._op, None
-            if op is not None:
-                op.close()
-        except Exception:
-            pass
+        op = self._op
+        if isinstance(op, OpSocket):
+            op.close()
 
 
-_live_streams: weakref.WeakSet[HashStream] = weakref.WeakSet()
+# --- fork -----------------------------------------------------------------------------------------------
+# A child that went on hashing on an inherited op socket would corrupt the parent's stream, and the other way
+# round. So before fork() every stream that has kernel state is locked (no update is half done: "updates that
+# returned before fork()" are exactly what the kernel and the buffer hold) and cloned (hash_accept exports the
+# state under lock_sock: a consistent snapshot); the child switches to the clones, the parent closes them.
+# Streams register the first time they get kernel state, under _gate, which the before-fork hook holds from
+# its snapshot of the registry until after fork: no stream can get kernel state unseen in between.
+#
+# Which locks the hook holds is recorded in the same C call that acquires them (list.extend over
+# compress/starmap), so an exception from a signal handler inside the hook cannot leave a lock held but
+# unrecorded; the after-fork hooks release exactly the recorded ones. A stream whose lock could not be taken
+# in _FORK_WAIT seconds is not snapshotted: in the child it gets a fresh lock and raises on use.
+
+_gate = threading.Lock()
+_live: set[weakref.ref[HashStream]] = set()
+_LOCK_ACQUIRE = type(_gate).acquire
+_LOCK_RELEASE = type(_gate).release
+_FORK_WAIT = 10.0
+_held: list[Any] = [_END]
+_forking: list[HashStream] = []
+
+
+def _register(s: HashStream) -> None:
+    if not s._registered:
+        with _gate:
+            _register_unlocked(s)
+
+
+def _register_unlocked(s: HashStream) -> None:
+    _live.add(weakref.ref(s, _live.discard))
+    s._registered = True
+
+
+def _acquire_recorded(held: list[Any], locks: list[Any]) -> None:
+    held.extend(compress(locks, map(_LOCK_ACQUIRE, locks, repeat(True), repeat(_FORK_WAIT))))
+
+
+def _release_recorded(held: list[Any]) -> None:
+    _consume(map(_LOCK_RELEASE, iter(held.pop, _END)))
+
+
+def _before_fork() -> None:
+    global _held
+    held = _held = [_END]
+    _forking.clear()
+    _acquire_recorded(held, [_gate])
+    streams = [s for s in map(_deref, list(_live)) if s is not None]
+    _forking.extend(streams)
+    _acquire_recorded(held, [s._lock for s in streams])
+    for s in streams:
+        op = s._op
+        if isinstance(op, OpSocket) and s._lock in held:
+            try:
+                s._fork_clone = op.accept()
+            except OSError:
+                s._fork_clone = None  # the child's copy of this stream then raises on use
+
+
+def _deref(ref: weakref.ref[HashStream]) -> Optional[HashStream]:
+    return ref()
+
+
+def _after_fork_parent() -> None:
+    for s in _forking:
+        clone, s._fork_clone = s._fork_clone, None
+        if clone is not None:
+            clone.close()
+    _forking.clear()
+    _release_recorded(_held)
+
+
+def _after_fork_child() -> None:
+    held = _held
+    for s in _forking:
+        op, clone = s._op, s._fork_clone
+        s._fork_clone = None
+        if s._lock not in held:
+            s._lock = threading.Lock()  # held by a thread that does not exist here
+            s._op = _LOST if op is not None else None
+        elif isinstance(op, OpSocket):
+            s._op = clone if clone is not None else _LOST
+        if isinstance(op, OpSocket):
+            op.close()  # the child's descriptor only: the parent's socket stays open
+    _forking.clear()
+    _release_recorded(held)
+
+
+core.on_fork(_before_fork, _after_fork_parent, _after_fork_child)
 
 
 # --- zero-copy file hashing -----------------------------------------------------------------------------
@@ -174,16 +347,20 @@ def _get_splice() -> Optional[Callable[..., int]]:
         _splice_cache.append(_find_splice())
     return _splice_cache[0]
 
+
 _PIPE_SIZE = 1 << 20
 # splice() refusals that mean "this file/kernel/container can't splice here": fall back to copying.
 _SPLICE_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.EBADF}
 
 
-def _splice_into(op: OpSocket, fd: int, offset: int, count: int, stream: HashStream) -> int:
+def _splice_into(op: OpSocket, fd: int, offset: int, count: int, alg: Tfm) -> int:
     splice = _get_splice()
     if splice is None:
         return 0
-    r, w = os.pipe2(os.O_CLOEXEC)
+    pipe: list[Any] = [_END]
+    # Owned in the C call that made them, closed in one (see core, "descriptor ownership").
+    pipe.extend(chain.from_iterable(starmap(os.pipe2, ((os.O_CLOEXEC,),))))
+    r, w = pipe[1], pipe[2]
     try:
         pipe_size = 65536  # the default: 16 buffers of a page
         try:
@@ -199,7 +376,6 @@ def _splice_into(op: OpSocket, fd: int, offset: int, count: int, stream: HashStr
             except OSError as e:
                 if done == 0 and e.errno in _SPLICE_UNSUPPORTED:
                     return 0
-                stream.close()
                 raise
             _stats["splice"] += 1
             if n == 0:
@@ -210,47 +386,13 @@ def _splice_into(op: OpSocket, fd: int, offset: int, count: int, stream: HashStr
                     # SPLICE_F_MORE on every chunk keeps the hash open (af_alg: MSG_MORE).
                     m = splice(r, op.fileno(), left, flags=SPLICE_F_MORE)
                 except OSError as e:
-                    stream.close()  # part of the file may have reached the kernel: the state is unknown
-                    raise kernel_error(e, "splice", stream._alg.alg_type, stream._alg.name) from None
+                    # part of the file may have reached the kernel: the caller's stream stays _LOST
+                    raise kernel_error(e, "splice", alg.alg_type, alg.name) from None
                 _stats["splice"] += 1
                 if m <= 0:
-                    stream.close()
                     raise KernelError(errno.EIO, "splice into the op socket made no progress")
                 left -= m
             done += n
         return done
     finally:
-        os.close(r)
-        os.close(w)
-
-
-def _before_fork() -> None:
-    # A child that went on hashing on an inherited op socket would corrupt the parent's stream, so each live
-    # stream is cloned now (hash_accept exports the state under lock_sock: a consistent snapshot) and the
-    # child switches to the clone; the parent closes the clones.
-    for s in list(_live_streams):
-        op = s._op
-        if op is not None:
-            try:
-                s._fork_clone, _ = op.accept()
-            except OSError:
-                s._fork_clone = None
-
-
-def _after_fork_parent() -> None:
-    for s in list(_live_streams):
-        clone, s._fork_clone = s._fork_clone, None
-        if clone is not None:
-            clone.close()
-
-
-def _after_fork_child() -> None:
-    for s in list(_live_streams):
-        op, clone = s._op, s._fork_clone
-        s._fork_clone = None
-        s._op = clone  # None (stream lost) if the clone failed: the object then raises on use
-        if op is not None:
-            op.close()
-
-
-core.on_fork(_before_fork, _after_fork_parent, _after_fork_child)
+        _close_box(pipe)

@@ -42,19 +42,14 @@ from collections import OrderedDict
 from types import TracebackType
 from typing import Any, Callable, Optional
 
-from .._guard import Guard
 from . import core
 from .core import (
     _MAX_SEND,
-    ALG_SET_KEY,
-    SOL_ALG,
-    AlgUnavailable,
     Buffer,
     KernelError,
     OpSocket,
     Tfm,
-    _stats,
-    kernel_error,
+    nbytes,
 )
 from .core import recv as _recv
 from .core import send as _send
@@ -67,32 +62,36 @@ except ImportError:  # pragma: no cover - every CPython 3.9-3.13 build has _blak
     _blake2b = None
 
 CACHE_SIZE = 64  # keyed tfms kept; each holds one fd (plus one pooled op socket once used)
+# The tag size of a fresh AEAD tfm: maxauthsize, 16 for every template used here (gcm, ccm, rfc7539).
+DEFAULT_AUTHSIZE = 16
 
 Prepare = Callable[[Buffer], Buffer]
 
 
 class _Entry:
-    __slots__ = ("tfm", "generation")
+    __slots__ = ("tfm", "generation", "authsize")
 
-    def __init__(self, tfm: Tfm, generation: int) -> None:
+    def __init__(self, tfm: Tfm, generation: int, authsize: Optional[int] = None) -> None:
         self.tfm = tfm
         self.generation = generation
+        self.authsize = authsize
 
 
+# No lock: every step below is one C call on the OrderedDict (get, move_to_end, popitem, setdefault), so the cache
+# stays consistent with threads and with signal handlers that re-enter it, and nothing can be left locked.
+# Races cost at most an extra tfm (two threads missing on one key) or a slightly late eviction.
 _lru: OrderedDict[bytes, _Entry] = OrderedDict()
-_guard = Guard()
 _secret: Optional[bytes] = None
 _generation = 0  # bumped at every fork: entries from an older generation are shared with another process
-_unavailable: dict[tuple[str, str], AlgUnavailable] = {}  # (type, name) the kernel refused to bind
 
 
-def _fingerprint(alg_type: str, name: str, key: Buffer) -> bytes:
+def _fingerprint(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = None) -> bytes:
     global _secret
     secret = _secret
     if secret is None:
         secret = _secret = os.urandom(32)
     assert _blake2b is not None
-    h = _blake2b(f"{alg_type}\0{name}\0".encode(), digest_size=32, key=secret)
+    h = _blake2b(f"{alg_type}\0{name}\0{authsize}\0".encode(), digest_size=32, key=secret)
     h.update(key)
     out: bytes = h.digest()
     return out
@@ -115,26 +114,12 @@ def _sole_owner(entry: _Entry) -> bool:
     return _SOLE > 0 and _first_refcount(entry) == _SOLE
 
 
-def _bind_failure(alg_type: str, name: str) -> Optional[AlgUnavailable]:
-    failure = _unavailable.get((alg_type, name))
-    if failure is None:
-        failure = core._probe_cache.get((alg_type, name))
-    return failure
+def _new_tfm(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = None) -> Tfm:
+    # core remembers a refusal to bind (never a transient one): later calls raise without a syscall.
+    return core.keyed_tfm(alg_type, name, key, authsize)
 
 
-def _new_tfm(alg_type: str, name: str, key: Buffer) -> Tfm:
-    failure = _bind_failure(alg_type, name)
-    if failure is not None:
-        raise failure
-    try:
-        return core.keyed_tfm(alg_type, name, key)
-    except AlgUnavailable as e:
-        if e.step == "bind":
-            _unavailable[(alg_type, name)] = e  # never try to bind it again in this process
-        raise
-
-
-def _rekey(entry: _Entry, alg_type: str, name: str, key: Buffer) -> Optional[Tfm]:
+def _rekey(entry: _Entry, alg_type: str, name: str, key: Buffer, authsize: Optional[int]) -> Optional[Tfm]:
     """Re-use an evicted entry's tfm socket for (alg_type, name, key); None if it cannot be (then it is gone)."""
     # (Checked before any local name refers to the tfm: _sole_owner counts references.)
     sole = _sole_owner(entry)
@@ -144,73 +129,90 @@ def _rekey(entry: _Entry, alg_type: str, name: str, key: Buffer) -> Optional[Tfm
             entry.tfm.close()
         return None
     t = entry.tfm
-    sock = t._sock
-    if sock is None:
+    if t.closed or t.alg_type != alg_type:
         return None
     # Close the pooled op sockets: the tfm takes a new key (alg_setsockopt) or algorithm (alg_bind) only
     # when no op socket refers to it any more (af_alg_release_parent).
     t.drop_idle()
-    if (t.alg_type, t.name) != (alg_type, name):
+    if t.name != name:
         try:
-            sock.bind((alg_type, name))
+            t.rebind(name)
         except OSError:
             t.close()
             return None  # the caller makes a fresh tfm, which reports the kernel's refusal properly
-        _stats["bind"] += 1
-        t.alg_type = alg_type
-        t.name = name
     try:
-        sock.setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
-    except OSError as e:
+        t.setkey(key)
+    except KernelError as e:
         # A failed setkey leaves the tfm without a key (crypto_shash_setkey sets CRYPTO_TFM_NEED_KEY): gone.
         t.close()
         if e.errno == errno.EBUSY:
             return None  # an op socket was still being released: make a fresh tfm
-        raise kernel_error(e, "setsockopt(ALG_SET_KEY)", alg_type, name) from None
+        raise
+    if authsize != entry.authsize:
+        # A fresh AEAD tfm starts at maxauthsize (crypto_aead_init_tfm); a re-keyed one keeps the old size.
+        try:
+            t.setauthsize(authsize if authsize is not None else DEFAULT_AUTHSIZE)
+        except KernelError:
+            t.close()
+            raise
     return t
 
 
-def cached_tfm(alg_type: str, name: str, key: Buffer, prepare: Optional[Prepare] = None) -> Tfm:
-    """The cached tfm for (alg_type, name) keyed with `key`, made (or re-keyed) on a miss.
+def cached_tfm(
+    alg_type: str, name: str, key: Buffer, prepare: Optional[Prepare] = None, authsize: Optional[int] = None
+) -> Tfm:
+    """The cached tfm for (alg_type, name) keyed with `key` (and, for AEAD, tag size `authsize`; None = the
+    algorithm's maximum), made (or re-keyed) on a miss. This one cache serves every keyed transform: HMAC,
+    CMAC, keyed BLAKE2b, skcipher and AEAD.
 
     `prepare(key)` gives the bytes handed to setsockopt on a miss (e.g. an over-long HMAC key hashed first);
     the cache is indexed by the caller's key. Raises AlgUnavailable / KernelError as core.keyed_tfm does.
+    The caller keeps the returned Tfm referenced while it uses it: a referenced tfm is never re-keyed.
     """
+    if authsize == DEFAULT_AUTHSIZE:
+        authsize = None
     if _blake2b is None:  # pragma: no cover - no fingerprint function: no cache, a private tfm per object
-        return _new_tfm(alg_type, name, prepare(key) if prepare is not None else key)
-    fp = _fingerprint(alg_type, name, key)
+        return _new_tfm(alg_type, name, prepare(key) if prepare is not None else key, authsize)
+    fp = _fingerprint(alg_type, name, key, authsize)
+    entry = _lru.get(fp)
+    if entry is not None and not entry.tfm.closed:
+        try:
+            _lru.move_to_end(fp)
+        except KeyError:  # evicted meanwhile by another thread: still ours to use
+            pass
+        return entry.tfm
+    failure = core.bind_failure(alg_type, name)
+    if failure is not None:
+        raise failure
     victim: Optional[_Entry] = None
-    with _guard:
-        entry = _lru.get(fp)
-        if entry is not None:
-            if entry.tfm._sock is not None:
-                _lru.move_to_end(fp)
-                return entry.tfm
-            del _lru[fp]  # closed under us (core.close_all): make a new one
-        if len(_lru) >= CACHE_SIZE:
+    if len(_lru) >= CACHE_SIZE:
+        try:
             _, victim = _lru.popitem(last=False)
-        generation = _generation
+        except KeyError:
+            pass
+    generation = _generation
     material = prepare(key) if prepare is not None else key
     t: Optional[Tfm] = None
     if victim is not None:
-        failure = _bind_failure(alg_type, name)
-        if failure is not None:
-            raise failure
-        t = _rekey(victim, alg_type, name, material)
+        t = _rekey(victim, alg_type, name, material, authsize)
         victim = None
     if t is None:
-        t = _new_tfm(alg_type, name, material)
-    with _guard:
-        if generation != _generation:
-            return t  # a fork happened meanwhile: use it, do not cache it
-        other = _lru.get(fp)
-        if other is not None and other.tfm._sock is not None:
+        t = _new_tfm(alg_type, name, material, authsize)
+    if generation != _generation:
+        return t  # a fork happened meanwhile: use it, do not cache it
+    mine = _Entry(t, generation, authsize)
+    other = _lru.setdefault(fp, mine)
+    if other is not mine:
+        if not other.tfm.closed:
             return other.tfm  # another thread made the same one meanwhile; ours is closed when dropped
-        _lru[fp] = _Entry(t, generation)
-        extra = [_lru.popitem(last=False)[1] for _ in range(len(_lru) - CACHE_SIZE)]
-    for e in extra:
-        if _sole_owner(e):
-            e.tfm.close()
+        _lru[fp] = mine
+    while len(_lru) > CACHE_SIZE:
+        try:
+            _, extra = _lru.popitem(last=False)
+        except KeyError:
+            break
+        if _sole_owner(extra):
+            extra.tfm.close()
     return t
 
 
@@ -221,12 +223,13 @@ def private_tfm(alg_type: str, name: str, key: Buffer) -> Tfm:
 
 def clear() -> int:
     """Empty the cache; close every cached tfm that no live object uses. Returns how many were cached."""
-    with _guard:
-        entries = list(_lru.values())
-        _lru.clear()
-    n = len(entries)
-    while entries:
-        e = entries.pop()
+    n = 0
+    while _lru:
+        try:
+            _, e = _lru.popitem()
+        except KeyError:
+            break
+        n += 1
         if _sole_owner(e):
             e.tfm.close()
     return n
@@ -242,8 +245,7 @@ def _after_fork_parent() -> None:
 
 
 def _after_fork_child() -> None:
-    global _generation, _secret, _guard
-    _guard = Guard()  # a thread of the parent may have held it at fork(): it does not exist here
+    global _generation, _secret
     _generation += 1
     _secret = None  # a new per-process secret, drawn on first use
     clear()
@@ -270,20 +272,17 @@ class MacSession:
         op = self._op
         if op is None:
             raise ValueError(f"{self._alg.name} MAC session is closed")
-        try:
-            if len(bufs) == 1 and len(bufs[0]) < _MAX_SEND:
-                _send(op, bufs[0], 0, self._alg)
-            else:
-                _sendv(op, bufs, 0, self._alg)
-            out = _recv(op, self._size, self._alg)
-        except BaseException:
-            self._op = None
-            op.close()  # the op socket's state is unknown: never reuse it
-            raise
+        # Taken while the call runs: if it raises (a signal handler's exception included), the op socket, whose
+        # state is unknown, is held by nothing and closed by its __del__; the session raises from then on.
+        self._op = None
+        if len(bufs) == 1 and nbytes(bufs[0]) < _MAX_SEND:
+            _send(op, bufs[0], 0, self._alg)
+        else:
+            _sendv(op, bufs, 0, self._alg)
+        out = _recv(op, self._size, self._alg)
         if len(out) != self._size:
-            self._op = None
-            op.close()
             raise KernelError(errno.EIO, f"{self._alg.name}: short digest ({len(out)} of {self._size} bytes)")
+        self._op = op
         return out
 
     def close(self) -> None:

@@ -22,7 +22,6 @@ NAME = "stdrng"  # the highest-priority DRBG the kernel has (crypto_alloc_rng pi
 MAXSIZE = 128  # algif_rng.c: #define MAXSIZE 128
 
 
-
 # [tfm, op socket] of this process, made on first use.
 _state: list[tuple[Tfm, OpSocket]] = []
 _failure: list[core.AlgUnavailable] = []

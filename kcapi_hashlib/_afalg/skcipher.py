@@ -27,15 +27,13 @@ no socket between calls, and a forked child (whose pooled op sockets core drops)
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import struct
-import sys
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Optional
 
 from . import core
+from . import keyed as _keyed
 
 try:
     from _blake2 import blake2b as _blake2b
@@ -47,7 +45,6 @@ from .core import (
     ALG_OP_ENCRYPT,
     ALG_SET_AEAD_ASSOCLEN,
     ALG_SET_IV,
-    ALG_SET_KEY,
     ALG_SET_OP,
     SOL_ALG,
     Buffer,
@@ -56,10 +53,10 @@ from .core import (
     Tfm,
     _stats,
     kernel_error,
+    nbytes,
 )
 
 Cmsg = tuple[int, int, bytes]
-
 
 
 _OP_ENCRYPT: Cmsg = (SOL_ALG, ALG_SET_OP, struct.pack("=I", ALG_OP_ENCRYPT))
@@ -82,11 +79,11 @@ def build_cmsgs(op: Optional[int] = None, iv: Optional[Buffer] = None, assoclen:
 
 # --- message size ---------------------------------------------------------------------------------------
 
-_PAGE = os.sysconf("SC_PAGESIZE") if hasattr(os, "sysconf") else 4096
+_PAGE = core.PAGE
 _limit: list[int] = []
 
 
-def _learn_limit(op: socket.socket) -> int:
+def _learn_limit(op: Tfm) -> int:
     """The most bytes one message may carry: SO_SNDBUF and SO_RCVBUF, page-masked (af_alg_sndbuf and
     af_alg_rcvbuf round down to pages). Read once per process from the first tfm socket: both default to the
     net.core.{w,r}mem_default sysctls, the same for every socket, and op sockets inherit nothing else."""
@@ -107,117 +104,26 @@ def max_message() -> int:
 
 # --- keyed transforms ------------------------------------------------------------------------------------
 
-# fingerprint(name, key) -> (keyed tfm, fork generation), least recently used first. Each entry holds one fd
-# (plus its idle op sockets, usually one). The index holds no key bytes: it is BLAKE2b-256 keyed with a
-# per-process random secret over name || 0 || key (CPython's own _blake2, in userspace: a kernel fingerprint
-# would cost a send + recv, the whole budget of a cached cipher call). Without the secret the index is no
-# verifier for guesses of the keys; 256 bits make two keys sharing one tfm out of reach.
-#
-# A new key when the cache is full re-keys the least recently used tfm in place if nothing else holds it and
-# it has the same algorithm: its idle op sockets are closed, after which alg_setsockopt accepts ALG_SET_KEY
-# again (it answers EBUSY only while op sockets of the tfm exist: refcnt != nokey_refcnt). That saves the
-# socket + bind of a new tfm and the close of the old one. A tfm from before a fork() is never re-keyed
-# (parent and child share the kernel socket: a new key would change the other process's cipher), nor one a
-# live cipher object uses (it is dropped from the cache and closed by its last user, Tfm.__del__).
-_KEY_CACHE_MAX = 32
-_key_cache: OrderedDict[bytes, tuple[Tfm, int]] = OrderedDict()
-_failures: dict[str, core.AlgUnavailable] = {}
-_secret: list[bytes] = []
-_generation = [0]  # bumped at every fork, in the parent and in the child
-
-
-def _fingerprint(name: str, key: Buffer) -> bytes:
-    if not _secret:
-        _secret.append(os.urandom(32))
-    if _blake2b is None:  # pragma: no cover - every CPython 3.9-3.13 build has _blake2
-        import hashlib
-
-        return hashlib.sha256(_secret[0] + name.encode() + b"\0" + bytes(key)).digest()
-    h = _blake2b(name.encode() + b"\0", digest_size=32, key=_secret[0])
-    h.update(key)
-    return h.digest()
-
-
-def _popped_refcount() -> int:
-    """sys.getrefcount() of a value just popped from an OrderedDict into a local, when nothing else holds it."""
-    d: OrderedDict[bytes, tuple[object, int]] = OrderedDict()
-    d[b""] = (object(), 0)
-    _, (value, _gen) = d.popitem(last=False)
-    return sys.getrefcount(value)
-
-
-_SOLE = _popped_refcount()
-
-
-def _rekey_oldest(name: str, key: Buffer) -> Optional[Tfm]:
-    """Evict the least recently used entry; return its tfm re-keyed with `key` if it can be (see above)."""
-    try:
-        _, (old, generation) = _key_cache.popitem(last=False)
-    except KeyError:
-        return None
-    # (Counted before any other name refers to `old`.)
-    sole = sys.getrefcount(old) == _SOLE
-    old.drop_idle()
-    sock = old._sock
-    if not sole or generation != _generation[0] or old.name != name or sock is None:
-        return None  # closed by its last user, or now if that was us
-    try:
-        sock.setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
-    except OSError:
-        old.close()  # EBUSY (an op socket still being released) or a refused key: a fresh tfm decides
-        return None
-    return old
+# Keyed tfms come from the one keyed-transform cache (keyed.cached_tfm, shared with HMAC, CMAC and AEAD): one tfm
+# per (algorithm, key), since a tfm's key is fixed once op sockets exist (alg_setkey: EBUSY); a cipher with a
+# known key then costs sendmsg + recv and nothing else. See keyed.py for the fingerprint, the bound, re-keying in
+# place and fork.
+_KEY_CACHE_MAX = _keyed.CACHE_SIZE
+_key_cache = _keyed._lru
 
 
 def keyed(name: str, key: Buffer) -> Tfm:
     """The cached tfm of skcipher `name` keyed with `key`; raises AlgUnavailable if the kernel cannot bind
     `name` (remembered: later calls raise without a syscall) or KernelError if it refuses the key."""
-    entry = _fingerprint(name, key)
-    hit = _key_cache.get(entry)
-    if hit is not None:
-        try:
-            _key_cache.move_to_end(entry)
-        except KeyError:  # evicted meanwhile by another thread: still usable by us
-            pass
-        return hit[0]
-    failure = _failures.get(name)
-    if failure is not None:
-        raise failure
-    t = _rekey_oldest(name, key) if len(_key_cache) >= _KEY_CACHE_MAX else None
-    if t is None:
-        try:
-            t = core.keyed_tfm("skcipher", name, key)
-        except core.AlgUnavailable as e:
-            _failures[name] = e
-            raise
-    if not _limit and t._sock is not None:
-        _learn_limit(t._sock)
-    _key_cache[entry] = (t, _generation[0])
-    while len(_key_cache) > _KEY_CACHE_MAX:
-        try:
-            _, (old, _gen) = _key_cache.popitem(last=False)
-        except KeyError:
-            break
-        old.drop_idle()  # cipher objects still holding `old` keep working; the last one closes it
+    t = _keyed.cached_tfm("skcipher", name, key)
+    if not _limit:
+        _learn_limit(t)
     return t
 
 
 def forget_keys() -> None:
-    """Close every cached keyed tfm and its idle op sockets (tests; to drop keys from the kernel)."""
-    while _key_cache:
-        try:
-            _, (t, _gen) = _key_cache.popitem()
-        except KeyError:
-            break
-        t.close()
-    _failures.clear()
-
-
-def _after_fork() -> None:
-    _generation[0] += 1
-
-
-core.on_fork(lambda: None, _after_fork, _after_fork)
+    """Drop every cached keyed tfm (the cache is shared: HMAC, CMAC and AEAD keys too)."""
+    _keyed.clear()
 
 
 # --- one message ---------------------------------------------------------------------------------------
@@ -253,7 +159,7 @@ def _short(op: OpSocket, alg: Tfm, got: int, size: int) -> KernelError:
 def message(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer], dst: Sequence[memoryview]) -> None:
     """One complete skcipher request: sendmsg(op, IV, src...) then recv exactly as many bytes into dst...
     (scattered). sum(len(src)) == sum(len(dst)), 0 < size <= max_message()."""
-    size = sum(len(b) for b in src)
+    size = sum(map(nbytes, src))
     if size > max_message():
         raise ValueError(f"skcipher message of {size} bytes exceeds the socket limit ({max_message()})")
     op = alg.op()
@@ -276,7 +182,7 @@ def message(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer]
 
 def message_bytes(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer]) -> bytes:
     """Like message(), returning the output as a new bytes object (recv allocates it: no extra copy)."""
-    size = sum(len(b) for b in src)
+    size = sum(map(nbytes, src))
     if size > max_message():
         raise ValueError(f"skcipher message of {size} bytes exceeds the socket limit ({max_message()})")
     op = alg.op()
