@@ -79,8 +79,14 @@ def reset_fallback_counts() -> None:
 
 
 def unavailable(kind: str, name: str, reason: object) -> None:
-    """The kernel cannot serve `name`: raise under strict; count and warn once under fallback (return)."""
+    """The kernel cannot serve `name`: raise under strict; count and warn once under fallback (return).
+
+    A transient refusal (EMFILE, ENOMEM, ...: AlgUnavailable.transient) says nothing about the algorithm, so
+    strict raises it as the OSError it is (errno EMFILE, like open() would), not as "unsupported hash type";
+    fallback computes this one call in userspace, counted, and the next call asks the kernel again."""
     if _policy == "strict":
+        if isinstance(reason, AlgUnavailable) and reason.transient:
+            raise reason
         raise UnsupportedAlgorithm(f"unsupported {kind} type {name}", reason) from (
             reason if isinstance(reason, BaseException) else None
         )
