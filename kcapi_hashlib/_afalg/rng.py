@@ -33,7 +33,8 @@ def _open() -> tuple[Tfm, OpSocket]:
     try:
         t = core.keyed_tfm("rng", NAME, b"")  # seeding: see the module docstring
     except core.AlgUnavailable as e:
-        _failure.append(e)
+        if not e.transient:  # EMFILE, ENOMEM...: the next call tries again
+            _failure.append(e)
         raise
     try:
         op = t.accept()
