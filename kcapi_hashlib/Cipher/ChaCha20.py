@@ -18,13 +18,26 @@ from __future__ import annotations
 from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
-from ._common import Buffer, Unavailable, c_buffer, io_views, kernel, keystream_crypt, size_t_error, too_long
+from ._common import (
+    Buffer,
+    Stateful,
+    Unavailable,
+    c_buffer,
+    io_views,
+    kernel,
+    keystream_crypt,
+    size_t_error,
+    too_long,
+)
 
 _BLOCK = 64
 
 
-class ChaCha20Cipher:
-    """ChaCha20 (or XChaCha20) cipher object. Do not create it directly: use new()."""
+class ChaCha20Cipher(Stateful):
+    """ChaCha20 (or XChaCha20) cipher object. Do not create it directly: use new().
+
+    Thread-safe: each call reserves its key-stream range under the object's lock before any kernel work;
+    an exception after that leaves the range consumed, so no later call reuses that key stream."""
 
     block_size: int = 1
 
@@ -39,6 +52,7 @@ class ChaCha20Cipher:
             self._blocks = 1 << 64 if len(nonce) == 8 else 1 << 32
         self._position = 0
         self._next: tuple[str, ...] = ("encrypt", "decrypt")
+        self._init_lock()
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -48,10 +62,12 @@ class ChaCha20Cipher:
 
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt a piece of data of any size. Into `output` if given (then returns None)."""
-        if "encrypt" not in self._next:
-            raise TypeError("Cipher object can only be used for decryption")
-        self._next = ("encrypt",)
-        return self._encrypt(plaintext, output)
+        with self._locked():
+            if "encrypt" not in self._next:
+                raise TypeError("Cipher object can only be used for decryption")
+            self._next = ("encrypt",)
+            src, dst, start = self._reserve(plaintext, output)
+        return keystream_crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -61,19 +77,21 @@ class ChaCha20Cipher:
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt a piece of data of any size. Into `output` if given (then returns None)."""
-        if "decrypt" not in self._next:
-            raise TypeError("Cipher object can only be used for encryption")
-        self._next = ("decrypt",)
-        return self._encrypt(ciphertext, output)
+        with self._locked():
+            if "decrypt" not in self._next:
+                raise TypeError("Cipher object can only be used for encryption")
+            self._next = ("decrypt",)
+            src, dst, start = self._reserve(ciphertext, output)
+        return keystream_crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
-    def _encrypt(self, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+    def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:
+        """Check the buffers and take their length of key stream (caller holds the lock)."""
         src, dst = io_views(data, output)
-        n = len(src)
-        if self._position + n > self._blocks * _BLOCK:
+        start = self._position
+        if start + src.nbytes > self._blocks * _BLOCK:
             too_long(f"The key stream of {self._name} is exhausted for this nonce")
-        result = keystream_crypt(self._alg, src, dst, self._position, _BLOCK, self._iv, self._boundary)
-        self._position += n
-        return result
+        self._position = start + src.nbytes
+        return src, dst, start
 
     def _iv(self, block: int) -> bytes:
         nonce = self.nonce
@@ -98,7 +116,8 @@ class ChaCha20Cipher:
             raise size_t_error(block_high, lambda: refused)
         if block_high > (0xFFFFFFFF if len(self.nonce) == 8 else 0):
             raise refused
-        self._position = position
+        with self._locked():
+            self._position = position
 
 
 def new(*, key: Buffer, nonce: Optional[Buffer] = None, threads: int = 1) -> Any:

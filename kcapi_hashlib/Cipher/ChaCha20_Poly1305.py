@@ -22,6 +22,7 @@ from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg.hash import HashStream
 from ._aead import AeadCipher, Buffer, Mac, Method, Native, Writable, c_buffer, is_buffer
+from ._common import c_buffer as flat
 from ._common import pycryptodome_fallback
 
 __all__ = ["ChaCha20Poly1305Cipher", "new", "key_size"]
@@ -121,11 +122,16 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def update(self, data: Buffer) -> None:
         """Protect the associated data."""
-        if Method.UPDATE not in self._next:
-            raise TypeError("update() method cannot be called")
-        c_buffer(data)
-        self._aad.append(bytes(data))
-        self._aad_len += len(data)
+        with self._locked():
+            self._usable()
+            if Method.UPDATE not in self._next:
+                raise TypeError("update() method cannot be called")
+            c_buffer(data)
+            piece = flat(data).tobytes()
+            self._broken = "update"
+            self._aad.append(piece)
+            self._aad_len += len(piece)
+            self._broken = None
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -135,10 +141,12 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Encrypt a piece of data."""
-        if Method.ENCRYPT not in self._next:
-            raise TypeError("encrypt() method cannot be called")
-        self._next = (Method.ENCRYPT, Method.DIGEST)
-        return self._process(plaintext, output, True)
+        with self._locked():
+            self._usable()
+            if Method.ENCRYPT not in self._next:
+                raise TypeError("encrypt() method cannot be called")
+            self._next = (Method.ENCRYPT, Method.DIGEST)
+            return self._process(plaintext, output, True)
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
         if Method.DECRYPT not in self._next:
@@ -153,15 +161,19 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Decrypt a piece of data."""
-        self._pre_decrypt(ciphertext)
-        return self._process(ciphertext, output, False)
+        with self._locked():
+            self._usable()
+            self._pre_decrypt(ciphertext)
+            return self._process(ciphertext, output, False)
 
     def digest(self) -> bytes:
         """Compute the binary authentication tag (MAC), 16 bytes."""
-        if Method.DIGEST not in self._next:
-            raise TypeError("digest() method cannot be called")
-        self._next = (Method.DIGEST,)
-        return self._final_tag()
+        with self._locked():
+            self._usable()
+            if Method.DIGEST not in self._next:
+                raise TypeError("digest() method cannot be called")
+            self._next = (Method.DIGEST,)
+            return self._final_tag()
 
     def hexdigest(self) -> str:
         """Compute the printable authentication tag (MAC)."""
@@ -174,8 +186,10 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def verify(self, received_mac_tag: Buffer) -> None:
         """Validate the binary authentication tag; ValueError("MAC check failed") if it does not match."""
-        self._pre_verify()
-        self._check_tag(received_mac_tag)
+        with self._locked():
+            self._usable()
+            self._pre_verify()
+            self._check_tag(received_mac_tag)
 
     def hexverify(self, hex_mac_tag: str) -> None:
         """Validate the printable authentication tag."""
@@ -191,15 +205,17 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes:
         """Perform :meth:`decrypt` and :meth:`verify` in one step; no plaintext on a bad tag."""
-        if self._dav_ok(ciphertext, received_mac_tag):
-            self._pre_decrypt(ciphertext)
-            result, out = self._out_view(ciphertext, None)
-            ok = self._dav_run(ciphertext, received_mac_tag, out)
-            self._pre_verify()
-            if not ok:
-                raise ValueError("MAC check failed")
-            assert result is not None
-            return bytes(result)
+        with self._locked():
+            self._usable()
+            if self._dav_ok(ciphertext, received_mac_tag):
+                self._pre_decrypt(ciphertext)
+                result, out, _ = self._out_view(ciphertext, None)
+                ok = self._dav_run(ciphertext, received_mac_tag, out)
+                self._pre_verify()
+                if not ok:
+                    raise ValueError("MAC check failed")
+                assert result is not None
+                return bytes(result)
         plaintext = self.decrypt(ciphertext)
         assert plaintext is not None
         self.verify(received_mac_tag)
@@ -229,6 +245,7 @@ def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
         raise TypeError("nonce must be bytes, bytearray or memoryview")
     c_buffer(key)
 
+    key, nonce = flat(key).tobytes(), bytes(nonce)
     if len(nonce) == 24:
         needs = (("skcipher", "xchacha20"), ("hash", "poly1305"))
         name = "XChaCha20-Poly1305"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ._common import MessageTooLongError, Unavailable, pycryptodome_fallback
+from ._common import InterruptedCipherError, MessageTooLongError, Unavailable, pycryptodome_fallback
 
 MODE_ECB = 1
 MODE_CBC = 2
@@ -147,4 +147,4 @@ def _unsupported(what: str, reason: object) -> Exception:
     return UnsupportedAlgorithm(f"unsupported cipher type {what}", f"{reason}; PyCryptodome has no such mode")
 
 
-__all__ = ["MessageTooLongError"]
+__all__ = ["InterruptedCipherError", "MessageTooLongError"]

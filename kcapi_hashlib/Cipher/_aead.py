@@ -31,7 +31,10 @@ from typing import Any, Callable, Optional, Union, overload
 
 from .._afalg import AlgUnavailable, KernelError
 from .._afalg import aead as _k
-from ._common import MessageTooLongError, too_long
+from ._common import MessageTooLongError, Stateful, io_views, nbytes, too_long
+from ._common import c_buffer as flat
+from ._common import is_buffer as is_buffer
+from ._common import is_writeable_buffer as is_writeable_buffer
 
 Buffer = Union[bytes, bytearray, memoryview]
 Writable = Union[bytearray, memoryview]
@@ -57,14 +60,6 @@ class Method(enum.Enum):
 
 
 ALL = (Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY)
-
-
-def is_buffer(x: object) -> bool:
-    return isinstance(x, (bytes, bytearray, memoryview))
-
-
-def is_writeable_buffer(x: object) -> bool:
-    return isinstance(x, bytearray) or (isinstance(x, memoryview) and not x.readonly)
 
 
 def c_buffer(x: object) -> None:
@@ -108,8 +103,12 @@ class Native:
         self.exact = exact  # the kernel's tag is exactly mac_len bytes (else: 16, truncated here)
 
 
-class AeadCipher:
-    """The strategies described in the module docstring; the modes add their API and checks."""
+class AeadCipher(Stateful):
+    """The strategies described in the module docstring; the modes add their API and checks.
+
+    Thread-safe: every public method runs under the object's lock. Any call that stops part-way after it
+    began changing the message state (AAD, data offset, the kernel MAC being fed) marks the object broken:
+    every later call raises InterruptedCipherError rather than reuse key stream or produce a wrong tag."""
 
     _key: bytes
     _fp: bytes
@@ -143,6 +142,7 @@ class AeadCipher:
         self._no_stream = False
         self._cand = None
         self._tag = None
+        self._init_lock()
 
     # --- per-mode hooks ---
 
@@ -179,7 +179,7 @@ class AeadCipher:
         """XOR data with the keystream of skcipher `name` (block size bs) starting at byte `offset`, in
         kernel operations of at most _CHUNK bytes; iv_at(block) is the IV of a block; until_wrap(block) how
         many blocks may follow it before the mode's counter wraps differently from the kernel's."""
-        src = memoryview(data).cast("B")
+        src = flat(data)
         n = len(src)
         pos = 0
         while pos < n:
@@ -205,7 +205,7 @@ class AeadCipher:
     ) -> bytes:
         """One kernel AEAD encryption of aad||data; the ciphertext goes to `out` (or is dropped); returns the
         kernel's tag."""
-        data_len = sum(len(d) for d in data)
+        data_len = sum(nbytes(d) for d in data)
         tag = bytearray(native.authsize or 16)
         outs: list[memoryview] = []
         if out is None:
@@ -242,58 +242,58 @@ class AeadCipher:
         self._mac = mac
         self._streaming = True
 
-    def _out_view(self, data: Any, output: Optional[Writable]) -> tuple[Optional[bytearray], memoryview]:
-        """PyCryptodome's output checks (then the data check), and where the result goes."""
-        if output is None:
-            c_buffer(data)
-            result = bytearray(len(data))
-            return result, memoryview(result)
-        if not is_writeable_buffer(output):
-            raise TypeError("output must be a bytearray or a writeable memoryview")
-        if len(data) != len(output):
-            raise ValueError(f"output must have the same length as the input  ({len(data)} bytes)")
-        c_buffer(data)
-        return None, memoryview(output).cast("B")
+    def _out_view(self, data: Any, output: Optional[Writable]) -> tuple[Optional[bytearray], memoryview, memoryview]:
+        """PyCryptodome's output checks (then the data check), and where the result goes: (the bytearray to
+        return or None, the output view, the input view), both views flat bytes."""
+        src, dst = io_views(data, output)
+        if dst is None:
+            result = bytearray(len(src))
+            return result, memoryview(result), src
+        return None, dst, src
 
     def _process(self, data: Buffer, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
-        result, out = self._out_view(data, output)
-        n = len(data)
+        """encrypt()/decrypt() of the modes (the caller holds the lock and checked _usable and the order)."""
+        result, out, src = self._out_view(data, output)
+        n = len(src)
         if n == 0:
             return None if output is not None else b""
+        self._broken = "encrypt" if encrypting else "decrypt"
+        offset = self._data_len
+        self._data_len = offset + n  # reserved: the key stream of [offset, offset + n) is this call's
         if self._ctkeep is not None:
             self._recover_plain()
         native = self._native()
         if not self._streaming and not self._no_stream:
-            if native is None or self._aad_len + self._data_len + n + 16 > _ONESHOT:
+            if native is None or self._aad_len + offset + n + 16 > _ONESHOT:
                 self._start_stream()
         if self._streaming:
             mac = self._mac
             assert mac is not None
             # Order matters when output aliases the input (in-place): MAC the input before overwriting it.
             if encrypting == self._MAC_PLAINTEXT:
-                mac.data(data)
-                self._xor(data, self._data_len, out)
+                mac.data(src)
+                self._xor(src, offset, out)
             else:
-                self._xor(data, self._data_len, out)
+                self._xor(src, offset, out)
                 mac.data(out)
         else:
             assert native is not None
-            keep = bytes(data) if encrypting else None  # copied before `out` (maybe the input) is written
-            if self._data_len == 0:
+            keep = src.tobytes() if encrypting else None  # copied before `out` (maybe the input) is written
+            if offset == 0:
                 try:
                     if encrypting:
-                        tag = self._native_encrypt(native, self._aad, self._aad_len, [data], out)
+                        tag = self._native_encrypt(native, self._aad, self._aad_len, [src], out)
                         self._cand = (n, tag)
                     else:
-                        self._native_encrypt(native, [], 0, [data], out)
+                        self._native_encrypt(native, [], 0, [src], out)
                 except KernelError as e:
                     if e.errno not in _TOO_BIG:
                         raise
-                    self._xor(data, 0, out)  # the keystream has no size limit; the tag is _final_tag's problem
+                    self._xor(src, 0, out)  # the keystream has no size limit; the tag is _final_tag's problem
             else:
-                self._xor(data, self._data_len, out)
+                self._xor(src, offset, out)
             self._plain.append(keep if keep is not None else bytes(out))
-        self._data_len += n
+        self._broken = None
         return bytes(result) if result is not None else None
 
     def _recover_plain(self) -> None:
@@ -308,6 +308,7 @@ class AeadCipher:
     def _final_tag(self) -> bytes:
         """The tag of the message so far (mac_len bytes), computed once."""
         if self._tag is None:
+            self._broken = "digest"
             if self._ctkeep is not None:
                 self._recover_plain()
             native = self._native()
@@ -319,6 +320,7 @@ class AeadCipher:
             elif self._cand is not None and self._cand[0] == self._data_len:
                 full = self._cand[1]
             else:
+                self._broken = None  # the state is whole, and nothing below changes it until the tag is set
                 assert native is not None
                 try:
                     full = self._native_encrypt(native, self._aad, self._aad_len, self._plain, None)
@@ -331,10 +333,12 @@ class AeadCipher:
                     full = self._reference_tag(self._aad_joined(), b"".join(self._plain), e)
             self._tag = full[: self._mac_len]
             self._plain = []
+            self._broken = None
         return self._tag
 
     def _check_tag(self, received_mac_tag: Any) -> None:
-        if not compare_digest(self._final_tag(), received_mac_tag):
+        tag = self._final_tag()
+        if not compare_digest(tag, flat(received_mac_tag) if is_buffer(received_mac_tag) else received_mac_tag):
             raise ValueError("MAC check failed")
 
     def _dav_ok(self, ciphertext: Any, received_mac_tag: Any) -> bool:
@@ -344,30 +348,34 @@ class AeadCipher:
         native = self._native()
         if native is None or not native.exact or self._streaming or self._data_len or self._ctkeep is not None:
             return False
-        if not is_buffer(ciphertext) or not is_buffer(received_mac_tag) or len(received_mac_tag) != self._mac_len:
+        if not is_buffer(ciphertext) or not is_buffer(received_mac_tag) or nbytes(received_mac_tag) != self._mac_len:
             return False
-        n = len(ciphertext)
+        n = nbytes(ciphertext)
         return 0 < self._aad_len + n and self._aad_len + n + self._mac_len <= _ONESHOT
 
     def _dav_run(self, ciphertext: Buffer, received_mac_tag: Buffer, out: memoryview) -> bool:
         native = self._native()
         assert native is not None
-        n = len(ciphertext)
-        keep = bytes(ciphertext)
+        keep = flat(ciphertext).tobytes()
+        tag = flat(received_mac_tag).tobytes()
+        n = len(keep)
         outs = [memoryview(bytearray(self._aad_len))] if self._aad_len else []
         if n:
             outs.append(out)
+        self._broken = "decrypt_and_verify"
         try:
             _k.aead_once(
                 native.name, self._fp, self._key, native.authsize, False, native.iv, self._aad_len,
-                [*self._aad, keep, received_mac_tag], outs,
+                [*self._aad, keep, tag], outs,
             )  # fmt: skip
         except _k.BadTag:
             self._data_len = n
             self._ctkeep = keep  # a later verify() with another tag needs the message
+            self._broken = None
             return False
         self._data_len = n
-        self._tag = bytes(received_mac_tag)
+        self._tag = tag
+        self._broken = None
         return True
 
 
@@ -384,10 +392,12 @@ class NistAeadCipher(AeadCipher):
 
     def digest(self) -> bytes:
         """Compute the binary MAC tag."""
-        if Method.DIGEST not in self._next:
-            raise TypeError("digest() cannot be called when decrypting or validating a message")
-        self._next = [Method.DIGEST]
-        return self._digest()
+        with self._locked():
+            self._usable()
+            if Method.DIGEST not in self._next:
+                raise TypeError("digest() cannot be called when decrypting or validating a message")
+            self._next = [Method.DIGEST]
+            return self._digest()
 
     def hexdigest(self) -> str:
         """Compute the printable MAC tag."""
@@ -400,9 +410,11 @@ class NistAeadCipher(AeadCipher):
 
     def verify(self, received_mac_tag: Buffer) -> None:
         """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
-        self._pre_verify()
-        self._digest()
-        self._check_tag(received_mac_tag)
+        with self._locked():
+            self._usable()
+            self._pre_verify()
+            self._digest()
+            self._check_tag(received_mac_tag)
 
     def hexverify(self, hex_mac_tag: str) -> None:
         """Validate the printable MAC tag."""

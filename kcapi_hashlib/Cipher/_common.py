@@ -6,7 +6,9 @@ No socket is touched here: kernel work goes through kcapi_hashlib._afalg.skciphe
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, Callable, NoReturn, Optional, Union
 
@@ -34,6 +36,65 @@ def too_long(message: str) -> NoReturn:
     if isinstance(cls, type) and issubclass(cls, BaseException):
         raise cls(message)
     raise MessageTooLongError(message)
+
+
+class InterruptedCipherError(RuntimeError):
+    """A cipher object one of whose calls stopped part-way (an exception landed while it was working: one
+    raised by a signal handler, KeyboardInterrupt, a kernel error). Its chaining value or MAC state is then
+    unknown, so every later call raises this instead of returning output that could reuse key stream or
+    carry a wrong tag. Make a new cipher object (with a new nonce for encryption)."""
+
+
+# --- one lock per object ---------------------------------------------------------------------------------
+
+# A forked child gets every lock in the state it had in the parent: one that another thread held there
+# would never be released. Each object therefore notes the fork generation its lock belongs to and makes a
+# new one on its first call in a child (the object itself is then wherever that thread left it: a stream
+# cipher's range was reserved before any kernel call, and a chained or MAC state is marked broken).
+_fork_generation = [0]
+_relock = [threading.Lock()]
+
+
+def _after_fork_in_child() -> None:
+    _relock[0] = threading.Lock()
+    _fork_generation[0] += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Stateful:
+    """ONE threading.Lock per cipher object, always held with a `with` block around each stateful public
+    method (`with self._locked():`), and the broken mark of InterruptedCipherError.
+
+    `_broken` is set to the method's name before a call starts changing state that it cannot reserve in one
+    step (a chaining value, a MAC fed as data arrives) and cleared when that state is whole again: if any
+    exception leaves in between, it stays set and every later call raises InterruptedCipherError."""
+
+    _lock: threading.Lock
+    _lock_generation: int
+    _broken: Optional[str]
+
+    def _init_lock(self) -> None:
+        self._lock = threading.Lock()
+        self._lock_generation = _fork_generation[0]
+        self._broken = None
+
+    def _locked(self) -> threading.Lock:
+        if self._lock_generation != _fork_generation[0]:
+            with _relock[0]:
+                if self._lock_generation != _fork_generation[0]:
+                    self._lock = threading.Lock()
+                    self._lock_generation = _fork_generation[0]
+        return self._lock
+
+    def _usable(self) -> None:
+        if self._broken is not None:
+            raise InterruptedCipherError(
+                f"this {type(self).__name__} object cannot be used any more: an earlier {self._broken}() stopped "
+                "part-way (an exception, e.g. from a signal handler, landed while it worked), so its "
+                "chaining value or MAC state is unknown; create a new cipher object"
+            )
 
 
 class Unavailable(Exception):
@@ -102,16 +163,37 @@ def size_t_error(value: object, c_error: Callable[[], Exception]) -> Exception:
     return OverflowError("can't convert negative number to unsigned") if cffi else c_error()
 
 
+def is_buffer(x: object) -> bool:
+    """The types PyCryptodome's c_uint8_ptr takes (bytes, bytearray, memoryview): array.array and other
+    buffer exporters are refused, as there."""
+    return isinstance(x, (bytes, bytearray, memoryview))
+
+
 def c_buffer(data: object) -> memoryview:
-    """A flat byte view of data as PyCryptodome's c_uint8_ptr accepts it: bytes, bytearray or memoryview only."""
+    """THE buffer helper: a flat, 1-D, format 'B' view of data, whatever its format and shape
+    (memoryview(array('I')), 2-D casts, ...), so every length is counted in bytes. TypeError with
+    PyCryptodome's message for anything but bytes, bytearray or memoryview; BufferError for a view that is
+    not C-contiguous (as memoryview.cast)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"Object type {type(data)} cannot be passed to C code")
     view = memoryview(data)
-    if not view.c_contiguous:
-        raise BufferError("memoryview: underlying buffer is not C-contiguous")
     if view.format != "B" or view.ndim != 1:
+        if not view.c_contiguous:
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
         view = view.cast("B")
+    elif not view.c_contiguous:
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
     return view
+
+
+def nbytes(data: object) -> int:
+    """The length of data in bytes where it is a buffer PyCryptodome takes; else len(data), so that what is
+    not a buffer fails (or passes a length check) exactly as PyCryptodome's len() makes it."""
+    if isinstance(data, (bytes, bytearray)):
+        return len(data)
+    if isinstance(data, memoryview):
+        return data.nbytes
+    return len(data)  # type: ignore[arg-type]
 
 
 def key_bytes(key: object) -> bytes:
@@ -122,19 +204,26 @@ def _same_length(n: int) -> ValueError:
     return ValueError(f"output must have the same length as the input  ({n} bytes)")
 
 
-def io_views(data: Buffer, output: Output, quirk: bool = False) -> tuple[memoryview, Optional[memoryview]]:
-    """(input view, output view or None), checked in PyCryptodome's order and with its messages.
+def is_writeable_buffer(x: object) -> bool:
+    return isinstance(x, bytearray) or (isinstance(x, memoryview) and not x.readonly)
+
+
+def io_views(data: object, output: object, quirk: bool = False) -> tuple[memoryview, Optional[memoryview]]:
+    """(input view, output view or None), both flat bytes, checked in PyCryptodome's order and with its
+    messages. PyCryptodome sizes the output with len() and then insists that the C code sees the same number
+    of bytes on both sides: so a view whose items are not bytes (memoryview(array('I')), a 2-D cast) is
+    refused with its ValueError unless an output of the same shape is given, as there.
 
     quirk: the decrypt() methods of PyCryptodome's ECB, CBC, CFB and OFB modes name the length of `output`,
     not of the input, when the two differ; they pass True."""
     if output is None:
-        expected = len(data)
+        expected = len(data)  # type: ignore[arg-type]
         dst = None
     else:
-        if not (isinstance(output, bytearray) or (isinstance(output, memoryview) and not output.readonly)):
+        if not is_writeable_buffer(output):
             raise TypeError("output must be a bytearray or a writeable memoryview")
-        if len(data) != len(output):
-            raise _same_length(len(output) if quirk else len(data))
+        if len(data) != len(output):  # type: ignore[arg-type]
+            raise _same_length(len(output) if quirk else len(data))  # type: ignore[arg-type]
         dst = c_buffer(output)
         expected = dst.nbytes
     src = c_buffer(data)

@@ -12,13 +12,16 @@ from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg.skcipher import max_message
-from ._common import Buffer, c_buffer, io_views, kernel, run_blocks
+from ._common import Buffer, Stateful, c_buffer, io_views, kernel, run_blocks
 
 __all__ = ["CbcMode"]
 
 
-class CbcMode:
-    """*Cipher-Block Chaining (CBC)*, NIST SP 800-38A section 6.2."""
+class CbcMode(Stateful):
+    """*Cipher-Block Chaining (CBC)*, NIST SP 800-38A section 6.2.
+
+    Thread-safe (calls are serialized by the object's lock). A call that stops part-way leaves the chaining
+    value unknown: every later call raises InterruptedCipherError."""
 
     def __init__(self, alg: Tfm, iv: bytes) -> None:
         self._alg = alg
@@ -30,6 +33,7 @@ class CbcMode:
         """Alias for `iv`"""
         self._chain = iv
         self._next = ["encrypt", "decrypt"]
+        self._init_lock()
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -39,10 +43,12 @@ class CbcMode:
 
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
-        if "encrypt" not in self._next:
-            raise TypeError("encrypt() cannot be called after decrypt()")
-        self._next = ["encrypt"]
-        return self._crypt(True, plaintext, output)
+        with self._locked():
+            self._usable()
+            if "encrypt" not in self._next:
+                raise TypeError("encrypt() cannot be called after decrypt()")
+            self._next = ["encrypt"]
+            return self._crypt(True, plaintext, output)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -52,10 +58,12 @@ class CbcMode:
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
-        if "decrypt" not in self._next:
-            raise TypeError("decrypt() cannot be called after encrypt()")
-        self._next = ["decrypt"]
-        return self._crypt(False, ciphertext, output)
+        with self._locked():
+            self._usable()
+            if "decrypt" not in self._next:
+                raise TypeError("decrypt() cannot be called after encrypt()")
+            self._next = ["decrypt"]
+            return self._crypt(False, ciphertext, output)
 
     def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
         src, dst = io_views(data, output, quirk=not encrypt)
@@ -70,8 +78,10 @@ class CbcMode:
             def next_iv(s: memoryview, out: memoryview, end: int) -> bytes:
                 return out[end - bs : end].tobytes()  # the last ciphertext block so far
 
+            self._broken = "encrypt"
             result = run_blocks(self._alg, True, self._chain, src, dst, next_iv)
             self._chain = bytes((result if result is not None else dst)[-bs:])  # type: ignore[index]
+            self._broken = None
             return result
         # Decrypting, the chaining values are input blocks: read them before the kernel writes any output,
         # since output may be the input buffer itself (in-place decryption).
@@ -82,8 +92,10 @@ class CbcMode:
         def saved_iv(s: memoryview, out: memoryview, end: int) -> bytes:
             return saved[end]
 
+        self._broken = "decrypt"
         result = run_blocks(self._alg, False, self._chain, src, dst, saved_iv)
         self._chain = chain
+        self._broken = None
         return result
 
 

@@ -10,6 +10,7 @@ XOR E_K(A_0) (SP 800-38C 6.1).
 
 from __future__ import annotations
 
+import operator
 import struct
 from typing import Any, Optional, overload
 
@@ -29,13 +30,17 @@ from ._aead import (
     xor16,
     zero,
 )
-from ._common import Unavailable
+from ._common import Unavailable, nbytes
 
 __all__ = ["CcmMode"]
 
 
 def _nbytes(n: int) -> int:
-    """len(Crypto.Util.number.long_to_bytes(n))."""
+    """len(Crypto.Util.number.long_to_bytes(n)), with its errors: TypeError for what is not an integer
+    (operator.index), ValueError for a negative one."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError("Values must be non-negative")
     return max(1, (n.bit_length() + 7) // 8)
 
 
@@ -124,16 +129,17 @@ class CcmMode(NistAeadCipher):
 
         # MAC tag length (Tlen)
         if mac_len not in (4, 6, 8, 10, 12, 14, 16):
-            raise ValueError(f"Parameter 'mac_len' must be even and in the range 4..16 (not {mac_len})")
+            # PyCryptodome's %d: a TypeError for a value that is not a number, as there
+            raise ValueError("Parameter 'mac_len' must be even and in the range 4..16 (not %d)" % mac_len)  # noqa: UP031
 
         # Nonce value
         if not (7 <= len(nonce) <= 13):
             raise ValueError("Length of parameter 'nonce' must be in the range 7..13 bytes")
 
         # Message length (if known already)
-        q = 15 - len(nonce)  # length of Q, the encoded message length
+        q = 15 - len(self.nonce)  # length of Q, the encoded message length
         if msg_len and _nbytes(msg_len) > q:
-            too_long(f"Message too long for a {len(nonce)}-byte nonce")
+            too_long(f"Message too long for a {len(self.nonce)}-byte nonce")
 
         # PyCryptodome builds a CBC cipher here (the MAC): the same key and parameter checks, in that order.
         params = dict(cipher_params)
@@ -142,6 +148,11 @@ class CcmMode(NistAeadCipher):
         if params:
             raise TypeError(f"Unknown parameters for CBC: {params}")
 
+        if assoc_len is not None and msg_len is not None:
+            # PyCryptodome starts its MAC here, encoding both lengths (long_to_bytes): the same errors
+            _nbytes(msg_len)
+            if assoc_len > 0:
+                _nbytes(assoc_len)
         self._setup(bytes(key), mac_len)
         self._next = list(ALL)
         self._cumul_assoc_len = 0
@@ -182,43 +193,67 @@ class CcmMode(NistAeadCipher):
 
     def update(self, assoc_data: Buffer) -> CcmMode:
         """Protect associated data (see PyCryptodome's CcmMode.update)."""
-        if Method.UPDATE not in self._next:
-            raise TypeError("update() can only be called immediately after initialization")
+        with self._locked():
+            self._usable()
+            if Method.UPDATE not in self._next:
+                raise TypeError("update() can only be called immediately after initialization")
 
-        self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
+            self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
 
-        self._cumul_assoc_len += len(assoc_data)
-        if self._assoc_len is not None and self._cumul_assoc_len > self._assoc_len:
-            too_long("Associated data longer than declared")
-
-        # Parked as PyCryptodome does (mutable buffers copied); a non-bytes piece fails when joined.
-        self._aad.append(bytes(assoc_data) if isinstance(assoc_data, (bytearray, memoryview)) else assoc_data)
-        self._aad_len += len(assoc_data)
+            # Parked as PyCryptodome does; a buffer (of any item type: its bytes are what is joined) as its
+            # bytes, counted in bytes; anything else as it is, to fail when joined (len() may fail first).
+            try:
+                view: Optional[memoryview] = memoryview(assoc_data)
+            except TypeError:
+                view = None
+            if view is not None and view.c_contiguous:
+                piece: Any = view.tobytes()
+                n = len(piece)
+            else:
+                n = len(assoc_data)
+                piece = assoc_data
+            self._broken = "update"
+            self._cumul_assoc_len += n
+            if self._assoc_len is not None and self._cumul_assoc_len > self._assoc_len:
+                self._broken = None
+                too_long("Associated data longer than declared")
+            self._aad.append(piece)
+            self._aad_len += n
+            self._broken = None
         return self
 
     def _begin(self, data: Any, encrypting: bool) -> None:
         """The length bookkeeping PyCryptodome's encrypt()/decrypt() do before processing."""
         # No more associated data allowed from now
+        n = nbytes(data)
         if self._assoc_len is None:
-            self._assoc_len = sum(len(x) for x in self._aad)
+            self._assoc_len = sum(nbytes(x) for x in self._aad)
         elif self._cumul_assoc_len < self._assoc_len:
             raise ValueError("Associated data is too short")
         # Only once piece of plaintext accepted if message length was not declared in advance
         if self._msg_len is None:
             q = 15 - len(self.nonce)
-            if _nbytes(len(data)) > q:
+            if _nbytes(n) > q:
                 too_long(f"Message too long for a {len(self.nonce)}-byte nonce")
-            self._msg_len = len(data)
+            self._msg_len = n
             self._next = [Method.DIGEST] if encrypting else [Method.VERIFY]
+        # Both lengths are known now: PyCryptodome starts its MAC, encoding them (long_to_bytes's errors).
+        _nbytes(self._msg_len)
+        if self._assoc_len > 0:
+            _nbytes(self._assoc_len)
         self._aad = [self._aad_joined()] if self._aad else []
-        self._cumul_msg_len += len(data)
-        if self._cumul_msg_len > self._msg_len:
+        if self._cumul_msg_len + n > self._msg_len:
+            self._cumul_msg_len += n
             msg = f"Message longer than declared for ({self._cumul_msg_len} bytes vs {self._msg_len} bytes"
             too_long(msg)
         if not isinstance(data, (bytes, bytearray, memoryview)):
+            self._cumul_msg_len += n
             if isinstance(data, str):
                 raise TypeError("string argument without an encoding")
             c_buffer(data)
+        # From here the message state changes with the data: _process clears the mark when it is whole.
+        self._broken = "encrypt" if encrypting else "decrypt"
+        self._cumul_msg_len += n
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -231,11 +266,13 @@ class CcmMode(NistAeadCipher):
 
     def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Encrypt data (see PyCryptodome's CcmMode.encrypt): once, unless msg_len was declared."""
-        if Method.ENCRYPT not in self._next:
-            raise TypeError("encrypt() can only be called after initialization or an update()")
-        self._next = [Method.ENCRYPT, Method.DIGEST]
-        self._begin(plaintext, True)
-        return self._process(plaintext, output, True)
+        with self._locked():
+            self._usable()
+            if Method.ENCRYPT not in self._next:
+                raise TypeError("encrypt() can only be called after initialization or an update()")
+            self._next = [Method.ENCRYPT, Method.DIGEST]
+            self._begin(plaintext, True)
+            return self._checked_process(plaintext, output, True)
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
         if Method.DECRYPT not in self._next:
@@ -254,14 +291,31 @@ class CcmMode(NistAeadCipher):
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Decrypt data (see PyCryptodome's CcmMode.decrypt): once, unless msg_len was declared."""
-        self._pre_decrypt(ciphertext)
-        return self._process(ciphertext, output, False)
+        with self._locked():
+            self._usable()
+            self._pre_decrypt(ciphertext)
+            return self._checked_process(ciphertext, output, False)
+
+    def _checked_process(self, data: Any, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
+        """_process after _begin marked the object: the buffer checks of _process raise before it changes
+        anything, so they clear the mark (PyCryptodome's object stays as usable as it was); any other exit
+        leaves it set."""
+        try:
+            from ._common import io_views
+
+            io_views(data, output)
+        except (TypeError, ValueError, BufferError):
+            self._broken = None
+            raise
+        result = self._process(data, output, encrypting)
+        self._broken = None
+        return result
 
     def _digest(self) -> bytes:
         if self._tag is not None:
             return self._tag
         if self._assoc_len is None:
-            self._assoc_len = sum(len(x) for x in self._aad)
+            self._assoc_len = sum(nbytes(x) for x in self._aad)
         elif self._cumul_assoc_len < self._assoc_len:
             raise ValueError("Associated data is too short")
         self._aad = [self._aad_joined()] if self._aad else []
@@ -282,14 +336,20 @@ class CcmMode(NistAeadCipher):
     ) -> Optional[bytes]:
         """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
         zeroed."""
-        if self._dav_ok(ciphertext, received_mac_tag) and self._msg_len in (None, len(ciphertext)):
-            self._pre_decrypt(ciphertext)
-            result, out = self._out_view(ciphertext, output)
-            ok = self._dav_run(ciphertext, received_mac_tag, out)
-            self._pre_verify()
-            if not ok:
-                raise ValueError("MAC check failed")
-            return bytes(result) if result is not None else None
+        with self._locked():
+            self._usable()
+            if self._dav_ok(ciphertext, received_mac_tag) and self._msg_len in (None, nbytes(ciphertext)):
+                self._pre_decrypt(ciphertext)
+                try:
+                    result, out, _ = self._out_view(ciphertext, output)
+                except (TypeError, ValueError, BufferError):
+                    self._broken = None  # nothing changed yet (see _checked_process)
+                    raise
+                ok = self._dav_run(ciphertext, received_mac_tag, out)
+                self._pre_verify()
+                if not ok:
+                    raise ValueError("MAC check failed")
+                return bytes(result) if result is not None else None
         plaintext = self.decrypt(ciphertext, output=output)
         try:
             self.verify(received_mac_tag)

@@ -25,13 +25,28 @@ from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, c_buffer, finish, io_views, kernel, new_output, size_t_error, xor_into, zeros
+from ._common import (
+    Buffer,
+    Stateful,
+    c_backend,
+    c_buffer,
+    finish,
+    io_views,
+    kernel,
+    new_output,
+    size_t_error,
+    xor_into,
+    zeros,
+)
 
 __all__ = ["CfbMode"]
 
 
-class CfbMode:
-    """*Cipher FeedBack (CFB)*, NIST SP 800-38A section 6.3, with segments of `segment_size` bytes."""
+class CfbMode(Stateful):
+    """*Cipher FeedBack (CFB)*, NIST SP 800-38A section 6.3, with segments of `segment_size` bytes.
+
+    Thread-safe (calls are serialized by the object's lock). A call that stops part-way leaves the shift
+    register unknown: every later call raises InterruptedCipherError."""
 
     def __init__(self, key: bytes, factory: ModuleType, iv: bytes, segment_size: int) -> None:
         self._key = key
@@ -50,6 +65,7 @@ class CfbMode:
         self._used = 0  # bytes of the current segment done
         self._partial = b""  # its ciphertext so far
         self._next = ["encrypt", "decrypt"]
+        self._init_lock()
 
     def _tfm(self, mode: str) -> Tfm:
         f = self._factory
@@ -68,10 +84,12 @@ class CfbMode:
 
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt data of any length, continuing earlier calls. Into `output` if given."""
-        if "encrypt" not in self._next:
-            raise TypeError("encrypt() cannot be called after decrypt()")
-        self._next = ["encrypt"]
-        return self._process(True, plaintext, output)
+        with self._locked():
+            self._usable()
+            if "encrypt" not in self._next:
+                raise TypeError("encrypt() cannot be called after decrypt()")
+            self._next = ["encrypt"]
+            return self._process(True, plaintext, output)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -81,23 +99,25 @@ class CfbMode:
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt data of any length, continuing earlier calls. Into `output` if given."""
-        if "decrypt" not in self._next:
-            raise TypeError("decrypt() cannot be called after encrypt()")
-        self._next = ["decrypt"]
-        return self._process(False, ciphertext, output)
+        with self._locked():
+            self._usable()
+            if "decrypt" not in self._next:
+                raise TypeError("decrypt() cannot be called after encrypt()")
+            self._next = ["decrypt"]
+            return self._process(False, ciphertext, output)
 
     def _process(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
         src, dst = io_views(data, output, quirk=not encrypt)
         n = len(src)
+        if n == 0:
+            return b"" if dst is None else None
+        obj: Optional[Union[bytes, bytearray]] = None
         if dst is None:
-            if n == 0:
-                return b""
-            obj, out = new_output(n)
-            self._run(encrypt, src, out)
-            return finish(obj)
-        if n:
-            self._run(encrypt, src, dst)
-        return None
+            obj, dst = new_output(n)
+        self._broken = "encrypt" if encrypt else "decrypt"
+        self._run(encrypt, src, dst)
+        self._broken = None
+        return finish(obj) if obj is not None else None
 
     def _run(self, encrypt: bool, src: memoryview, dst: memoryview) -> None:
         s, n, done = self._s, len(src), 0
@@ -208,6 +228,8 @@ def _create_cfb_cipher(factory: ModuleType, **kwargs: Any) -> CfbMode:
     segment_error = ValueError(f"Error {0x20002} while instantiating the CFB mode")
     if not isinstance(segment_size_bytes, int) or segment_size_bytes < 0:
         raise size_t_error(segment_size_bytes, lambda: segment_error)
+    if segment_size_bytes >= 1 << 64 and c_backend() == "cffi":
+        raise OverflowError("int too big to convert")  # cffi's size_t conversion
     if segment_size_bytes > factory.block_size:
         raise segment_error
     return CfbMode(key, factory, iv, segment_size_bytes)

@@ -22,13 +22,28 @@ from typing import Any, Literal, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, c_buffer, finish, io_views, kernel, keystream_crypt, new_output, too_long, xor_into
+from ._common import (
+    Buffer,
+    Stateful,
+    c_buffer,
+    finish,
+    io_views,
+    kernel,
+    keystream_crypt,
+    new_output,
+    too_long,
+    xor_into,
+)
 
 __all__ = ["CtrMode"]
 
 
-class CtrMode:
-    """*CounTeR (CTR)* mode, NIST SP 800-38A section 6.5 (and Appendix B for the counter block)."""
+class CtrMode(Stateful):
+    """*CounTeR (CTR)* mode, NIST SP 800-38A section 6.5 (and Appendix B for the counter block).
+
+    Thread-safe: each call reserves its key-stream range (advances the position) under the object's lock
+    before any kernel work, then runs outside it; an exception anywhere after that leaves the range consumed
+    (as PyCryptodome's C call would have), so no later call reuses that key stream."""
 
     def __init__(
         self,
@@ -52,8 +67,9 @@ class CtrMode:
         self._order: Literal["little", "big"] = "little" if little_endian else "big"
         self._initial = int.from_bytes(initial_counter_block[prefix_len : prefix_len + counter_len], self._order)
         self._modulus = 1 << (8 * counter_len)
-        self._position = 0  # bytes of key stream used so far
+        self._position = 0  # bytes of key stream used (reserved) so far
         self._next = ["encrypt", "decrypt"]
+        self._init_lock()
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -63,10 +79,13 @@ class CtrMode:
 
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        if "encrypt" not in self._next:
-            raise TypeError("encrypt() cannot be called after decrypt()")
-        self._next = ["encrypt"]
-        return self._process(plaintext, output)
+        with self._locked():
+            if "encrypt" not in self._next:
+                raise TypeError("encrypt() cannot be called after decrypt()")
+            self._next = ["encrypt"]
+            src, dst = io_views(plaintext, output)
+            start = self._reserve(src.nbytes)
+        return self._process(src, dst, start)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -76,10 +95,13 @@ class CtrMode:
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        if "decrypt" not in self._next:
-            raise TypeError("decrypt() cannot be called after encrypt()")
-        self._next = ["decrypt"]
-        return self._process(ciphertext, output)
+        with self._locked():
+            if "decrypt" not in self._next:
+                raise TypeError("decrypt() cannot be called after encrypt()")
+            self._next = ["decrypt"]
+            src, dst = io_views(ciphertext, output)
+            start = self._reserve(src.nbytes)
+        return self._process(src, dst, start)
 
     def _counter_block(self, index: int) -> bytes:
         value = (self._initial + index) % self._modulus
@@ -92,36 +114,36 @@ class CtrMode:
             return None
         return index + self._modulus - (self._initial + index) % self._modulus
 
-    def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
-        src, dst = io_views(data, output)
-        n = len(src)
-        bs = self.block_size
-        if self._position + n > self._modulus * bs:
+    def _reserve(self, n: int) -> int:
+        """Take the next n bytes of key stream (caller holds the lock); returns where they start."""
+        start = self._position
+        if start + n > self._modulus * self.block_size:
             too_long("The counter has wrapped around in CTR mode")
-        if self._ecb:
-            result = self._process_ecb(src, dst)
-        else:
-            result = keystream_crypt(self._alg, src, dst, self._position, bs, self._counter_block, self._wrap_after)
-        self._position += n
-        return result
+        self._position = start + n
+        return start
 
-    def _process_ecb(self, src: memoryview, dst: Optional[memoryview]) -> Optional[bytes]:
+    def _process(self, src: memoryview, dst: Optional[memoryview], start: int) -> Optional[bytes]:
+        if self._ecb:
+            return self._process_ecb(src, dst, start)
+        return keystream_crypt(self._alg, src, dst, start, self.block_size, self._counter_block, self._wrap_after)
+
+    def _process_ecb(self, src: memoryview, dst: Optional[memoryview], start: int) -> Optional[bytes]:
         n = len(src)
         if dst is None:
             if n == 0:
                 return b""
             obj, out = new_output(n)
-            self._ecb_into(src, out)
+            self._ecb_into(src, out, start)
             return finish(obj)
-        self._ecb_into(src, dst)
+        self._ecb_into(src, dst, start)
         return None
 
-    def _ecb_into(self, src: memoryview, dst: memoryview) -> None:
+    def _ecb_into(self, src: memoryview, dst: memoryview, start: int) -> None:
         bs = self.block_size
         limit = _sk.max_message() // bs * bs
         done, n = 0, len(src)
         while done < n:
-            index, head = divmod(self._position + done, bs)
+            index, head = divmod(start + done, bs)
             take = min(n - done, limit - head)
             count = -(-(head + take) // bs)
             counters = b"".join(self._counter_block(index + i) for i in range(count))

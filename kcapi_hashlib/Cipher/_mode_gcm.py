@@ -35,7 +35,8 @@ from ._aead import (
     xor16,
     zero,
 )
-from ._common import Unavailable, pycryptodome_fallback
+from ._common import Unavailable, nbytes, pycryptodome_fallback
+from ._common import c_buffer as flat
 
 __all__ = ["GcmMode"]
 
@@ -229,19 +230,24 @@ class GcmMode(NistAeadCipher):
 
     def update(self, assoc_data: Buffer) -> GcmMode:
         """Protect associated data (see PyCryptodome's GcmMode.update)."""
-        if Method.UPDATE not in self._next:
-            raise TypeError("update() can only be called immediately after initialization")
+        with self._locked():
+            self._usable()
+            if Method.UPDATE not in self._next:
+                raise TypeError("update() can only be called immediately after initialization")
 
-        # See NIST SP 800 38D, 5.2.1.1
-        if self._aad_len + len(assoc_data) > _MAX_AAD_LEN:
-            too_long("Additional Authenticated Data exceeds maximum length")
+            # See NIST SP 800 38D, 5.2.1.1
+            if self._aad_len + nbytes(assoc_data) > _MAX_AAD_LEN:
+                too_long("Additional Authenticated Data exceeds maximum length")
 
-        self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
-        if not is_buffer(assoc_data):
-            raise TypeError("string argument without an encoding" if isinstance(assoc_data, str) else
-                            f"cannot convert '{type(assoc_data).__name__}' object to bytes")  # fmt: skip
-        self._aad.append(bytes(assoc_data))
-        self._aad_len += len(assoc_data)
+            self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
+            if not is_buffer(assoc_data):
+                raise TypeError("string argument without an encoding" if isinstance(assoc_data, str) else
+                                f"cannot convert '{type(assoc_data).__name__}' object to bytes")  # fmt: skip
+            piece = flat(assoc_data).tobytes()
+            self._broken = "update"
+            self._aad.append(piece)
+            self._aad_len += len(piece)
+            self._broken = None
         return self
 
     @overload
@@ -255,17 +261,19 @@ class GcmMode(NistAeadCipher):
 
     def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Encrypt data (see PyCryptodome's GcmMode.encrypt)."""
-        if Method.ENCRYPT not in self._next:
-            raise TypeError("encrypt() can only be called after initialization or an update()")
-        if self._data_len + len(plaintext) > _MAX_MSG_LEN:
-            too_long("Plaintext exceeds maximum length")
-        self._next = [Method.ENCRYPT, Method.DIGEST]
-        return self._process(plaintext, output, True)
+        with self._locked():
+            self._usable()
+            if Method.ENCRYPT not in self._next:
+                raise TypeError("encrypt() can only be called after initialization or an update()")
+            if self._data_len + nbytes(plaintext) > _MAX_MSG_LEN:
+                too_long("Plaintext exceeds maximum length")
+            self._next = [Method.ENCRYPT, Method.DIGEST]
+            return self._process(plaintext, output, True)
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
         if Method.DECRYPT not in self._next:
             raise TypeError("decrypt() can only be called after initialization or an update()")
-        if self._data_len + len(ciphertext) > _MAX_MSG_LEN:
+        if self._data_len + nbytes(ciphertext) > _MAX_MSG_LEN:
             too_long("Ciphertext exceeds maximum length")
         self._next = [Method.DECRYPT, Method.VERIFY]
 
@@ -280,10 +288,12 @@ class GcmMode(NistAeadCipher):
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Decrypt data (see PyCryptodome's GcmMode.decrypt)."""
-        self._pre_decrypt(ciphertext)
-        if isinstance(ciphertext, str):  # PyCryptodome hashes the ciphertext (bytes(...)) before decrypting
-            raise TypeError("string argument without an encoding")
-        return self._process(ciphertext, output, False)
+        with self._locked():
+            self._usable()
+            self._pre_decrypt(ciphertext)
+            if isinstance(ciphertext, str):  # PyCryptodome hashes the ciphertext (bytes(...)) before decrypting
+                raise TypeError("string argument without an encoding")
+            return self._process(ciphertext, output, False)
 
     @overload
     def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
@@ -296,14 +306,16 @@ class GcmMode(NistAeadCipher):
     ) -> Optional[bytes]:
         """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
         zeroed."""
-        if self._dav_ok(ciphertext, received_mac_tag):
-            self._pre_decrypt(ciphertext)
-            result, out = self._out_view(ciphertext, output)
-            ok = self._dav_run(ciphertext, received_mac_tag, out)
-            self._pre_verify()
-            if not ok:
-                raise ValueError("MAC check failed")
-            return bytes(result) if result is not None else None
+        with self._locked():
+            self._usable()
+            if self._dav_ok(ciphertext, received_mac_tag):
+                self._pre_decrypt(ciphertext)
+                result, out, _ = self._out_view(ciphertext, output)
+                ok = self._dav_run(ciphertext, received_mac_tag, out)
+                self._pre_verify()
+                if not ok:
+                    raise ValueError("MAC check failed")
+                return bytes(result) if result is not None else None
         plaintext = self.decrypt(ciphertext, output=output)
         try:
             self.verify(received_mac_tag)

@@ -14,13 +14,16 @@ from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, c_buffer, finish, io_views, kernel, new_output, xor_into, zeros
+from ._common import Buffer, Stateful, c_buffer, finish, io_views, kernel, new_output, xor_into, zeros
 
 __all__ = ["OfbMode"]
 
 
-class OfbMode:
-    """*Output FeedBack (OFB)*, NIST SP 800-38A section 6.4."""
+class OfbMode(Stateful):
+    """*Output FeedBack (OFB)*, NIST SP 800-38A section 6.4.
+
+    Thread-safe (calls are serialized by the object's lock). A call that stops part-way leaves the key
+    stream position unknown: every later call raises InterruptedCipherError."""
 
     def __init__(self, alg: Tfm, iv: bytes) -> None:
         self._alg = alg
@@ -33,6 +36,7 @@ class OfbMode:
         self._last = iv  # the last key-stream block made (O_0 = IV)
         self._left = b""  # its bytes not used yet
         self._next = ["encrypt", "decrypt"]
+        self._init_lock()
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -42,10 +46,12 @@ class OfbMode:
 
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        if "encrypt" not in self._next:
-            raise TypeError("encrypt() cannot be called after decrypt()")
-        self._next = ["encrypt"]
-        return self._process(plaintext, output, False)
+        with self._locked():
+            self._usable()
+            if "encrypt" not in self._next:
+                raise TypeError("encrypt() cannot be called after decrypt()")
+            self._next = ["encrypt"]
+            return self._process(plaintext, output, False)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -55,23 +61,25 @@ class OfbMode:
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        if "decrypt" not in self._next:
-            raise TypeError("decrypt() cannot be called after encrypt()")
-        self._next = ["decrypt"]
-        return self._process(ciphertext, output, True)
+        with self._locked():
+            self._usable()
+            if "decrypt" not in self._next:
+                raise TypeError("decrypt() cannot be called after encrypt()")
+            self._next = ["decrypt"]
+            return self._process(ciphertext, output, True)
 
     def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]], quirk: bool) -> Optional[bytes]:
         src, dst = io_views(data, output, quirk)
         n = len(src)
+        if n == 0:
+            return b"" if dst is None else None
+        obj: Optional[Union[bytes, bytearray]] = None
         if dst is None:
-            if n == 0:
-                return b""
-            obj, out = new_output(n)
-            self._run(src, out)
-            return finish(obj)
-        if n:
-            self._run(src, dst)
-        return None
+            obj, dst = new_output(n)
+        self._broken = "decrypt" if quirk else "encrypt"
+        self._run(src, dst)
+        self._broken = None
+        return finish(obj) if obj is not None else None
 
     def _run(self, src: memoryview, dst: memoryview) -> None:
         n, b = len(src), self.block_size

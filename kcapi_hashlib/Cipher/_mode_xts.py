@@ -22,14 +22,14 @@ from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, c_buffer, io_views, kernel, run_blocks
+from ._common import Buffer, Stateful, c_buffer, io_views, kernel, nbytes, run_blocks
 
 __all__ = ["XtsMode"]
 
 _KEY_SIZES = (32, 64)  # XTS-AES-128 and XTS-AES-256 (two keys each)
 
 
-class XtsMode:
+class XtsMode(Stateful):
     """*XEX-based tweaked-codebook mode with ciphertext stealing (XTS)*, one data unit per call."""
 
     def __init__(self, alg: Tfm, block_size: int, tweak: bytes) -> None:
@@ -40,6 +40,7 @@ class XtsMode:
         """The tweak of the first data unit (16 bytes); the object steps it by one per call."""
         self._unit = int.from_bytes(tweak, "little")
         self._next = ["encrypt", "decrypt"]
+        self._init_lock()
 
     @overload
     def encrypt(self, plaintext: Buffer) -> bytes: ...
@@ -49,10 +50,12 @@ class XtsMode:
 
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt one data unit (>= one block) under the current tweak, then step the tweak."""
-        if "encrypt" not in self._next:
-            raise TypeError("encrypt() cannot be called after decrypt()")
-        self._next = ["encrypt"]
-        return self._crypt(True, plaintext, output)
+        with self._locked():
+            if "encrypt" not in self._next:
+                raise TypeError("encrypt() cannot be called after decrypt()")
+            self._next = ["encrypt"]
+            src, dst, unit = self._reserve(plaintext, output)
+        return self._crypt(True, src, dst, unit)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -62,22 +65,29 @@ class XtsMode:
 
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt one data unit (>= one block) under the current tweak, then step the tweak."""
-        if "decrypt" not in self._next:
-            raise TypeError("decrypt() cannot be called after encrypt()")
-        self._next = ["decrypt"]
-        return self._crypt(False, ciphertext, output)
+        with self._locked():
+            if "decrypt" not in self._next:
+                raise TypeError("decrypt() cannot be called after encrypt()")
+            self._next = ["decrypt"]
+            src, dst, unit = self._reserve(ciphertext, output)
+        return self._crypt(False, src, dst, unit)
 
-    def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+    def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:
+        """Check the buffers and take the next data unit number (caller holds the lock): a call that stops
+        part-way leaves its tweak used, so no two data units ever share one."""
         src, dst = io_views(data, output)
         n = len(src)
         if n < self.block_size:
             raise ValueError(f"Data unit must be at least {self.block_size} bytes long in XTS mode")
         if n > _sk.max_message():
             raise ValueError(f"Data unit longer than {_sk.max_message()} bytes (one kernel request) in XTS mode")
-        tweak = (self._unit % (1 << 128)).to_bytes(16, "little")
-        result = run_blocks(self._alg, encrypt, tweak, src, dst, _one_message)
-        self._unit += 1
-        return result
+        unit = self._unit
+        self._unit = unit + 1
+        return src, dst, unit
+
+    def _crypt(self, encrypt: bool, src: memoryview, dst: Optional[memoryview], unit: int) -> Optional[bytes]:
+        tweak = (unit % (1 << 128)).to_bytes(16, "little")
+        return run_blocks(self._alg, encrypt, tweak, src, dst, _one_message)
 
 
 def _one_message(src: memoryview, out: memoryview, end: int) -> bytes:
@@ -91,8 +101,8 @@ def _create_xts_cipher(factory: ModuleType, **kwargs: Any) -> XtsMode:
         key = kwargs.pop("key")
     except KeyError:
         raise TypeError("Missing 'key' parameter") from None
-    if len(key) not in _KEY_SIZES:
-        raise ValueError(f"Incorrect XTS key length ({len(key)} bytes): it must be 32 or 64 (two AES keys)")
+    if nbytes(key) not in _KEY_SIZES:
+        raise ValueError(f"Incorrect XTS key length ({nbytes(key)} bytes): it must be 32 or 64 (two AES keys)")
     key = c_buffer(key).tobytes()
     half = len(key) // 2
     if key[:half] == key[half:]:
