@@ -271,9 +271,9 @@ def _blake2(
         key_view: Optional[memoryview] = memoryview(key)
     except TypeError:
         key_view = None
-    valid_key = key_view is not None and key_view.c_contiguous
+    probe_key = bytes(key_view.nbytes) if key_view is not None and key_view.c_contiguous else key
     _STDLIB[name](
-        digest_size=digest_size, key=bytes(key_view.nbytes) if valid_key and key_view else key, salt=salt,
+        digest_size=digest_size, key=probe_key, salt=salt,
         person=person, usedforsecurity=usedforsecurity, **tree,
     )  # fmt: skip
     size = operator.index(digest_size)

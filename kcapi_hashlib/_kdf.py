@@ -66,18 +66,6 @@ def pbkdf2_blocks(mac: _keyed.MacSession, salt: Buffer, iterations: int, blocks:
     return bytes(out)
 
 
-def _buffer(obj: Any) -> memoryview:
-    if isinstance(obj, str):
-        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'")
-    try:
-        view = memoryview(obj)
-    except TypeError:
-        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
-
-
 def _c_long(value: Any, clinic: bool) -> int:
     """A C long as CPython's _hashopenssl.c reads it: `iterations` through Argument Clinic (clinic=True),
     `dklen` through PyLong_AsLong (which, before 3.10, still took floats through __int__, with a warning)."""
@@ -91,6 +79,8 @@ def _c_long(value: Any, clinic: bool) -> int:
             stacklevel=3,
         )
         value = int(value)
+    if sys.version_info < (3, 10) and not hasattr(type(value), "__index__"):
+        raise TypeError(f"an integer is required (got type {_hashlib.tp_name(value)})")
     n = operator.index(value)
     if not -_LONG_MAX - 1 <= n <= _LONG_MAX:
         raise OverflowError("Python int too large to convert to C long")
@@ -103,14 +93,26 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     Computed by the kernel's hmac(<hash>), one op socket per derivation."""
     # Argument checks in the order of CPython's _hashopenssl.c pbkdf2_hmac_impl (same types and messages).
     if not isinstance(hash_name, str):
-        raise TypeError(f"pbkdf2_hmac() argument 'hash_name' must be str, not {type(hash_name).__name__}")
-    pw = _buffer(password)
-    sa = _buffer(salt)
+        if _stdlib_pbkdf2_hmac is not None:
+            _stdlib_pbkdf2_hmac(hash_name, b"", b"", 1)  # its argument parser's TypeError, before any work
+        raise TypeError(f"pbkdf2_hmac() argument 'hash_name' must be str, not {_hashlib.tp_name(hash_name)}")
+    pw = _hashlib.byte_view(password)
+    sa = _hashlib.byte_view(salt)
     iterations = _c_long(iterations, True)
     name = _hashlib.canonical_name(hash_name)
     alg = _hashlib.ALGORITHMS.get(name) if name is not None else None
     if name is None or alg is None or alg.digest_size == 0:
-        raise _UnsupportedDigestmodError(f"unsupported hash type {hash_name}")
+        if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
+            raise _UnsupportedDigestmodError(f"unsupported hash type {hash_name}")
+        # The original's error type for a name it cannot use (UnsupportedDigestmodError; ValueError for an XOF
+        # or on 3.9): asked with empty inputs, it raises before any work. The text is hashlib's wording, not
+        # OpenSSL's, which depends on its build ("[digital envelope routines] unsupported", "no reason supplied").
+        try:
+            _stdlib_pbkdf2_hmac(hash_name, b"", b"", 1, 1)
+        except ValueError as e:
+            raise type(e)(f"unsupported hash type {hash_name}") from None
+        _policy.unavailable("hash", hash_name, f"the kernel has no AF_ALG hash for {hash_name}")
+        return _stdlib_pbkdf2_hmac(hash_name, pw, sa, iterations, dklen)
     if iterations < 1:
         raise ValueError("iteration value must be greater than 0.")
     if iterations > _INT_MAX:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import hmac as _stdlib_hmac
 import sys
 import warnings as _warnings
-from types import ModuleType
+from types import BuiltinFunctionType, ModuleType
 from typing import Any, Callable, Optional, Union
 
-from . import _afalg, _hashlib
+from . import _afalg, _hashlib, _policy
 from ._afalg import keyed as _keyed
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -111,7 +111,7 @@ def identify(digestmod: Any) -> Optional[str]:
         return _hashlib.canonical_name(digestmod)
     try:
         ours = _OURS.get(digestmod)
-    except TypeError:  # unhashable
+    except (TypeError, ValueError):  # unhashable (a writable memoryview raises ValueError)
         return None
     if ours is not None:
         return ours
@@ -165,17 +165,7 @@ def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashlib.HASH]:
     return _hashlib.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
 
 
-def _buffer(obj: Any) -> memoryview:
-    """A byte view of obj, with the error of C functions taking a Py_buffer ("y*")."""
-    if isinstance(obj, str):
-        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'")
-    try:
-        view = memoryview(obj)
-    except TypeError:
-        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
+_buffer = _hashlib.byte_view  # a C function's Py_buffer argument: TypeError, or BufferError if not C-contiguous
 
 
 def _is_buffer(obj: Any) -> bool:
@@ -184,6 +174,38 @@ def _is_buffer(obj: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _userspace_only(name: Optional[str]) -> bool:
+    """True for hashes the kernel has no AF_ALG hash for (shake_*, sha512_224, sha512_256): the policy decides,
+    and under fallback the stdlib's hmac computes them, with its own behaviour (an XOF: ValueError on 3.10+)."""
+    if name is None or _hashlib.ALGORITHMS[name].kernel is not None:
+        return False
+    _policy.unavailable("hash", name, f"the kernel has no AF_ALG hash for {name}")
+    return True
+
+
+def _stdlib_digestmod(name: str, digestmod: Any) -> Any:
+    """What to give the stdlib's hmac for digestmod: the stdlib's own constructor in place of ours."""
+    if isinstance(digestmod, str) or _OURS.get(digestmod) is None:
+        return digestmod
+    return _hashlib._stdlib(name)
+
+
+def _c_path(digest: Any) -> bool:
+    """Whether the stdlib's hmac.digest() gives `digest` to its C code: names (3.9: only those OpenSSL lists
+    in hmac._openssl_md_meths), and hashlib's C constructors (3.10+; ours stand for those)."""
+    if sys.version_info < (3, 10):
+        meths = getattr(_stdlib_hmac, "_openssl_md_meths", None)
+        return isinstance(digest, str) and meths is not None and digest in meths
+    if isinstance(digest, str):
+        return True
+    if isinstance(digest, BuiltinFunctionType):
+        return True
+    try:
+        return digest in _OURS
+    except (TypeError, ValueError):
+        return False
 
 
 def _digest_cons(digestmod: Any) -> Callable[..., Any]:
@@ -214,7 +236,7 @@ class HMAC:
 
     __slots__ = _SLOTS
 
-    _hmac: Optional[_hashlib.HASH]
+    _hmac: Any  # the kernel's keyed hash (a HASH); the stdlib's HMAC for hashes only userspace has; or None
     _inner: Any
     _outer: Any
     block_size: int
@@ -247,7 +269,13 @@ class HMAC:
 
     def _init_hmac(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
         """The kernel's hmac(<hash>): raises _NotKernel where it cannot serve digestmod."""
-        h = _kernel_hmac(identify(digestmod), _buffer(key))
+        name = identify(digestmod)
+        h: Any
+        if _userspace_only(name):
+            h = _stdlib_hmac.new(key, msg, _stdlib_digestmod(name, digestmod))  # type: ignore[arg-type]
+            msg = None
+        else:
+            h = _kernel_hmac(name, _buffer(key))
         if h is None:
             raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
         if msg is not None:
@@ -317,7 +345,7 @@ class HMAC:
     @property
     def name(self) -> str:
         if self._hmac:
-            return self._hmac.name
+            return str(self._hmac.name)
         else:
             return f"hmac-{self._inner.name}"
 
@@ -404,14 +432,22 @@ def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
             A module supporting PEP 247.
     """
     name = identify(digest)
-    if sys.version_info < (3, 10) and not isinstance(digest, str) and not (_is_buffer(key) and _is_buffer(msg)):
-        name = None  # 3.9 takes only names to C: other digests get the Python path's errors, as there
-    if name is not None or isinstance(digest, str):
-        # As the stdlib's C path: key and msg must be buffers, checked before the name is looked up.
+    if _userspace_only(name):
+        return _stdlib_hmac.digest(key, msg, _stdlib_digestmod(name, digest))  # type: ignore[arg-type, arg-type]
+    if _c_path(digest):
+        # As the stdlib's C hmac_digest: key and msg are buffers (any, measured in bytes), checked before the
+        # name is looked up; a name it has no hash for goes on to the Python code below with the inputs given.
         k, m = _buffer(key), _buffer(msg)
-        tfm = kernel_tfm(name, k) if name is not None else None
+        if name is not None:
+            tfm = kernel_tfm(name, k)
+            if tfm is not None:
+                return _afalg.hash_oneshot(tfm, (m,), _hashlib.ALGORITHMS[name].digest_size)
+            key, msg = k.tobytes(), m  # RFC 2104 over kernel hashes, on the bytes the C path would take
+    elif name is not None and isinstance(key, (bytes, bytearray)) and _is_buffer(msg):
+        # The stdlib's Python code (key + padding: bytes or bytearray keys only), on the kernel's hmac.
+        tfm = kernel_tfm(name, key)
         if tfm is not None:
-            return _afalg.hash_oneshot(tfm, (m,), _hashlib.ALGORITHMS[name].digest_size)  # type: ignore[index]
+            return _afalg.hash_oneshot(tfm, (_buffer(msg),), _hashlib.ALGORITHMS[name].digest_size)
 
     digest_cons = _digest_cons(digest)
 
