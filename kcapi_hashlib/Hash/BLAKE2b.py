@@ -100,8 +100,13 @@ class BLAKE2b_Hash(HashBase):
                 has been tampered with or that the MAC key is incorrect.
         """
 
-        check_data(mac_tag)
-        if not compare_digest(bytes(mac_tag), self.digest()):
+        # As PyCryptodome, which hashes new(data=mac_tag): a falsy tag is no data (so it never matches), others
+        # must be bytes, bytearray or a C-contiguous memoryview; compared as bytes.
+        tag = b""
+        if mac_tag:
+            check_data(mac_tag)
+            tag = _hashlib.byte_view(mac_tag).tobytes()
+        if not compare_digest(tag, self.digest()):
             raise ValueError("MAC check failed")
 
     def hexverify(self, hex_mac_tag: str) -> None:

@@ -67,15 +67,22 @@ _CIPHERS: dict[str, tuple[str, int, Callable[[bytes], bytes], frozenset[str]]] =
 }
 
 
-def _kernel_cmac(key: bytes, ciphermod: Any, cipher_params: dict[str, Any], bs: int) -> Any:
-    """The kernel's cmac(<cipher>) hash object keyed with key, or (policy permitting) a userspace CMAC."""
+def _kernel_cmac(key_obj: Any, ciphermod: Any, cipher_params: dict[str, Any], bs: int) -> Any:
+    """The kernel's cmac(<cipher>) hash object keyed with key, or (policy permitting) a userspace CMAC.
+
+    key_obj is checked as PyCryptodome's cipher modules check the key they are given: its len() (in items)
+    against the key sizes, then its type (bytes, bytearray, memoryview); the kernel gets its bytes."""
+    key = bytes(key_obj)  # PyCryptodome's CMAC: self._key = bytes(key), before anything else
     modname = getattr(ciphermod, "__name__", "") or type(ciphermod).__name__
     package, _, leaf = modname.rpartition(".")
     spec = _CIPHERS.get(leaf) if package + "." in _CIPHER_PACKAGES else None
     reason: object = f"the kernel has no cmac for the cipher module {modname!r}"
     if spec is not None and spec[1] == bs:
         kcipher, _, check, harmless = spec
-        kernel_key = check(key)
+        check(key_obj)
+        if not isinstance(key_obj, (bytes, bytearray, memoryview)):
+            raise TypeError(f"Object type {type(key_obj)} cannot be passed to C code")
+        kernel_key = check(key)  # its bytes: a view of wide items has more bytes than items
         extra = sorted(set(cipher_params) - harmless)
         if extra:
             reason = f"the kernel's cmac({kcipher}) takes no cipher parameters ({', '.join(extra)})"
@@ -135,15 +142,46 @@ class _SP800_38B:
         return self._ecb.encrypt(block.to_bytes(bs, "big"))  # type: ignore[no-any-return]
 
 
-def _msg_type_error(msg: Any, cached: int, bs: int) -> Optional[TypeError]:
-    """The TypeError PyCryptodome's CMAC.update raises for msg (None if it takes it)."""
-    if isinstance(msg, (bytes, bytearray, memoryview)):
-        return None
-    if cached or len(msg) % bs:
-        return TypeError("can assign only bytes, buffers, or iterables of ints in range(0, 256)")
-    if len(msg) == 0:
-        return None
-    return TypeError(f"Object type {type(msg)} cannot be passed to C code")
+def _c_block(block: Any) -> None:
+    """PyCryptodome's cipher encrypt() on a block-aligned chunk: empty chunks never reach C; others must be
+    bytes, bytearray or memoryview (c_uint8_ptr)."""
+    if len(block) and not isinstance(block, (bytes, bytearray, memoryview)):
+        raise TypeError(f"Object type {type(block)} cannot be passed to C code")
+
+
+def _accept_msg(msg: Any, cache_n: int, bs: int) -> int:
+    """Run PyCryptodome's CMAC.update() bookkeeping on msg (its len(), slices and cache assignments, on a
+    scratch cache) so that exactly the inputs it refuses are refused, with its errors; returns its new cache
+    count. The data MACed is msg's bytes, whatever its item size (see CMAC.update)."""
+    cache = bytearray(bs)
+    n = len(msg)
+    if cache_n > 0:
+        filler = min(bs - cache_n, n)
+        cache[cache_n : cache_n + filler] = msg[:filler]
+        if cache_n + filler < bs:
+            return cache_n + filler
+        msg = memoryview(msg)[filler:]
+        n = len(msg)
+    remain = n % bs
+    if remain > 0:
+        _c_block(msg[:-remain])
+        cache[:remain] = msg[-remain:]
+    else:
+        _c_block(msg)
+    return remain
+
+
+def _msg_bytes(msg: Any) -> Any:
+    """The bytes of an accepted message: a buffer's bytes (C order), or a sequence of ints as bytes."""
+    if isinstance(msg, (bytes, bytearray)):
+        return msg
+    if not len(msg):
+        return b""
+    try:
+        view = memoryview(msg)
+    except TypeError:
+        return bytes(msg)
+    return view.cast("B") if view.c_contiguous and view.ndim else view.tobytes()  # any layout, in bytes
 
 
 class CMAC:
@@ -167,7 +205,7 @@ class CMAC:
     ) -> None:
         self.digest_size = mac_len
 
-        key = bytes(key)
+        self._cache_n = 0  # PyCryptodome's count of cached message items (for its errors, see _accept_msg)
         self._factory = ciphermod
         self._cipher_params = cipher_params
         self._block_size = bs = ciphermod.block_size
@@ -182,7 +220,7 @@ class CMAC:
         else:
             raise TypeError(f"CMAC requires a cipher with a block size of 8 or 16 bytes, not {bs:d}")
 
-        self._mac = _kernel_cmac(key, ciphermod, self._cipher_params, bs)
+        self._mac = _kernel_cmac(key, ciphermod, self._cipher_params, bs)  # the key object, as the cipher gets it
 
         # Counter for total message size
         self._data_size = 0
@@ -200,11 +238,12 @@ class CMAC:
         if self._mac_tag is not None and not self._update_after_digest:
             raise TypeError("update() cannot be called after digest() or verify()")
 
-        error = _msg_type_error(msg, self._data_size % self._block_size, self._block_size)
-        self._data_size += len(msg)
-        if error is not None:
-            raise error
-        self._mac.update(msg)
+        self._data_size += len(msg)  # as PyCryptodome: counted before its checks (in items)
+        if isinstance(msg, (bytes, bytearray)):
+            self._cache_n = (self._cache_n + len(msg)) % self._block_size
+        else:
+            self._cache_n = _accept_msg(msg, self._cache_n, self._block_size)
+        self._mac.update(_msg_bytes(msg))
         return self
 
     def copy(self) -> CMAC:

@@ -16,10 +16,14 @@ _TRUNCATIONS = {None: ("sha512", "2.16.840.1.101.3.4.2.3", 64), "224": ("sha512_
 
 
 def _truncation(truncate: Optional[str]) -> tuple[str, str, int]:
-    try:
-        return _TRUNCATIONS[truncate]
-    except (KeyError, TypeError):
-        raise ValueError("Incorrect truncation length. It must be '224' or '256'.") from None
+    # Compared as PyCryptodome compares it (==, never hashed: an unhashable or writable-memoryview value is
+    # just an incorrect length).
+    if truncate is None:
+        return _TRUNCATIONS[None]
+    for key in ("224", "256"):
+        if truncate == key:
+            return _TRUNCATIONS[key]
+    raise ValueError("Incorrect truncation length. It must be '224' or '256'.")
 
 
 class SHA512Hash(HashBase):

@@ -11,6 +11,7 @@ pass one built on kcapi_hashlib.Hash.HMAC, whose key cache makes each call one s
 
 from __future__ import annotations
 
+import operator
 import struct
 import warnings
 from functools import reduce
@@ -52,7 +53,8 @@ def _strxor(term1: bytes, term2: bytes) -> bytes:
 
 def _long_to_bytes(n: int, blocksize: int = 0) -> bytes:
     """PyCryptodome's Crypto.Util.number.long_to_bytes (big endian, zero-padded to a multiple of blocksize)."""
-    if n < 0:
+    n = operator.index(n)
+    if n < 0 or blocksize < 0:
         raise ValueError("Values must be non-negative")
     result = n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")
     if blocksize > 0 and len(result) % blocksize:
@@ -147,10 +149,18 @@ def PBKDF2(
     if name is not None:
         size = _hashlib.ALGORITHMS[name].digest_size
         blocks = range(1, -(-dkLen // size) + 1) if dkLen > 0 else range(1, 1)
-        if blocks and count < 1:
-            if name in _ASSISTED:
+        if blocks and name in _ASSISTED:
+            # PyCryptodome's C inner loop: "iterations < 1" in Python, then cffi's conversion to size_t.
+            if count < 1:
                 raise ValueError("The number of iterations must be positive")
-            reduce(_strxor, ())  # PyCryptodome's own error here: the interpreter's TypeError for reduce()
+            if not isinstance(count, int):
+                raise TypeError("an integer is required")
+            if count >= 2**64:
+                raise OverflowError("int too big to convert")
+        elif blocks:
+            range(count)  # PyCryptodome's loop over range(count): the interpreter's TypeError for a non-int
+            if count < 1:
+                reduce(_strxor, ())  # PyCryptodome's own error here: the interpreter's TypeError for reduce()
         with prf_session(name, password) as mac:
             if mac is not None:
                 return pbkdf2_blocks(mac, salt, count, blocks, size)[:dkLen]
@@ -194,6 +204,10 @@ def _HKDF_expand(prk: Buffer, info: Buffer, L: int, hashmod: ModuleType) -> byte
 def _kernel_hkdf(name: str, master: Buffer, salt: Buffer, info: Buffer, L: int) -> Optional[bytes]:
     """RFC 5869 on the kernel: extract on the cached tfm keyed with the salt (a public, often constant value),
     expand on a private tfm keyed with the PRK (a secret of this derivation alone: never cached)."""
+    # Bytes throughout (a memoryview of wide items is its bytes), as PyCryptodome's HMAC reads them: the salt
+    # is the HMAC key (memoryview.tobytes(): any layout), the master secret a message (C-contiguous only).
+    salt = salt.tobytes() if isinstance(salt, memoryview) else salt
+    master = _hashlib.byte_view(master)
     with prf_session(name, salt, cached=True) as extract:
         if extract is None:
             return None
