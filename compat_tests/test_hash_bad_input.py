@@ -485,6 +485,16 @@ def _pycryptodome_hash_cases() -> Iterator[Case]:
     for vid, v in VALUES.items():
         yield Case(g, f"SHA512.new(truncate={vid})", lambda m, v=v: m.SHA512.new(b"x", truncate=v()))
         yield Case(g, f"Hash.new({vid})", lambda m, v=v: m.Hash.new(v()))
+    for mod in PYCRYPTO_HASHES:
+        if hasattr(getattr(REF, mod), "digest"):  # module-level one-shot digest(data) where PyCryptodome has it
+            for vid, v in VALUES.items():
+                yield Case(g, f"{mod}.digest({vid})", lambda m, n=mod, v=v: getattr(m, n).digest(v()))
+    for vid, v in VALUES.items():
+        yield Case(g, f"SHA512.digest(truncate={vid})", lambda m, v=v: m.SHA512.digest(b"x", truncate=v()))
+        yield Case(
+            g, f"SHA3_256 update_after_digest={vid}", lambda m, v=v: _after(m.SHA3_256.new(update_after_digest=v()))
+        )
+        yield Case(g, f"SHA3_256.hexdigest after {vid}", lambda m, v=v: _updated(m.SHA3_256.new(), v()).hexdigest())
     for t in ("224", "256", "512", 224, 256, b"256"):
         yield Case(g, f"SHA512.new(truncate={t!r})", lambda m, t=t: m.SHA512.new(b"x", truncate=t))
     for name in ("SHA256", "sha256", "SHA-256", "2.16.840.1.101.3.4.2.1", "SHA3-256", "SHA512-224", "MD5", "nope"):
