@@ -53,12 +53,12 @@ def test_streaming_object_forks_at_its_state() -> None:
 def test_child_does_not_use_parent_op_sockets() -> None:
     h = kcapi_hashlib.sha256(b"q" * 100_000)
     kcapi_hashlib.sha256(b"warm the pool").digest()
-    assert any(t._idle for t in list(_afalg.core._live_tfms)), "the pool should hold an idle op socket"
-    parent_op = h._stream._op.fileno()  # type: ignore[union-attr]
+    assert any(t._idle for t in _afalg.core.live_tfms()), "the pool should hold an idle op socket"
+    parent_op = h._state._op.fileno()
 
     def child() -> bytes:
-        child_op = h._stream._op.fileno()  # type: ignore[union-attr]
-        idle = sum(len(t._idle) for t in list(_afalg.core._live_tfms))
+        child_op = h._state._op.fileno()
+        idle = sum(len(t._idle) for t in _afalg.core.live_tfms())
         return b"%d %d" % (child_op, idle)
 
     child_op, idle = map(int, _in_child(child).split())

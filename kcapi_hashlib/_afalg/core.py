@@ -157,166 +157,104 @@ def kernel_error(e: OSError, step: str, alg_type: str, alg_name: str) -> KernelE
 
 # --- descriptor ownership -------------------------------------------------------------------------------
 #
-# Every AF_ALG descriptor has exactly one owner, an OpSocket or a Tfm, from the syscall that made it to the
-# one close(2) of it. The owner keeps the descriptor in a box, a list [_END, x] where x is the bare fd (an int)
-# or the C socket object that owns it; a closed box is [_END] (or []). Two rules make that hold under exceptions
-# raised by signal handlers, which CPython runs at bytecode boundaries (after any call returns):
+# Every AF_ALG descriptor is owned by exactly one C socket object (CPython's _socket.socket type, or OpSocket, its
+# subclass with no Python __init__ or __del__) from the syscall that made it to its one close(2). The object's C
+# finalizer closes the descriptor when the object is collected, and close() is idempotent (sock_close clears the
+# number before closing it). That is what makes ownership hold under exceptions raised by signal handlers, which
+# CPython runs at bytecode boundaries (after any call returns, at function entry):
 #
-# 1. A descriptor is put into its box by the same C call that made it. `box.extend(map(f, starmap(g, args)))`
-#    runs g (accept4/socket) and f entirely inside list.extend, C calling C: no bytecode runs in between, so
-#    no handler can run between "the kernel gave us fd N" and "N is owned". A plain `fd, _ = sock._accept()`
-#    would leak N if a handler raised right after _accept() returned.
-# 2. A box is emptied by the same C call that closes what it held: `_consume(map(close, iter(box.pop, _END)))`
-#    pops x and closes it inside deque(); the sentinel _END stops the iteration. Two closers (a thread and
-#    __del__, or two threads) cannot both get x, and nothing can run between the pop and the close.
+# - A new descriptor becomes a socket object inside one C call: accept_from() runs accept4 and the socket
+#   constructor as map()/starmap() over C callables inside next(), so no bytecode runs between "the kernel gave
+#   us fd N" and "N is owned". (`fd, _ = sock._accept()` then `socket(fileno=fd)` would leak N if a handler
+#   raised in between.) Wherever the object is dropped after that, on any path, its finalizer closes N.
+# - No second Python object ever holds the same number: a socket.socket(fileno=N) wrapper of a descriptor owned
+#   elsewhere closes N when it is collected while the owner still uses N, and the next socket()/accept() of
+#   anyone gets N back, so one object's writes land in another's kernel state. Bare numbers are only read from
+#   the owner for the duration of one os.read/os.write/splice call.
+# - No Python-level __del__ is relied on: a handler can raise at a __del__'s first line, before it closes.
 #
-# A box is never copied: no second Python object (a socket.socket(fileno=N) wrapper, say) ever holds the same
-# number, because that wrapper would close N when collected while the box still used it, and the next
-# socket()/accept() of anyone would get N back: writes of one object landing in another's kernel state.
+# The price: the socket constructor validates the number with getsockname(2), one syscall per accept(). Op
+# sockets are pooled per tfm, so steady-state one-shot operations never pay it.
 #
-# Sockets are made with the C type _socket.socket, not socket.socket: libraries that patch socket.socket
-# (eventlet, gevent, pytest-socket) must not see or block kernel crypto sockets.
+# Sockets are made with the C type, not socket.socket: libraries that patch socket.socket (eventlet, gevent,
+# pytest-socket) must not see or block kernel crypto sockets.
 
 _SOCK = _socket.socket
-_sock_close = _SOCK.close
-_sock_detach = _SOCK.detach
-_END: Any = object()  # the bottom of every box
+_NO_ARGS = ((),)
+_first_item = operator.itemgetter(0)
 
 
 def _consume(it: Any) -> None:
     collections.deque(it, 0)
 
 
-_first_item = operator.itemgetter(0)
-_NO_ARGS = ((),)
-_wrap_fd = functools.partial(_SOCK, AF_ALG, socket.SOCK_SEQPACKET, 0)  # _SOCK(..., fileno=fd): owns fd
-
-
-def _close_box(box: list[Any]) -> None:
-    if len(box) > 1:
-        _consume(map(os.close if type(box[-1]) is int else _sock_close, iter(box.pop, _END)))
-
-
-def _forget_box(box: list[Any]) -> None:
-    """Empty a box without closing (at exit the kernel closes everything; detach avoids ResourceWarning)."""
-    if len(box) > 1:
-        _consume(map(_forget_one, iter(box.pop, _END)))
-
-
-def _forget_one(x: Any) -> None:
-    if type(x) is not int:
-        x.detach()
-
-
 def _blocking(sock: Any) -> Any:
     # socket.setdefaulttimeout() applies to every new C socket too (init_sockobject): AF_ALG operations are
-    # synchronous, so keep them plain blocking calls, as the descriptor-level read/write paths are.
+    # synchronous, so keep them plain blocking calls (no poll() before each).
     if sock.gettimeout() is not None:
         sock.settimeout(None)
     return sock
 
 
-def _closed_error() -> OSError:
-    return OSError(errno.EBADF, "AF_ALG socket is closed")
+def new_socket() -> Any:
+    """socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC): a C socket object owning the new descriptor."""
+    return _blocking(_SOCK(AF_ALG, socket.SOCK_SEQPACKET, 0))
 
 
-class OpSocket:
-    """An operation socket: the accepted descriptor, with a socket object made only when needed.
+class OpSocket(_SOCK):
+    """An operation socket: a C socket object (see "descriptor ownership") with the calls AF_ALG needs.
 
-    CPython's socket(fileno=fd) calls getsockname() on every new socket object (to validate the descriptor):
-    one syscall per accept() that buys AF_ALG nothing. Plain sends and receives go straight to the descriptor
-    instead: write(2)/writev(2) and read(2)/readv(2) on a socket are sendmsg/recvmsg without flags
-    (net/socket.c: sock_write_iter, sock_read_iter; the MSG_EOR they add for SEQPACKET is ignored by
-    hash_sendmsg and af_alg_sendmsg). The socket object exists only for flags (MSG_MORE), control messages,
-    socket options and accept(); it replaces the bare fd in the box in one C call (see "descriptor ownership").
+    Plain sends and receives of the hot paths are write(2)/writev(2) and read(2)/readv(2) on its descriptor,
+    which on a socket are sendmsg/recvmsg without flags (net/socket.c: sock_write_iter, sock_read_iter; the
+    MSG_EOR they add for SEQPACKET is ignored by hash_sendmsg and af_alg_sendmsg).
 
-    An OpSocket is used by one owner at a time (a pool, a hash stream under its lock, one call); it is not
-    itself a lock. Every path that leaves its kernel state unknown closes it or drops it (then __del__ closes).
+    An OpSocket is used by one owner at a time (a pool, a hash stream under its lock, one call); it is not itself
+    a lock. Every path that leaves its kernel state unknown closes it or drops it (then it closes itself).
     """
 
-    __slots__ = ("_box", "__weakref__")
-
-    def __init__(self) -> None:
-        self._box: list[Any] = [_END]
+    __slots__ = ()
 
     @classmethod
     def accept_from(cls, parent: Any) -> OpSocket:
-        """accept4() on `parent` (a C socket), the new descriptor owned before any bytecode runs."""
-        op = cls()
-        op._box.extend(map(_first_item, starmap(parent._accept, _NO_ARGS)))
-        return op
+        """accept4() on `parent`, the new descriptor owned by the returned object before any bytecode runs."""
+        op: OpSocket = next(map(_wrap_op, map(_first_item, starmap(parent._accept, _NO_ARGS))))
+        return _blocking(op)  # type: ignore[no-any-return]
 
     @property
     def closed(self) -> bool:
-        return len(self._box) < 2
+        return bool(self.fileno() < 0)
 
-    @property
-    def sock(self) -> Any:
-        box = self._box
-        x = box[-1]
-        if type(x) is int:
-            box[1:] = map(_wrap_fd, box[1:])  # one C call: the int goes, the socket object that owns it comes
-            x = _blocking(box[-1])
-        elif x is _END:
-            raise _closed_error()
-        return x
+    def send(self, data: Buffer, flags: int = 0) -> int:  # type: ignore[override]
+        return os.write(self.fileno(), data) if not flags else int(_SOCK.send(self, data, flags))
 
-    def fileno(self) -> int:
-        x = self._box[-1]
-        if x is _END:
-            raise _closed_error()
-        return x if type(x) is int else int(x.fileno())
-
-    def send(self, data: Buffer, flags: int = 0) -> int:
-        x = self._box[-1]
-        if type(x) is int and not flags:
-            return os.write(x, data)
-        return int(self.sock.send(data, flags))
-
-    def sendmsg(
+    def sendmsg(  # type: ignore[override]
         self, buffers: Sequence[Buffer], ancdata: Sequence[tuple[int, int, Buffer]] = (), flags: int = 0
     ) -> int:
-        x = self._box[-1]
-        if type(x) is int and not ancdata and not flags:
-            return os.writev(x, buffers)
-        return int(self.sock.sendmsg(buffers, ancdata, flags))
+        if not ancdata and not flags:
+            return os.writev(self.fileno(), buffers)
+        return int(_SOCK.sendmsg(self, buffers, ancdata, flags))
 
     def recv(self, size: int, flags: int = 0) -> bytes:
-        x = self._box[-1]
-        if type(x) is int and not flags:
-            return os.read(x, size)
-        return bytes(self.sock.recv(size, flags))
+        return os.read(self.fileno(), size) if not flags else bytes(_SOCK.recv(self, size, flags))
 
-    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-        x = self._box[-1]
-        if type(x) is int and not flags:
-            view = memoryview(buffer).cast("B")
-            return os.readv(x, [view[:nbytes] if nbytes else view])
-        return int(self.sock.recv_into(buffer, nbytes, flags))
-
-    def recvmsg_into(
-        self, buffers: Sequence[Buffer], ancbufsize: int = 0, flags: int = 0
-    ) -> tuple[int, list[tuple[int, int, bytes]], int, Any]:
-        return self.sock.recvmsg_into(buffers, ancbufsize, flags)  # type: ignore[no-any-return]
+    def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:  # type: ignore[override]
+        if flags:
+            return int(_SOCK.recv_into(self, buffer, nbytes, flags))
+        view = memoryview(buffer).cast("B")
+        return os.readv(self.fileno(), [view[:nbytes] if nbytes else view])
 
     def accept(self) -> OpSocket:
-        """accept() on an op socket (a hash clone); the new descriptor gets no socket object yet."""
-        return OpSocket.accept_from(self.sock)
+        """accept() on an op socket (a hash clone)."""
+        return OpSocket.accept_from(self)
 
-    def getsockopt(self, level: int, option: int) -> int:
-        return int(self.sock.getsockopt(level, option))
+    def fileno_or_raise(self) -> int:
+        fd = int(self.fileno())
+        if fd < 0:
+            raise OSError(errno.EBADF, "AF_ALG operation socket is closed")
+        return fd
 
-    def setsockopt(self, level: int, option: int, value: int) -> None:
-        self.sock.setsockopt(level, option, value)
 
-    def close(self) -> None:
-        _close_box(self._box)
-
-    def forget(self) -> None:
-        _forget_box(self._box)
-
-    def __del__(self) -> None:
-        _close_box(self._box)
+_wrap_op = functools.partial(OpSocket, AF_ALG, socket.SOCK_SEQPACKET, 0)  # OpSocket(..., fileno=fd): owns fd
 
 
 class Tfm:
@@ -327,7 +265,7 @@ class Tfm:
     op socket is in the pool or in one caller's hands, never both.
     """
 
-    __slots__ = ("alg_type", "name", "_box", "_idle", "__weakref__")
+    __slots__ = ("alg_type", "name", "_sock", "_idle", "__weakref__")
 
     def __init__(
         self,
@@ -339,12 +277,10 @@ class Tfm:
         self.alg_type = alg_type
         self.name = name
         self._idle: list[OpSocket] = []
-        self._box: list[Any] = [_END]
         try:
-            self._box.extend(starmap(_SOCK, ((AF_ALG, socket.SOCK_SEQPACKET, 0),)))
+            sock = self._sock = new_socket()
         except OSError as e:
             raise AlgUnavailable(e.errno or errno.EIO, "socket", alg_type, name) from None
-        sock = _blocking(self._box[-1])
         try:
             try:
                 sock.bind((alg_type, name))
@@ -358,47 +294,47 @@ class Tfm:
             if authsize is not None:
                 self.setauthsize(authsize)
         except BaseException:
-            self.close()
+            sock.close()
             raise
         _live_tfms[id(self)] = weakref.ref(self, _forget_tfm(id(self)))
 
-    def _sock(self) -> Any:
-        x = self._box[-1]
-        if x is _END:
+    def _live(self) -> Any:
+        sock = self._sock
+        if sock.fileno() < 0:
             raise ValueError(f"{self.alg_type} transform {self.name!r} is closed")
-        return x
+        return sock
 
     @property
     def closed(self) -> bool:
-        return len(self._box) < 2
+        return bool(self._sock.fileno() < 0)
 
     def setkey(self, key: Buffer) -> None:
         """ALG_SET_KEY (alg_setkey); EBUSY while op sockets of this tfm exist."""
         try:
-            self._sock().setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
+            self._live().setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
         except OSError as e:
             raise kernel_error(e, "setsockopt(ALG_SET_KEY)", self.alg_type, self.name) from None
 
     def setauthsize(self, authsize: int) -> None:
         """ALG_SET_AEAD_AUTHSIZE: optval NULL, optlen = the tag size (alg_setsockopt -> crypto_aead_setauthsize)."""
         try:
-            self._sock().setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
+            self._live().setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
         except OSError as e:
             raise kernel_error(e, "setsockopt(ALG_SET_AEAD_AUTHSIZE)", self.alg_type, self.name) from None
 
     def rebind(self, name: str) -> None:
         """bind() this tfm socket to another algorithm of its type (alg_bind: only while no op socket
         refers to it; the old transform is released). Raises OSError as the kernel answers."""
-        self._sock().bind((self.alg_type, name))
+        self._live().bind((self.alg_type, name))
         _stats["bind"] += 1
         self.name = name
 
     def getsockopt(self, level: int, option: int) -> int:
-        return int(self._sock().getsockopt(level, option))
+        return int(self._live().getsockopt(level, option))
 
     def accept(self) -> OpSocket:
         """A new op socket (never from the pool)."""
-        sock = self._sock()
+        sock = self._live()
         try:
             op = OpSocket.accept_from(sock)
         except OSError as e:
@@ -431,19 +367,14 @@ class Tfm:
 
     def close(self) -> None:
         self.drop_idle()
-        _close_box(self._box)
+        self._sock.close()
 
     def forget(self) -> None:
+        """Let go of every descriptor without closing it (interpreter exit: the kernel closes them)."""
         idle = self._idle
         while idle:
-            idle.pop().forget()
-        _forget_box(self._box)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+            idle.pop().detach()
+        self._sock.detach()
 
 
 def _forget_tfm(ident: int) -> Callable[[Any], None]:
@@ -518,13 +449,10 @@ def probe(alg_type: str, name: str) -> Optional[AlgUnavailable]:
 
 def af_alg_status() -> Optional[AlgUnavailable]:
     """None if socket(AF_ALG) works in this process, else why not."""
-    box: list[Any] = [_END]
     try:
-        box.extend(starmap(_SOCK, ((AF_ALG, socket.SOCK_SEQPACKET, 0),)))
+        new_socket().close()
     except OSError as e:
         return AlgUnavailable(e.errno or errno.EIO, "socket", "any", "*")
-    finally:
-        _close_box(box)
     return None
 
 

@@ -17,7 +17,6 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import core
 from .core import (
-    _END,
     _MAX_SEND,
     F_SETPIPE_SZ,
     MSG_MORE,
@@ -26,7 +25,6 @@ from .core import (
     KernelError,
     OpSocket,
     Tfm,
-    _close_box,
     _consume,
     _stats,
     kernel_error,
@@ -56,6 +54,7 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     return out
 
 
+_END: Any = object()  # the bottom of the lists that the C-call idioms below pop from
 _LOST: Any = object()  # HashStream._op of a stream whose kernel state is unknown (an interrupted operation)
 
 
@@ -358,7 +357,8 @@ def _splice_into(op: OpSocket, fd: int, offset: int, count: int, alg: Tfm) -> in
     if splice is None:
         return 0
     pipe: list[Any] = [_END]
-    # Owned in the C call that made them, closed in one (see core, "descriptor ownership").
+    # The pipe's two descriptors land in `pipe` inside the C call that made them and are popped and closed in
+    # one (see core, "descriptor ownership").
     pipe.extend(chain.from_iterable(starmap(os.pipe2, ((os.O_CLOEXEC,),))))
     r, w = pipe[1], pipe[2]
     try:
@@ -395,4 +395,4 @@ def _splice_into(op: OpSocket, fd: int, offset: int, count: int, alg: Tfm) -> in
             done += n
         return done
     finally:
-        _close_box(pipe)
+        _consume(map(os.close, iter(pipe.pop, _END)))
