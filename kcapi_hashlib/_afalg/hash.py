@@ -68,19 +68,24 @@ class HashStream:
     Exceptions at any point: an operation that changes the kernel state first replaces _op with _LOST, and
     puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
     between (a signal handler's included) leaves _LOST: every later call raises ValueError, and the op socket,
-    held by nothing, is closed by its __del__. The lock is a threading.Lock used only in `with` blocks:
-    acquire and release are C calls with no bytecode boundary a handler could raise at, so it is released on
-    every path. Operations that only read the state (digest, copy) clone it with accept() and never touch _op.
+    held by nothing, closes itself. The lock is a threading.RLock used only in `with` blocks: acquire and
+    release are C calls with no bytecode boundary a handler could raise at, so it is released on every path.
+    It is re-entrant so that a signal handler using the object while its own thread is inside an operation
+    finds _busy set and raises RuntimeError instead of deadlocking. Operations that only read the state
+    (digest, copy) clone it with accept() and never touch _op.
     """
 
-    __slots__ = ("_alg", "_op", "_buf", "_buffered", "_digest", "_lock", "_registered", "_fork_clone", "__weakref__")
+    __slots__ = (
+        "_alg", "_op", "_buf", "_buffered", "_digest", "_lock", "_busy", "_registered", "_fork_clone", "__weakref__",
+    )  # fmt: skip
 
     def __init__(self, alg: Tfm, *, buffered: bool = False) -> None:
         self._alg = alg
         self._buffered = buffered
         self._buf = bytearray()
         self._digest: Optional[bytes] = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._busy = False
         self._registered = False
         self._fork_clone: Optional[OpSocket] = None
         self._op: Any = None
@@ -93,6 +98,14 @@ class HashStream:
         return self._alg
 
     def _state(self) -> Optional[OpSocket]:
+        """The op socket (None: nothing sent yet), or raise if the state is unusable. Called under the lock."""
+        if self._busy:
+            # The lock is an RLock, so a signal handler that uses this object while the same thread is inside an
+            # operation on it gets here instead of deadlocking; interleaving the two would give wrong answers.
+            raise RuntimeError(
+                f"{self._alg.name} hash object used while an operation on it is in progress in this thread "
+                "(from a signal handler?)"
+            )
         op = self._op
         if op is _LOST:
             raise ValueError(
@@ -110,29 +123,37 @@ class HashStream:
             _register(self)  # before the lock: a fork hook holding the registry's lock waits for ours
         with self._lock:
             op = self._state()
-            self._digest = None
-            buf = self._buf
-            if self._buffered and (len(buf) + size < FLUSH or not self._registered):
-                for b in bufs:
-                    buf += b
-                return
-            self._op = _LOST
-            if op is None:
-                op = self._alg.op()
-            # One gathered sendmsg of the buffer and the new data: no copy of large inputs.
-            parts = (buf, *bufs) if buf else bufs
-            if len(parts) == 1 and nbytes(parts[0]) < _MAX_SEND:
-                _send(op, parts[0], MSG_MORE, self._alg)
-            else:
-                _sendv(op, parts, MSG_MORE, self._alg)
-            buf.clear()
-            self._op = op
+            self._busy = True
+            try:
+                self._digest = None
+                buf = self._buf
+                if self._buffered and (len(buf) + size < FLUSH or not self._registered):
+                    for b in bufs:
+                        buf += b
+                    return
+                self._op = _LOST
+                if op is None:
+                    op = self._alg.op()
+                # One gathered sendmsg of the buffer and the new data: no copy of large inputs.
+                parts = (buf, *bufs) if buf else bufs
+                if len(parts) == 1 and nbytes(parts[0]) < _MAX_SEND:
+                    _send(op, parts[0], MSG_MORE, self._alg)
+                else:
+                    _sendv(op, parts, MSG_MORE, self._alg)
+                buf.clear()
+                self._op = op
+            finally:
+                self._busy = False
 
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
         with self._lock:
             op = self._state()
-            return self._peek(op, tail, size)
+            self._busy = True
+            try:
+                return self._peek(op, tail, size)
+            finally:
+                self._busy = False
 
     def _peek(self, op: Optional[OpSocket], tail: Buffer, size: int) -> bytes:
         alg = self._alg
@@ -151,10 +172,15 @@ class HashStream:
     def digest(self, size: int) -> bytes:
         """Digest of everything so far (cached until the next update); the stream stays open."""
         with self._lock:
-            out = self._digest
-            if out is None:
-                out = self._digest = self._peek(self._state(), b"", size)
-            return out
+            op = self._state()
+            self._busy = True
+            try:
+                out = self._digest
+                if out is None:
+                    out = self._digest = self._peek(op, b"", size)
+                return out
+            finally:
+                self._busy = False
 
     def _clone(self, op: OpSocket) -> OpSocket:
         """accept() on an op socket with pending data clones its state (hash_accept: export/import)."""
@@ -172,12 +198,16 @@ class HashStream:
             _register(new)  # before any lock (see update)
         with self._lock:
             op = self._state()
-            new._buf[:] = self._buf
-            new._digest = self._digest
-            if op is not None:
-                if not new._registered:
-                    _register_unlocked(new)
-                new._op = self._clone(op)
+            self._busy = True
+            try:
+                new._buf[:] = self._buf
+                new._digest = self._digest
+                if op is not None:
+                    if not new._registered:
+                        _register_unlocked(new)
+                    new._op = self._clone(op)
+            finally:
+                self._busy = False
         return new
 
     def splice_file(self, fd: int, offset: int, count: int) -> int:
@@ -187,16 +217,20 @@ class HashStream:
         _register(self)
         with self._lock:
             op = self._state()
-            self._digest = None
-            self._op = _LOST
-            if op is None:
-                op = self._alg.op()
-            if self._buf:
-                _sendv(op, (self._buf,), MSG_MORE, self._alg)
-                self._buf.clear()
-            done = _splice_into(op, fd, offset, count, self._alg)
-            self._op = op
-            return done
+            self._busy = True
+            try:
+                self._digest = None
+                self._op = _LOST
+                if op is None:
+                    op = self._alg.op()
+                if self._buf:
+                    _sendv(op, (self._buf,), MSG_MORE, self._alg)
+                    self._buf.clear()
+                done = _splice_into(op, fd, offset, count, self._alg)
+                self._op = op
+                return done
+            finally:
+                self._busy = False
 
     def close(self) -> None:
         """Drop the kernel state now (the object raises from then on)."""
@@ -224,7 +258,7 @@ class HashStream:
 # unrecorded; the after-fork hooks release exactly the recorded ones. A stream whose lock could not be taken
 # in _FORK_WAIT seconds is not snapshotted: in the child it gets a fresh lock and raises on use.
 
-_gate = threading.Lock()
+_gate = threading.RLock()  # re-entrant: a signal handler may register a stream while this thread holds it
 _live: set[weakref.ref[HashStream]] = set()
 _LOCK_ACQUIRE = type(_gate).acquire
 _LOCK_RELEASE = type(_gate).release
@@ -262,7 +296,7 @@ def _before_fork() -> None:
     _acquire_recorded(held, [s._lock for s in streams])
     for s in streams:
         op = s._op
-        if isinstance(op, OpSocket) and s._lock in held:
+        if isinstance(op, OpSocket) and s._lock in held and not s._busy:
             try:
                 s._fork_clone = op.accept()
             except OSError:
@@ -288,7 +322,7 @@ def _after_fork_child() -> None:
         op, clone = s._op, s._fork_clone
         s._fork_clone = None
         if s._lock not in held:
-            s._lock = threading.Lock()  # held by a thread that does not exist here
+            s._lock = threading.RLock()  # held by a thread that does not exist here
             s._op = _LOST if op is not None else None
         elif isinstance(op, OpSocket):
             s._op = clone if clone is not None else _LOST
