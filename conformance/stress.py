@@ -154,17 +154,34 @@ _CLEARERS = [
 ]
 
 
-def clear_kcapi_caches() -> list[str]:
-    """Empty every kcapi_hashlib cache that has a clearing function; returns the ones called."""
+def clear_kcapi_caches(errors: Optional[list[str]] = None) -> list[str]:
+    """Empty every kcapi_hashlib cache that has a clearing function; returns the ones called. An exception
+    from one (EBADF: a descriptor closed twice) goes into `errors` when given, else propagates."""
     called = []
     for modname, fname in _CLEARERS:
         try:
             fn = getattr(importlib.import_module(modname), fname)
         except (ImportError, AttributeError):
             continue
-        fn()
+        try:
+            fn()
+        except Exception as exc:
+            if errors is None:
+                raise
+            errors.append(f"{modname}.{fname}() raised {type(exc).__name__}: {exc}")
         called.append(f"{modname}.{fname}")
     return called
+
+
+def import_all_kcapi() -> None:
+    """Import every kcapi_hashlib module now, so that a lazy import cannot be what fails under exhaustion."""
+    import pkgutil
+
+    import kcapi_hashlib
+
+    for info in pkgutil.walk_packages(kcapi_hashlib.__path__, "kcapi_hashlib."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
 
 
 def kernel_ops() -> int:
@@ -231,8 +248,8 @@ class _Backend:
         else:
             raise SystemExit(f"unknown target {target!r}")
 
-    def clear_caches(self) -> list[str]:
-        return clear_kcapi_caches() if self.target == "kcapi" else []
+    def clear_caches(self, errors: Optional[list[str]] = None) -> list[str]:
+        return clear_kcapi_caches(errors) if self.target == "kcapi" else []
 
 
 # --- 1. signal storm ------------------------------------------------------------------------------------
@@ -724,7 +741,8 @@ def storm_workload(target: str, seconds: float, seed_value: int, lo_us: float, h
     ctrs.clear()
     ctr_bystanders.clear()
     gc.collect()
-    cleared = be.clear_caches()
+    clear_errors: list[str] = []
+    cleared = be.clear_caches(clear_errors)
     gc.collect()
     fds_after = count_fds()
     kinds_after = fd_kinds()
@@ -734,7 +752,8 @@ def storm_workload(target: str, seconds: float, seed_value: int, lo_us: float, h
     import hashlib
     import hmac
 
-    sanity: list[str] = []
+    sanity: list[str] = list(clear_errors)
+    st.ebadf += sum("Errno 9]" in e for e in clear_errors)
     try:
         big = b"s" * (_STREAM + 777)
         h2 = be.hashlib.sha256(big)
@@ -793,13 +812,24 @@ def fork_workload(target: str, trials: int, budget: float, child_timeout: float,
         if len(out["examples"]) < 12:
             out["examples"].append(msg)
 
-    def ref_states(kind: str, chunk: bytes, hi: int) -> list[bytes]:
+    def ref_after(kind: str, chunk: bytes, k: int) -> Any:
+        """The reference object after prefix and k chunks (fed in batches: k may be large)."""
         r = hashlib.sha256(prefix) if kind == "sha256" else hmac.new(key, prefix, "sha256")
-        states = [r.digest()]
-        for _ in range(hi):
-            r.update(chunk)
-            states.append(r.digest())
-        return states
+        while k > 0:
+            n = min(k, max(1, (1 << 20) // len(chunk)))
+            r.update(chunk * n)
+            k -= n
+        return r
+
+    def which_state(kind: str, chunk: bytes, got: bytes, lo: int, hi: int) -> int:
+        """The k in lo..hi whose state digests to got, else -1 (no allowed state)."""
+        r = ref_after(kind, chunk, lo)
+        for k in range(lo, hi + 1):
+            if k > lo:
+                r.update(chunk)
+            if r.digest() == got:
+                return k
+        return -1
 
     start = time.monotonic()
     for trial in range(trials):
@@ -856,14 +886,13 @@ def fork_workload(target: str, trials: int, budget: float, child_timeout: float,
                             entry["raised"] = f"{type(exc).__name__}: {exc}"
                             res[kind] = entry
                             continue
-                        states = ref_states(kind, chunks[kind], hi)
-                        entry["k"] = states.index(got) if got in states else -1
+                        entry["k"] = which_state(kind, chunks[kind], got, lo, hi)
                         entry["ok"] = lo <= entry["k"] <= hi
                         if entry["ok"]:  # the child's own update stays in the child
                             try:
                                 obj.update(b"child")
-                                r = hashlib.sha256(prefix) if kind == "sha256" else hmac.new(key, prefix, "sha256")
-                                r.update(chunks[kind] * entry["k"] + b"child")
+                                r = ref_after(kind, chunks[kind], entry["k"])
+                                r.update(b"child")
                                 entry["isolated_ok"] = obj.digest() == r.digest()
                             except Exception as exc:
                                 entry["isolated_ok"] = f"raised {type(exc).__name__}: {exc}"
@@ -926,7 +955,7 @@ def fork_workload(target: str, trials: int, budget: float, child_timeout: float,
                     out["child_wrong"] += 1
                     note(
                         f"trial {trial} {kind} (chunk {len(chunks[kind])} B): child digest = state after "
-                        f"{e['k']} updates (-1: no state at all), allowed {e['lo']}..{e['hi']}"
+                        f"{e['k']} updates (-1: none of the allowed states {e['lo']}..{e['hi']})"
                     )
                 else:
                     out["included_in_flight"] += e["k"] > e["lo"]
@@ -944,7 +973,7 @@ def fork_workload(target: str, trials: int, budget: float, child_timeout: float,
         for kind, obj in shared.items():
             n = sum(returned[kind])
             try:
-                ok = obj.digest() == ref_states(kind, chunks[kind], n)[n]
+                ok = obj.digest() == ref_after(kind, chunks[kind], n).digest()
             except Exception as exc:
                 ok = False
                 note(f"trial {trial} {kind}: parent digest raised {type(exc).__name__}: {exc}")
@@ -996,6 +1025,7 @@ def exhaust_workload(primitive: str, policy: str, free: int) -> dict[str, Any]:
     from kcapi_hashlib.Cipher import AES
 
     warnings.simplefilter("ignore")  # fallback warnings are counted through fallback_counts() instead
+    import_all_kcapi()
     kcapi_hashlib.set_policy(policy)
     key, msg, nonce = b"exhaustion key", b"abc" * 11, b"n" * 12
     expected: Optional[Any]

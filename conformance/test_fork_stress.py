@@ -12,7 +12,8 @@ forks with threads; each forked child is bounded by a timeout (os.waitpid pollin
 its stacks first. The standard library runs through the same harness as the reference, and its figures are
 reported next to kcapi's: CPython's hash objects hold a per-object lock while hashing >= 2 KiB with the GIL
 released, so a child forked at that moment waits on that lock forever (its hang rate is printed).
-KCAPI_STRESS_TRIALS sets the trials (default 20), KCAPI_STRESS_SECONDS the time budget (1.5x, default 12 s).
+KCAPI_STRESS_TRIALS sets the trials (default 20), KCAPI_STRESS_SECONDS the time budget (2x, default
+16 s); hung children use up the budget, so a hanging run does fewer trials.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import pytest
 import kcapi_hashlib
 from conformance import stress
 
-CHILD_TIMEOUT = 3.0
+CHILD_TIMEOUT = 5.0  # a forked child finishes in ~1 s in the VM; the margin absorbs a loaded host
 
 
 def _run(target: str) -> tuple[stress.ChildRun, dict[str, Any], str]:
     trials = stress.env_int("KCAPI_STRESS_TRIALS", 20)
-    budget = 1.5 * stress.storm_seconds()
+    budget = 2 * stress.storm_seconds()
     seed = stress.seed()
     timeout = budget + 2 * CHILD_TIMEOUT + 20 + 45  # trials, one more child, joining threads, start-up
     run = stress.run_child(
@@ -63,7 +64,7 @@ def _wrong(r: dict[str, Any]) -> list[str]:
             problems.append(f"{k}={r[k]}")
     if r.get("parent_thread_hang"):
         problems.append("an updating thread of the parent never finished")
-    if r["trials"] < 5:
+    if r["trials"] < 5 and not r["child_hangs"]:  # (hung children take the time budget)
         problems.append(f"only {r['trials']} trials ran in the time budget")
     return problems
 
