@@ -116,3 +116,65 @@ def test_tfms_from_before_a_fork_are_never_rekeyed() -> None:
     os.waitpid(pid, 0)
     for k in keys:  # same tfms, same keys in the parent
         assert AES.new(k, AES.MODE_ECB).encrypt(bytes(16)) == RefAES.new(k, RefAES.MODE_ECB).encrypt(bytes(16))
+
+
+def _fork_and_use(c: object, call: str) -> str:
+    """Fork while another thread is inside calls on c (holding its lock at some point); in the child, use c
+    once under a watchdog. Returns what the child reported: 'ok', 'refused' (InterruptedCipherError) or
+    another error; a child that hangs is killed by its alarm and reported as such."""
+    import signal
+    import time
+
+    from kcapi_hashlib.Cipher import InterruptedCipherError
+
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            getattr(c, call)(bytes(1 << 20))
+
+    t = threading.Thread(target=busy, daemon=True)
+    t.start()
+    time.sleep(0.05)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            signal.alarm(20)  # a deadlocked child dies instead of hanging the test
+            try:
+                getattr(c, call)(bytes(64))
+                os.write(w, b"ok")
+            except InterruptedCipherError:
+                os.write(w, b"refused")
+            except BaseException as e:
+                os.write(w, repr(e).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    stop.set()
+    t.join(60)
+    assert not t.is_alive(), "the parent's thread did not finish"
+    with os.fdopen(r, "rb") as f:
+        got = f.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"the child did not exit (deadlocked on the object's lock?): status {status}"
+    return got
+
+
+def test_fork_while_a_thread_holds_a_cbc_object() -> None:
+    """The child never deadlocks on a lock held at fork(): it gets a new one, and an object that was in the
+    middle of a call there refuses to go on (its chaining value is unknown) instead of guessing."""
+    c = AES.new(KEY, AES.MODE_CBC, IV)
+    assert _fork_and_use(c, "encrypt") in ("ok", "refused")
+    c.encrypt(bytes(16))  # the parent's object is whole: its thread finished every call it began
+
+
+def test_fork_while_threads_share_a_ctr_object() -> None:
+    c = AES.new(KEY, AES.MODE_CTR, nonce=IV[:8])
+    assert _fork_and_use(c, "encrypt") == "ok"  # the range of a call cut off by fork() was reserved first
+
+
+def test_fork_while_a_thread_holds_a_gcm_object() -> None:
+    c = AES.new(KEY, AES.MODE_GCM, nonce=IV[:12])
+    assert _fork_and_use(c, "encrypt") in ("ok", "refused")
