@@ -230,6 +230,17 @@ _add(
     lambda m, v: m.AES.new(K16, m.AES.MODE_CTR, counter=m.Counter.new(64, prefix=v)).encrypt(bytes(40)),
     data_values(8),
 )
+for _n in (16, 32):
+    _add(
+        f"GCM key[{_n}]",
+        lambda m, v: m.AES.new(v, m.AES.MODE_GCM, nonce=N12).encrypt_and_digest(b"x" * 20),
+        data_values(_n),
+    )
+    _add(
+        f"CCM key[{_n}]",
+        lambda m, v: m.AES.new(v, m.AES.MODE_CCM, nonce=N12[:11]).encrypt_and_digest(b"x" * 20),
+        data_values(_n),
+    )
 _add("GCM nonce", lambda m, v: m.AES.new(K16, m.AES.MODE_GCM, nonce=v).encrypt_and_digest(b"x" * 20), data_values(12))
 _add("GCM mac_len", lambda m, v: m.AES.new(K16, m.AES.MODE_GCM, nonce=N12, mac_len=v).encrypt_and_digest(b"x"), INTS)
 _add("CCM nonce", lambda m, v: m.AES.new(K16, m.AES.MODE_CCM, nonce=v).encrypt_and_digest(b"x" * 20), data_values(8))

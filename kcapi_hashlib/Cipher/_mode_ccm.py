@@ -119,7 +119,7 @@ class CcmMode(NistAeadCipher):
         """The nonce originally used to create the object."""
 
         self._factory = factory
-        key = bytes(key)
+        bytes(key)  # PyCryptodome copies the key first (its errors for a str); its ECB/CBC checks the original
         self._kname = factory._KERNEL
         self._msg_len = msg_len
         self._assoc_len = assoc_len

@@ -130,7 +130,7 @@ class GcmMode(NistAeadCipher):
         """The nonce originally used to create the object."""
 
         self._factory = factory
-        key = bytes(key)
+        bytes(key)  # PyCryptodome copies the key first (its errors for a str); its ECB/CBC checks the original
         self._kname = factory._KERNEL
         if not (4 <= mac_len <= 16):
             raise ValueError("Parameter 'mac_len' must be in the range 4..16")
