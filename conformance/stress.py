@@ -220,6 +220,29 @@ def exc_brief(exc: BaseException) -> dict[str, Any]:
     }
 
 
+class _SplitUpdate:
+    """A hash object whose update() is not atomic (see _Backend's "broken" target)."""
+
+    def __init__(self, h: Any) -> None:
+        self._h = h
+
+    def update(self, data: bytes) -> None:
+        half = len(data) // 2
+        self._h.update(data[:half])
+        self._h.update(data[half:])
+
+    def copy(self) -> _SplitUpdate:
+        return _SplitUpdate(self._h.copy())
+
+    def digest(self) -> bytes:
+        out: bytes = self._h.digest()
+        return out
+
+    def hexdigest(self) -> str:
+        out: str = self._h.hexdigest()
+        return out
+
+
 class _Backend:
     """The constructors a workload drives: kcapi_hashlib's or the reference libraries'."""
 
@@ -242,6 +265,22 @@ class _Backend:
             from Crypto.Cipher import AES, ChaCha20_Poly1305
 
             self.hashlib = hashlib
+            self.hmac = hmac
+            self.AES = AES
+            self.ChaCha20_Poly1305 = ChaCha20_Poly1305
+        elif target == "broken":
+            # The reference with a planted bug: update() feeds its data in two halves, so an exception between
+            # them leaves half an update behind. The harness must report wrong results for it (self-test).
+            import hashlib
+            import hmac
+            import types
+
+            from Crypto.Cipher import AES, ChaCha20_Poly1305
+
+            def cons(name: str) -> Callable[..., _SplitUpdate]:
+                return lambda data=b"": _SplitUpdate(hashlib.new(name, data))
+
+            self.hashlib = types.SimpleNamespace(**{n: cons(n) for n in _HASHES})
             self.hmac = hmac
             self.AES = AES
             self.ChaCha20_Poly1305 = ChaCha20_Poly1305
@@ -1093,7 +1132,7 @@ def main(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="python -m conformance.stress")
     p.add_argument("workload", choices=("storm", "fork", "exhaust"))
-    p.add_argument("--target", default="kcapi", choices=("kcapi", "reference"))
+    p.add_argument("--target", default="kcapi", choices=("kcapi", "reference", "broken"))
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timer-us", default="100,300")

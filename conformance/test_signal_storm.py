@@ -4,7 +4,8 @@ working; no descriptor leaks; nothing deadlocks.
 
 The workload (conformance/stress.py, storm_workload) runs in a child interpreter under a watchdog, once with
 kcapi_hashlib as the target and once with hashlib/hmac/PyCryptodome through the very same harness: the
-reference run must come out clean, which shows that what the kcapi run finds is the library's.
+reference run must come out clean, which shows that what the kcapi run finds is the library's; and a third run,
+the reference with a planted non-atomic update(), must come out with wrong results (the checks can fail).
 KCAPI_STRESS_SECONDS sets the storm duration (default 8 s per run), KCAPI_STRESS_TIMER_US the timer range,
 KCAPI_STRESS_SEED replays a run.
 """
@@ -71,3 +72,16 @@ def test_signal_storm(target: str) -> None:
     if r["interrupted"] < 20 or r["checks"] < 50 or r["bystander_checks"] < 20:
         problems.append("storm too weak: fewer than 20 interrupted calls, 50 checked results or 20 bystander checks")
     assert not problems, "; ".join(problems) + "\n" + report
+
+
+def test_harness_detects_a_planted_non_atomic_update() -> None:
+    """Self-test: the reference with update() split in two halves must come out with wrong results."""
+    assert kcapi_hashlib.sha256(b"abc").digest()
+    seconds = min(4.0, stress.storm_seconds() / 2)
+    seed = stress.seed()
+    run = stress.run_child(["storm", "--target", "broken", "--seconds", str(seconds), "--seed", str(seed)], 90)
+    assert run.result is not None, run.describe()
+    r = run.result
+    print(f"planted bug, seed={seed}\n{_figures(r)}")
+    assert r["wrong"] > 0, f"the harness missed a non-atomic update in {r['checks']} checks\n{_figures(r)}"
+    assert r["bystander_failures"] == 0 and r["fds_after"] == r["fds_before"], _figures(r)
