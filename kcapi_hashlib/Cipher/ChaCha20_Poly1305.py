@@ -23,7 +23,7 @@ from .._afalg import core as _core
 from .._afalg.hash import HashStream
 from ._aead import AeadCipher, Buffer, Mac, Method, Native, Writable, c_buffer, is_buffer
 from ._common import c_buffer as flat
-from ._common import pycryptodome_fallback
+from ._common import nbytes, pycryptodome_fallback
 
 __all__ = ["ChaCha20Poly1305Cipher", "new", "key_size"]
 
@@ -126,6 +126,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() method cannot be called")
+            nbytes(data)  # PyCryptodome counts the AAD with len() first: its TypeError for an int
             c_buffer(data)
             piece = flat(data).tobytes()
             self._broken = "update"

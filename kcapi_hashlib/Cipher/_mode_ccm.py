@@ -35,6 +35,15 @@ from ._common import Unavailable, nbytes
 __all__ = ["CcmMode"]
 
 
+def _start_mac_checks(mac_len: Any, msg_len: Any, assoc_len: Any) -> None:
+    """What PyCryptodome's _start_mac computes from the three lengths, in its order, for its errors (a TypeError
+    for a float mac_len, a str or float length, ...)."""
+    _ = (assoc_len > 0) << 6 | ((mac_len - 2) // 2) << 3
+    _nbytes(msg_len)
+    if assoc_len > 0:
+        _nbytes(assoc_len)
+
+
 def _nbytes(n: int) -> int:
     """len(Crypto.Util.number.long_to_bytes(n)), with its errors: TypeError for what is not an integer
     (operator.index), ValueError for a negative one."""
@@ -149,10 +158,7 @@ class CcmMode(NistAeadCipher):
             raise TypeError(f"Unknown parameters for CBC: {params}")
 
         if assoc_len is not None and msg_len is not None:
-            # PyCryptodome starts its MAC here, encoding both lengths (long_to_bytes): the same errors
-            _nbytes(msg_len)
-            if assoc_len > 0:
-                _nbytes(assoc_len)
+            _start_mac_checks(mac_len, msg_len, assoc_len)  # PyCryptodome starts its MAC here
         self._setup(bytes(key), mac_len)
         self._next = list(ALL)
         self._cumul_assoc_len = 0
@@ -186,8 +192,9 @@ class CcmMode(NistAeadCipher):
         return _CbcMac(self)
 
     def _aad_joined(self) -> bytes:
-        # PyCryptodome joins the parked AAD here: a str piece fails the same way.
-        return b"".join(self._aad)
+        # PyCryptodome joins the parked AAD here, after B_0 and the encoded length: a str piece fails the same
+        # way (and is named by the same index).
+        return b"".join([b"", b"", *self._aad])
 
     # --- PyCryptodome's API ---
 
@@ -237,18 +244,16 @@ class CcmMode(NistAeadCipher):
                 too_long(f"Message too long for a {len(self.nonce)}-byte nonce")
             self._msg_len = n
             self._next = [Method.DIGEST] if encrypting else [Method.VERIFY]
-        # Both lengths are known now: PyCryptodome starts its MAC, encoding them (long_to_bytes's errors).
-        _nbytes(self._msg_len)
-        if self._assoc_len > 0:
-            _nbytes(self._assoc_len)
+        # Both lengths are known now: PyCryptodome starts its MAC, encoding them.
+        _start_mac_checks(self._mac_len, self._msg_len, self._assoc_len)
         self._aad = [self._aad_joined()] if self._aad else []
         if self._cumul_msg_len + n > self._msg_len:
             self._cumul_msg_len += n
-            msg = f"Message longer than declared for ({self._cumul_msg_len} bytes vs {self._msg_len} bytes"
+            msg = "Message longer than declared for (%d bytes vs %d bytes" % (self._cumul_msg_len, self._msg_len)  # noqa: UP031
             too_long(msg)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             self._cumul_msg_len += n
-            if isinstance(data, str):
+            if isinstance(data, str) and encrypting:  # PyCryptodome MACs the plaintext first (bytes(...))
                 raise TypeError("string argument without an encoding")
             c_buffer(data)
         # From here the message state changes with the data: _process clears the mark when it is whole.

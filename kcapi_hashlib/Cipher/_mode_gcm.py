@@ -240,10 +240,14 @@ class GcmMode(NistAeadCipher):
                 too_long("Additional Authenticated Data exceeds maximum length")
 
             self._next = [Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY]
-            if not is_buffer(assoc_data):
-                raise TypeError("string argument without an encoding" if isinstance(assoc_data, str) else
-                                f"cannot convert '{type(assoc_data).__name__}' object to bytes")  # fmt: skip
-            piece = flat(assoc_data).tobytes()
+            if is_buffer(assoc_data):
+                piece = flat(assoc_data).tobytes()
+            elif isinstance(assoc_data, str):
+                raise TypeError("string argument without an encoding")
+            elif _length(assoc_data) >= 16:  # PyCryptodome hands whole blocks to its C code, which refuses them
+                raise TypeError(f"Object type {type(assoc_data)} cannot be passed to C code")
+            else:  # ... and copies a last partial block with bytes(), as it does a short sequence of ints
+                piece = bytes(assoc_data)
             self._broken = "update"
             self._aad.append(piece)
             self._aad_len += len(piece)
@@ -348,6 +352,14 @@ def _create_gcm_cipher(factory: Any, **kwargs: Any) -> Any:
     if why is not None:
         raise Unavailable(f"{factory._NAME}-GCM", why)  # the dispatcher applies the policy
     return GcmMode(factory, key, nonce, mac_len, kwargs, threads)
+
+
+def _length(x: Any) -> int:
+    """The length in bytes of what exports a buffer (array.array of any type code), else len(x)."""
+    try:
+        return memoryview(x).nbytes
+    except TypeError:
+        return len(x)
 
 
 def _random(n: int) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import os
+import sys
 from typing import Any
 
 from .. import _policy
@@ -30,6 +31,9 @@ def get_random_bytes(n: int, /) -> bytes:
         raise
     if size < 0:
         raise ValueError("negative argument not allowed")
+    if size > sys.maxsize:
+        os.urandom(size)  # raises os.urandom's OverflowError for a size beyond Py_ssize_t, as worded there
+        raise OverflowError("Python int too large to convert to C ssize_t")
     try:
         return _rng.read(size)
     except AlgUnavailable as e:
