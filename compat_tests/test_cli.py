@@ -21,7 +21,9 @@ from typing import Optional
 import pytest
 
 import kcapi_hashlib
-from kcapi_hashlib import _afalg, _cli
+from kcapi_hashlib import _afalg
+from kcapi_hashlib.cli import checksum
+from kcapi_hashlib.cli.proc import crypto_entry, proc_crypto
 
 ROOT = Path(__file__).resolve().parent.parent
 PROG = "kcapi-hashlib"
@@ -300,7 +302,7 @@ def test_list_json_matches_proc_crypto_and_probes() -> None:
     assert result.returncode == 0, result.stderr
     report = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(report) == set(kcapi_hashlib._hashlib.ALGORITHMS)
-    blocks = _cli.proc_crypto()  # after the CLI bound them, the algorithms are registered
+    blocks = proc_crypto()  # after the CLI bound them, the algorithms are registered
     for name, row in report.items():
         kernel = row["kernel"]
         if kernel is None:
@@ -308,7 +310,7 @@ def test_list_json_matches_proc_crypto_and_probes() -> None:
             continue
         assert row["available"] == (_afalg.probe("hash", kernel) is None), name
         if row["available"]:
-            entry = _cli.crypto_entry(blocks, "hash", kernel)
+            entry = crypto_entry(blocks, "hash", kernel)
             assert entry is not None, name
             assert row["driver"] == entry["driver"]
             assert row["priority"] == int(entry["priority"])
@@ -343,11 +345,11 @@ def test_proc_crypto_parser_picks_the_kernel_choice() -> None:
         type         : shash
         """
     )
-    blocks = _cli.proc_crypto(text)
+    blocks = proc_crypto(text)
     assert len(blocks) == 3
-    entry = _cli.crypto_entry(blocks, "hash", "sha256")
+    entry = crypto_entry(blocks, "hash", "sha256")
     assert entry is not None and entry["driver"] == "sha256-avx2"
-    assert _cli.crypto_entry(blocks, "hash", "sha1") is None
+    assert crypto_entry(blocks, "hash", "sha1") is None
 
 
 # --- doctor -----------------------------------------------------------------------------------------------
@@ -444,4 +446,4 @@ def test_quotef_is_coreutils_quoting(tmp_path: Path) -> None:
         theirs = coreutils("sha256sum", name, cwd=tmp_path)
         assert theirs.returncode == 1
         shown = theirs.stderr.decode().split(": ", 1)[1].rsplit(": ", 1)[0]
-        assert _cli.quotef(name.encode()) == shown, name
+        assert checksum.quotef(name.encode()) == shown, name

@@ -1,0 +1,59 @@
+"""The `kcapi-hashlib` command (also `python -m kcapi_hashlib`).
+
+    kcapi-hashlib list [--json] [--kind KIND]   algorithms: kernel name, driver, priority, self-test, availability
+    kcapi-hashlib doctor [--json]               is AF_ALG usable here, and if not exactly why and what to do
+    kcapi-hashlib sum [-a ALGO] [-c] FILE...    sha256sum-compatible digests and check mode, by the kernel
+    kcapi-hashlib vm [options] -- CMD...        run CMD under a real Linux kernel (kcapi_hashlib.vm)
+    kcapi-hashlib demo [FILE]                   doctor, list, and a kernel-served digest next to hashlib's
+
+One module per program (listing, doctor, checksum, demo; the VM runner is its own package, kcapi_hashlib.vm),
+the grammar in args, /proc reading in proc and host. Nothing here makes a socket call: the kernel is asked
+through kcapi_hashlib._afalg (af_alg_status, probe), which also says what its refusals mean. The library
+modules never import this package.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["main", "main_entry"]
+
+
+def main(argv: list[str]) -> int:
+    """Run the command line `argv` (without the program name); returns the exit status."""
+    argv = list(argv)
+    if argv[:1] == ["vm"]:
+        from .. import _vm  # lazily: the runner is only needed here
+
+        return _vm.main(argv[1:])
+    from .args import build_parser
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) and usage errors
+        return e.code if isinstance(e.code, int) else 2
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`kcapi-hashlib sum ... | head -1`): stop quietly, as coreutils dies of SIGPIPE.
+        # Point stdout at /dev/null so the interpreter's final flush doesn't complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    return status
+
+
+def main_entry() -> None:
+    """The `kcapi-hashlib` console script."""
+    try:
+        status = main(sys.argv[1:])
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)

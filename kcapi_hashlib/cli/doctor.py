@@ -1,0 +1,338 @@
+"""`kcapi-hashlib doctor`: is AF_ALG usable here, and if not, exactly why and what to do.
+
+survey() asks the kernel once (through kcapi_hashlib._afalg: af_alg_status, probe) and reads the host (host.py).
+Each finding is one small function of that Survey; FINDINGS lists them in the order they print. What a kernel
+refusal means is the AlgUnavailable's own text (kcapi_hashlib._afalg.explain); doctor adds what it sees around
+it (seccomp mode, modules, modprobe rules, af_alg_restrict) and a verdict naming the likeliest cause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+from .. import _afalg, _policy
+from . import host
+from .output import PROG, errname, out
+from .proc import crypto_entry, proc_crypto, read
+
+# AF_ALG types and an algorithm each that any kernel with that algif module can bind.
+DOCTOR_PROBES = (("hash", "sha256"), ("skcipher", "cbc(aes)"), ("aead", "gcm(aes)"), ("rng", "stdrng"))
+
+_PRIVILEGED = ("cap_sys_admin", "cap_net_admin")
+
+
+class Finding(NamedTuple):
+    topic: str
+    status: str  # "ok", "FAIL", "warn", "info"
+    detail: str
+    advice: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the kernel and this host said, gathered once, in the order doctor asks (binding loads modules)."""
+
+    uname: os.uname_result
+    container: Optional[str]
+    in_uml: bool
+    socket_error: Optional[_afalg.AlgUnavailable]  # af_alg_status(): None when socket(AF_ALG) works
+    loader: host.ModuleLoader
+    status: dict[str, str]  # /proc/self/status
+    restrict_level: Optional[str]  # /proc/sys/crypto/af_alg_restrict; None where the kernel has none
+    caps: list[str]
+    type_errors: dict[str, Optional[_afalg.AlgUnavailable]]  # DOCTOR_PROBES' results (empty: not probed)
+    blocks: list[dict[str, str]]  # /proc/crypto after the probes
+    config_path: Optional[str]
+    config: dict[str, str]
+    af_alg_state: str
+    rules: list[str]  # modprobe.d lines mentioning af_alg/algif
+
+    @property
+    def privileged(self) -> list[str]:
+        return [c for c in _PRIVILEGED if c in self.caps]
+
+    @property
+    def hash_ok(self) -> bool:
+        return self.socket_error is None and self.type_errors.get("hash") is None
+
+    @property
+    def built_without_hash(self) -> bool:
+        """The kernel configuration was read and says CONFIG_CRYPTO_USER_API_HASH is not set."""
+        return self.config_path is not None and self.config.get("CONFIG_CRYPTO_USER_API_HASH", "n") == "n"
+
+    def socket_refused(self, *codes: int) -> bool:
+        return self.socket_error is not None and self.socket_error.errno in codes
+
+
+def survey() -> Survey:
+    socket_error = _afalg.af_alg_status()
+    loader = host.module_loader()
+    status = host.proc_status()
+    restrict = read("/proc/sys/crypto/af_alg_restrict")
+    type_errors: dict[str, Optional[_afalg.AlgUnavailable]] = {}
+    blocks: list[dict[str, str]] = []
+    if socket_error is None:
+        for alg_type, name in DOCTOR_PROBES:
+            type_errors[alg_type] = _afalg.probe(alg_type, name)
+        blocks = proc_crypto()
+    config_path, config = host.kernel_config()
+    return Survey(
+        uname=os.uname(),
+        container=host.container(),
+        in_uml=host.in_uml(),
+        socket_error=socket_error,
+        loader=loader,
+        status=status,
+        restrict_level=restrict.strip() if restrict is not None else None,
+        caps=host.capabilities(status.get("CapEff", "")),
+        type_errors=type_errors,
+        blocks=blocks,
+        config_path=config_path,
+        config=config,
+        af_alg_state=host.module_state("af_alg", loader),
+        rules=host.modprobe_rules(loader),
+    )
+
+
+# --- the findings, one function each -------------------------------------------------------------------
+
+
+def about_kernel(s: Survey) -> Finding:
+    detail = f"{s.uname.sysname} {s.uname.release} {s.uname.machine}"
+    if s.in_uml:
+        detail += " (user-mode-linux)"
+    if s.container and not s.in_uml:  # under user-mode-linux the kernel is the VM's own, whatever the host is
+        detail += f"; in a container: {s.container} (the host's kernel, modules and modprobe.d decide)"
+    return Finding("kernel", "info", detail)
+
+
+def about_socket(s: Survey) -> Finding:
+    if s.socket_error is None:
+        return Finding("socket(AF_ALG)", "ok", "socket(AF_ALG, SOCK_SEQPACKET) works")
+    return Finding("socket(AF_ALG)", "FAIL", f"{errname(s.socket_error.errno)}: {s.socket_error}")
+
+
+def about_algif(alg_type: str, name: str) -> Callable[[Survey], Finding]:
+    """The finding for one algif module: does (alg_type, name) bind, and to which driver."""
+    module = f"algif_{alg_type}"
+
+    def finding(s: Survey) -> Finding:
+        if s.socket_error is not None:
+            state = host.module_state(module, s.loader)
+            return Finding(module, "info", f"not probed (no AF_ALG socket); module {state}")
+        failure = s.type_errors[alg_type]
+        if failure is None:
+            entry = crypto_entry(s.blocks, alg_type, name)
+            driver = (
+                f" -> {entry.get('driver')} (priority {entry.get('priority')}, selftest {entry.get('selftest')})"
+                if entry
+                else ""
+            )
+            return Finding(module, "ok", f"binds {alg_type} {name!r}{driver}")
+        state = host.module_state(module, s.loader)
+        hints: list[str] = []
+        if failure.errno == errno.ENOENT:
+            if state == "loaded" or state == "built in":
+                hints.append(f"{module} is {state}: the algorithm {name!r} itself is missing or its module refused")
+            else:
+                hints.append(f"load it as root: modprobe {module} (module {state}); see the modprobe rules below")
+            if s.restrict_level not in (None, "0"):
+                hints.append(f"af_alg_restrict={s.restrict_level} may keep {name!r} off this process's allowlist")
+        status_word = "FAIL" if alg_type == "hash" else "warn"
+        return Finding(module, status_word, f"{alg_type} {name!r}: {errname(failure.errno)}: {failure}", tuple(hints))
+
+    finding.__name__ = f"about_{module}"
+    return finding
+
+
+def about_kernel_config(s: Survey) -> Finding:
+    # The kernel configuration and modules: the causes of EAFNOSUPPORT.
+    if s.config_path is None:
+        return Finding("kernel config", "info", f"not readable (no /proc/config.gz or /boot/config-{s.uname.release})")
+    shown = ", ".join(f"{k}={s.config.get(k, 'absent')}" for k in host.CONFIG_OPTIONS)
+    advice = (
+        (f"this kernel is built without CONFIG_CRYPTO_USER_API_HASH: use a kernel with it (=y or =m), or "
+         f"run under the kernel VM: {PROG} vm -- CMD",)
+        if s.built_without_hash else ()
+    )  # fmt: skip
+    return Finding("kernel config", "FAIL" if s.built_without_hash else "ok", f"{s.config_path}: {shown}", advice)
+
+
+def about_af_alg_module(s: Survey) -> Finding:
+    advice: tuple[str, ...] = ()
+    if s.socket_refused(errno.EAFNOSUPPORT) and s.af_alg_state.startswith("available"):
+        advice = ("load it as root: modprobe af_alg algif_hash (if that fails, see the modprobe rules below)",)
+    return Finding("af_alg module", "info", s.af_alg_state, advice)
+
+
+def about_module_loader(s: Survey) -> Finding:
+    loader = s.loader
+    if loader.helper is None:
+        detail = "/proc/sys/kernel/modprobe not readable"
+        status = "info"
+    elif loader.helper == "":
+        detail = "module autoloading is off (/proc/sys/kernel/modprobe is empty)"
+        status = "warn"
+    else:
+        detail = f"/proc/sys/kernel/modprobe = {loader.helper}"
+        if loader.config_dirs != host.MODPROBE_DIRS:
+            detail += f" (rules from {', '.join(loader.config_dirs)})"
+        status = "info"
+    if loader.disabled:
+        detail += "; module loading disabled (/proc/sys/kernel/modules_disabled = 1)"
+        status = "warn"
+    return Finding("module loader", status, detail)
+
+
+def about_modprobe_rules(s: Survey) -> Finding:
+    if s.rules:
+        return Finding(
+            "modprobe rules",
+            "warn",
+            "; ".join(s.rules),
+            ("these rules refuse AF_ALG modules (blacklist/install /bin/false): remove them to allow AF_ALG",),
+        )
+    return Finding("modprobe rules", "ok", f"none mention af_alg/algif in {', '.join(s.loader.config_dirs)}")
+
+
+def about_seccomp(s: Survey) -> Finding:
+    # Process restrictions: seccomp (EPERM), af_alg_restrict and capabilities.
+    mode = s.status.get("Seccomp")
+    mode_text = {"0": "disabled", "1": "strict", "2": "filter"}.get(mode or "", "unknown")
+    filters = s.status.get("Seccomp_filters", "?")
+    detail = f"Seccomp: {mode} ({mode_text}), Seccomp_filters: {filters}, NoNewPrivs: {s.status.get('NoNewPrivs', '?')}"
+    advice: tuple[str, ...] = ()
+    status = "ok" if mode == "0" else "info"
+    if s.socket_refused(errno.EPERM, errno.EACCES):
+        if mode == "2":
+            status = "FAIL"
+            advice = (
+                "a seccomp filter refuses socket(AF_ALG): container runtimes' default profiles do (Docker 29+, "
+                "containerd). Allow socket() with family 38 (AF_ALG) in the profile: docker/podman run "
+                "--security-opt seccomp=PROFILE.json (seccomp=unconfined to confirm), Kubernetes: "
+                "securityContext.seccompProfile",
+            )
+        else:
+            advice = (
+                "no seccomp filter here: an LSM (SELinux, AppArmor) denies it; see the audit log "
+                "(ausearch -m avc, dmesg | grep -i denied)",
+            )
+    return Finding("seccomp", status, detail, advice)
+
+
+def about_af_alg_restrict(s: Survey) -> Finding:
+    level = s.restrict_level
+    if level is None:
+        return Finding("af_alg_restrict", "ok", "absent (this kernel has no AF_ALG restriction support: unrestricted)")
+    meaning = {
+        "0": "unrestricted",
+        "1": "limited: unprivileged processes bind only an allowlist, privileged ones a longer one",
+        "2": "AF_ALG disabled",
+    }.get(level, "unknown level")
+    advice: tuple[str, ...] = ()
+    if level == "2":
+        advice = ("as root: sysctl crypto.af_alg_restrict=0 (or 1) to allow AF_ALG",)
+    elif level == "1" and not s.privileged:
+        advice = (f"run with more privilege ({', '.join(_PRIVILEGED)}) or ask for level 0",)
+    return Finding("af_alg_restrict", "warn" if level != "0" else "ok", f"{level} ({meaning})", advice)
+
+
+def about_capabilities(s: Survey) -> Finding:
+    cap_eff = s.status.get("CapEff", "?")
+    held = ", ".join(s.privileged) if s.privileged else "neither cap_sys_admin nor cap_net_admin"
+    return Finding("capabilities", "info", f"CapEff {cap_eff}: {len(s.caps)} capabilities; {held}")
+
+
+def about_policy(s: Survey) -> Finding:
+    policy = _policy.get_policy()
+    env = os.environ.get(_policy.ENV)
+    source = f"{_policy.ENV}={env}" if env else "default"
+    effect = (
+        "unavailable algorithms raise ValueError" if policy == "strict"
+        else "unavailable algorithms are computed by the standard library (counted, warned once)"
+    )  # fmt: skip
+    return Finding("policy", "info", f"{policy} ({source}): {effect}")
+
+
+#: Every finding, in the order doctor prints them.
+FINDINGS: tuple[Callable[[Survey], Finding], ...] = (
+    about_kernel,
+    about_socket,
+    *(about_algif(alg_type, name) for alg_type, name in DOCTOR_PROBES),
+    about_kernel_config,
+    about_af_alg_module,
+    about_module_loader,
+    about_modprobe_rules,
+    about_seccomp,
+    about_af_alg_restrict,
+    about_capabilities,
+    about_policy,
+)
+
+
+# --- the verdict ----------------------------------------------------------------------------------------
+
+
+def causes(s: Survey) -> list[str]:
+    """What most likely stands between this process and AF_ALG, most specific first."""
+    found = []
+    if s.rules:
+        found.append("modprobe rules refuse its modules (see above)")
+    if s.loader.helper == "" or s.loader.disabled:
+        found.append("module loading is off")
+    if s.af_alg_state.startswith("available"):
+        found.append("load af_alg and algif_hash (modprobe, as root)")
+    if s.built_without_hash:
+        found.append("the kernel is built without CONFIG_CRYPTO_USER_API_HASH")
+    if s.restrict_level == "2":
+        found.append("af_alg_restrict is 2 (disabled)")
+    if not found:
+        found.append("enable CONFIG_CRYPTO_USER_API_HASH or load af_alg/algif_hash")
+    if not s.in_uml:  # the VM itself is no way out from inside the VM
+        found.append(f"or run under the project's kernel VM: {PROG} vm -- CMD")
+    return found
+
+
+def verdict(s: Survey) -> str:
+    if s.hash_ok:
+        served = [t for t, e in s.type_errors.items() if e is None]
+        missing = [t for t, e in s.type_errors.items() if e is not None]
+        extra = f"; not {', '.join(missing)} (see above)" if missing else ""
+        return f"OK: AF_ALG works here: the kernel serves {', '.join(served)}{extra}."
+    if s.socket_refused(errno.EAFNOSUPPORT):
+        return f"NOT USABLE: this kernel has no AF_ALG (EAFNOSUPPORT): {'; '.join(causes(s))}"
+    if s.socket_error is not None and s.socket_refused(errno.EPERM, errno.EACCES):
+        why = "a seccomp filter" if s.status.get("Seccomp") == "2" else "a security policy (LSM)"
+        return (
+            f"NOT USABLE: socket(AF_ALG) is blocked by {why} ({errname(s.socket_error.errno)}); "
+            "allow AF_ALG (address family 38) for this process"
+        )
+    if s.socket_error is not None:
+        return f"NOT USABLE: socket(AF_ALG) failed: {s.socket_error}"
+    return f"NOT USABLE: AF_ALG sockets work but no hash binds: {s.type_errors.get('hash')}"
+
+
+def diagnose() -> tuple[bool, list[Finding], str]:
+    """(AF_ALG usable for hashing, findings, one-line verdict)."""
+    s = survey()
+    return s.hash_ok, [finding(s) for finding in FINDINGS], verdict(s)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    ok, findings, conclusion = diagnose()
+    if args.json:
+        out(json.dumps({"usable": ok, "verdict": conclusion, "findings": [f._asdict() for f in findings]}, indent=2))
+        return 0 if ok else 1
+    width = max(len(f.topic) for f in findings)
+    for f in findings:
+        out(f"{f.topic.ljust(width)}  [{f.status}] {f.detail}")
+        for advice in f.advice:
+            out(f"{' ' * width}    -> {advice}")
+    out()
+    out(conclusion)
+    return 0 if ok else 1

@@ -1,0 +1,33 @@
+"""How every command writes: stdout lines, bytes, and `kcapi-hashlib: ...` messages on stderr."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from typing import Optional
+
+PROG = "kcapi-hashlib"
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stdout.flush()  # keep stdout and stderr in the order they were written
+    sys.stderr.write(f"{PROG}: {text}\n")
+    sys.stderr.flush()
+
+
+def write_bytes(data: bytes) -> None:
+    buf = getattr(sys.stdout, "buffer", None)
+    if buf is not None:
+        buf.write(data)
+    else:  # a text stream without a buffer (e.g. io.StringIO in a caller's test)
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+
+
+def errname(code: Optional[int]) -> str:
+    """The symbolic name of an errno (ENOENT), as the kernel's refusals are shown; what it means is
+    kcapi_hashlib._afalg.explain()'s to say (str() of the AlgUnavailable)."""
+    return errno.errorcode.get(code or 0, str(code))

@@ -1,0 +1,61 @@
+"""Reading /proc: bounded file reads and /proc/crypto, the kernel's table of algorithms and drivers."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+def read(path: str, limit: int = 1 << 20) -> Optional[str]:
+    """Up to `limit` bytes of a file as text, or None if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+# /proc/crypto "type" values that each AF_ALG type binds (crypto/algif_*.c look up these frontends).
+_PROC_TYPES = {
+    "hash": ("shash", "ahash"),
+    "skcipher": ("skcipher", "lskcipher"),
+    "aead": ("aead",),
+    "rng": ("rng",),
+}
+
+
+def proc_crypto(text: Optional[str] = None) -> list[dict[str, str]]:
+    """The blocks of /proc/crypto: blank-line separated `key : value` lines, one dict per block."""
+    if text is None:
+        text = read("/proc/crypto", 1 << 24) or ""
+    blocks: list[dict[str, str]] = []
+    block: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if block:
+                blocks.append(block)
+                block = {}
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            block[key.strip()] = value.strip()
+    if block:
+        blocks.append(block)
+    return blocks
+
+
+def priority(block: dict[str, str]) -> int:
+    try:
+        return int(block.get("priority", "0"))
+    except ValueError:
+        return 0
+
+
+def crypto_entry(blocks: list[dict[str, str]], alg_type: str, name: str) -> Optional[dict[str, str]]:
+    """The /proc/crypto block the kernel would pick for (alg_type, name): the highest-priority, non-internal
+    implementation of that name (crypto_alg_lookup prefers tested, higher-priority algorithms)."""
+    candidates = [b for b in blocks if b.get("name") == name and b.get("internal", "no") != "yes"]
+    typed = [b for b in candidates if b.get("type") in _PROC_TYPES.get(alg_type, ())]
+    pool = typed or candidates
+    if not pool:
+        return None
+    return max(pool, key=lambda b: (b.get("selftest", "passed") == "passed", priority(b)))
