@@ -24,9 +24,9 @@ def main(argv: list[str]) -> int:
     """Run the command line `argv` (without the program name); returns the exit status."""
     argv = list(argv)
     if argv[:1] == ["vm"]:
-        from .. import _vm  # lazily: the runner is only needed here
+        from .. import vm  # lazily: the runner is only needed here
 
-        return _vm.main(argv[1:])
+        return vm.main(argv[1:])
     from .args import build_parser
 
     parser = build_parser()

@@ -1,0 +1,362 @@
+"""What runs inside the VM, whichever backend boots it: a guest whose root filesystem is the host's own ``/``
+runs a generated init (PID 1) from a private run directory, with the kernel's modprobe pointed at a wrapper
+that refuses the --refuse modules; the command's stdout/stderr/exit status are files in that directory,
+streamed to ours while the VM runs (Guest.supervise).
+
+A backend supplies the kernel (Kernel) and starts the VM process; everything else is here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, NamedTuple, Optional
+
+from .exits import EXIT_SETUP, EXIT_TIMEOUT, EXIT_VM_FAILURE, PREFIX, VMError, say, signame
+from .packages import SBIN_PATH, which
+
+# The VM must come up and run the init script within this many seconds, else
+# it is treated as a boot failure (a wedged VM would otherwise sit there
+# until --timeout, 30 minutes by default).
+BOOT_TIMEOUT = 120.0
+_CONSOLE_TAIL = 40
+
+# Lines the kernels print on every boot/shutdown, on the console, even with
+# "quiet".  They are hidden unless --verbose; anything else on the console is
+# shown when the command dies by a signal (OOM killer and the like).
+_NOISE = re.compile(
+    r"^(SELinux: |mmapper_init - find_iomem failed|"
+    r"Failed to initialize ubd device|Powering off\.|reboot: |sysrq: |"
+    r"Checking |\s*$)"
+)
+
+
+class Kernel(NamedTuple):
+    binary: Path  # what the backend boots (linux.uml)
+    modules: Path  # .../lib/modules/<version>-like directory
+    version: str  # uname -r inside, e.g. "6.1.176"
+    cache: Optional[Path] = None  # the cache directory it was fetched into (remove it to refetch)
+
+
+# --------------------------------------------------------------------------
+# --refuse
+
+
+def _norm(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def check_refuse_names(refuse: Sequence[str]) -> None:
+    for name in refuse:
+        if not re.fullmatch(r"[^\s#]+", name):
+            raise VMError(f"bad --refuse name {name!r}", EXIT_SETUP)
+
+
+def refuse_warnings(kernel: Kernel, refuse: Sequence[str]) -> list[str]:
+    """Explain --refuse names that cannot take effect on this kernel."""
+
+    def names(fname: str, alias: bool = False) -> set[str]:
+        try:
+            text = (kernel.modules / fname).read_text(errors="replace")
+        except OSError:
+            return set()
+        out = set()
+        for line in text.splitlines():
+            if alias:
+                parts = line.split()
+                if len(parts) >= 3 and parts[0] == "alias":
+                    out.add(_norm(parts[1]))
+                continue
+            path = line.split(":", 1)[0].strip()
+            if path:
+                base = path.rsplit("/", 1)[-1]
+                out.add(_norm(base.split(".ko", 1)[0]))
+        return out
+
+    dep, builtin = names("modules.dep"), names("modules.builtin")
+    aliases: Optional[set[str]] = None
+    warnings = []
+    for name in refuse:
+        key = _norm(name)
+        if key in dep:
+            continue
+        if key in builtin:
+            warnings.append(f"--refuse {name}: built into kernel {kernel.version}; it cannot be refused")
+            continue
+        if aliases is None:
+            aliases = names("modules.alias", alias=True)
+        if key not in aliases:
+            warnings.append(f"--refuse {name}: kernel {kernel.version} has no module or alias by that name")
+    return warnings
+
+
+# --------------------------------------------------------------------------
+# the run directory: init, modprobe wrapper, and the command's output files
+
+
+def _private_tmp_parent() -> str:
+    # The directory must be reachable at the same path inside the VM (the
+    # guest's root is the host's /), so not under the VM's own /dev, /proc or
+    # /sys, and without whitespace (its path goes on the kernel command line).
+    parent = os.path.realpath(tempfile.gettempdir())
+    if re.search(r"\s", parent) or any(
+        parent == top or parent.startswith(top + "/") for top in ("/dev", "/proc", "/sys")
+    ):
+        parent = "/tmp"
+    return parent
+
+
+def init_script(tmp: Path, cmd: Sequence[str], cwd: str, env: dict[str, str]) -> str:
+    q = shlex.quote
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def lim(value: int) -> str:
+        return "unlimited" if value == resource.RLIM_INFINITY else str(value)
+
+    try:
+        nr_open = Path("/proc/sys/fs/nr_open").read_text().strip()
+    except OSError:
+        nr_open = ""
+    umask = os.umask(0o22)
+    os.umask(umask)
+    envargs = " ".join(q(f"{k}={v}") for k, v in env.items())
+    argv = " ".join(q(a) for a in cmd)
+    if "=" in cmd[0]:  # env(1) would take it for one more NAME=VALUE
+        argv = "/bin/sh -c 'exec \"$@\"' sh " + argv
+    lines = [
+        "#!/bin/sh",
+        "# Generated by kcapi_hashlib.vm: PID 1 inside the VM.",
+        f"PATH={SBIN_PATH}; export PATH",
+        f"T={q(str(tmp))}",
+        'echo up > "$T/booted"',
+        "off() {",
+        "  sync",
+        # sysrq 'o' powers off at once and needs no halt binary (systemctl's
+        # halt is absent from minimal images); halt -f -p is the fallback.
+        "  echo o > /proc/sysrq-trigger 2>/dev/null && sleep 10",
+        "  halt -f -p 2>/dev/null || poweroff -f 2>/dev/null",
+        "  sleep 100000",
+        "}",
+        "mount -t proc proc /proc",
+        "mount -t sysfs sysfs /sys",
+        # Debian's UML kernels mount devtmpfs on /dev by themselves
+        # (CONFIG_DEVTMPFS_MOUNT); mounting again fails noisily, so check.
+        "grep -q '^[^ ]* /dev ' /proc/mounts || mount -t devtmpfs devtmpfs /dev",
+        "mkdir -p /dev/shm /dev/pts",
+        # multiprocessing's semaphores need a tmpfs on /dev/shm.
+        "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm",
+        "mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts",
+        "[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd",
+        "[ -e /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin",
+        "[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout",
+        "[ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr",
+        'echo "$T/modprobe" > /proc/sys/kernel/modprobe',
+        f"echo {q(socket.gethostname()[:64] or 'kcapi-vm')} > /proc/sys/kernel/hostname",
+        "command -v ip >/dev/null && ip link set lo up",
+    ]
+    if nr_open.isdigit():
+        lines.append(f"echo {nr_open} > /proc/sys/fs/nr_open")
+    lines += [
+        f"ulimit -H -n {lim(hard)} 2>/dev/null",
+        f"ulimit -S -n {lim(soft)} 2>/dev/null",
+        f"umask {umask:03o}",
+        f"if ! cd {q(cwd)}; then",
+        f'  echo {q(PREFIX + "cannot change to directory " + cwd + " inside the VM")} >>"$T/err"',
+        f'  echo {EXIT_VM_FAILURE} > "$T/rc"; off',
+        "fi",
+        # env -i: exactly the caller's environment, including names that are
+        # not shell identifiers.  stdin is /dev/null, stdout/stderr are files
+        # in $T that the host side streams while the VM runs (writes to the
+        # host's filesystem go straight through to the host file).
+        f'env -i {envargs} {argv} </dev/null >>"$T/out" 2>>"$T/err"',
+        'echo $? > "$T/rc"',
+        "off",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def modprobe_wrapper(modprobe: str, confdir: Path, modroot: Path) -> str:
+    # -C: our own (possibly empty) config instead of the host's
+    # /etc/modprobe.d; -d: modules come from <modroot>/lib/modules/<uname -r>.
+    # (kcapi-hashlib doctor reads these two options back from the wrapper.)
+    return (
+        f'#!/bin/sh\nexec {shlex.quote(modprobe)} -C {shlex.quote(str(confdir))} -d {shlex.quote(str(modroot))} "$@"\n'
+    )
+
+
+class _Pump:
+    """Copy what a file gains to a stream, as it grows."""
+
+    def __init__(self, path: Path, stream: IO[str]) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        self.stream = stream
+        self.broken = False
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def pump(self) -> bool:
+        moved = False
+        while True:
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                return moved
+            moved = True
+            if self.broken:
+                continue
+            try:
+                buf = getattr(self.stream, "buffer", None)
+                if buf is not None:
+                    self.stream.flush()
+                    buf.write(data)
+                    buf.flush()
+                else:
+                    # a text-only stream (e.g. one a test framework swapped in)
+                    self.stream.write(self.decoder.decode(data))
+                    self.stream.flush()
+            except (OSError, ValueError):
+                self.broken = True  # reader went away; keep draining
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # The VM's processes share the group that start_new_session gave the
+    # kernel process (UML runs each guest process as a host process), so kill
+    # the group.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _console_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+class Guest:
+    """A prepared run directory: init, modprobe wrapper and refuse rules, the command's out/err/rc files and
+    the kernel console, with the pumps copying out/err (and with --verbose the console) to ours."""
+
+    def __init__(self, tmp: Path, pumps: list[_Pump]) -> None:
+        self.dir = tmp
+        self.init = tmp / "init"
+        self.console = tmp / "console"
+        self.pumps = pumps
+
+    @classmethod
+    @contextmanager
+    def prepared(
+        cls, kernel: Kernel, cmd: Sequence[str], cwd: str, env: dict[str, str], refuse: Sequence[str], verbose: bool
+    ) -> Iterator[Guest]:
+        modprobe = which("modprobe") or "/sbin/modprobe"
+        tmp = Path(tempfile.mkdtemp(prefix="kcapi-vm-", dir=_private_tmp_parent()))
+        pumps: list[_Pump] = []
+        try:
+            confdir = tmp / "modprobe.d"
+            confdir.mkdir()
+            (confdir / "refuse.conf").write_text("".join(f"install {name} /bin/false\n" for name in refuse))
+            modroot = tmp / "modroot"
+            (modroot / "lib/modules").mkdir(parents=True)
+            (modroot / "lib/modules" / kernel.version).symlink_to(kernel.modules)
+            wrapper = tmp / "modprobe"
+            wrapper.write_text(modprobe_wrapper(modprobe, confdir, modroot))
+            init = tmp / "init"
+            init.write_text(init_script(tmp, cmd, cwd, env))
+            wrapper.chmod(0o755)
+            init.chmod(0o755)
+            for name in ("out", "err", "console"):
+                (tmp / name).write_bytes(b"")
+            pumps = [_Pump(tmp / "out", sys.stdout), _Pump(tmp / "err", sys.stderr)]
+            if verbose:
+                pumps.append(_Pump(tmp / "console", sys.stderr))
+            yield cls(tmp, pumps)
+        finally:
+            for p in pumps:
+                p.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _pump(self) -> bool:
+        moved = False
+        for p in self.pumps:
+            moved = p.pump() or moved
+        return moved
+
+    def supervise(
+        self, proc: subprocess.Popen[bytes], kernel: Kernel, timeout: float, verbose: bool, started: float
+    ) -> int:
+        """Stream the command's output while the VM runs, enforce the boot timeout and --timeout, and return
+        the command's exit status (EXIT_TIMEOUT on timeout; VMError when none was recorded)."""
+        booted_at: Optional[float] = None
+        delay = 0.01
+        while True:
+            moved = self._pump()
+            if proc.poll() is not None:
+                break
+            now = time.monotonic()
+            if booted_at is None and (self.dir / "booted").exists():
+                booted_at = now
+                if verbose:
+                    say(f"kernel {kernel.version} booted in {now - started:.2f} s")
+            if timeout > 0 and now - started > timeout:
+                kill_group(proc)
+                self._pump()
+                say(f"kernel VM timed out after {timeout:g} s")
+                return EXIT_TIMEOUT
+            if booted_at is None and now - started > BOOT_TIMEOUT:
+                kill_group(proc)
+                raise VMError(f"kernel {kernel.version} did not start init within {BOOT_TIMEOUT:g} s")
+            delay = 0.01 if moved else min(delay * 2, 0.1)
+            time.sleep(delay)
+        kill_group(proc)  # leftovers, if any
+        self._pump()
+        if verbose:
+            say(f"VM ran {time.monotonic() - started:.2f} s in all")
+        return self._status(proc, kernel, verbose)
+
+    def _status(self, proc: subprocess.Popen[bytes], kernel: Kernel, verbose: bool) -> int:
+        try:
+            status_text = (self.dir / "rc").read_text().strip()
+        except OSError:
+            status_text = ""
+        lines = _console_lines(self.console)
+        if not status_text.isdigit():
+            panic = [ln for ln in lines if "Kernel panic" in ln]
+            msg = [
+                f"kernel {kernel.version} ({kernel.binary}) exited with status "
+                f"{proc.returncode} without recording the command's exit status"
+            ]
+            msg += [f"  {ln}" for ln in panic[:1]]
+            if not verbose:
+                msg.append(f"last {_CONSOLE_TAIL} lines of the kernel console:")
+                msg += [f"  | {ln}" for ln in lines[-_CONSOLE_TAIL:]]
+            if kernel.cache is not None:
+                msg.append(f"(a broken cache? remove {kernel.cache} to refetch)")
+            raise VMError("\n".join(msg))
+        status = int(status_text)
+        if status > 128:
+            say(f"command killed by {signame(status - 128)} inside the VM (exit status {status})")
+            extra = [ln for ln in lines if not _NOISE.match(ln)]
+            if extra and not verbose:
+                say("kernel console:\n" + "\n".join(f"  | {ln}" for ln in extra[-_CONSOLE_TAIL:]))
+        return status

@@ -1,0 +1,156 @@
+"""Host packages: finding tools, installing missing ones with apt-get (as root), downloading a Debian suite's
+packages with a private apt configuration, unpacking them, and re-pointing a binary at another glibc with
+patchelf."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from .exits import EXIT_SETUP, VMError, say
+
+SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+def which(name: str) -> Optional[str]:
+    path = os.environ.get("PATH", "")
+    return shutil.which(name, path=path + os.pathsep + SBIN_PATH)
+
+
+def _have(tool: str) -> bool:
+    return os.path.exists(tool) if tool.startswith("/") else which(tool) is not None
+
+
+_apt_updated = False
+
+
+def _apt_install(packages: Sequence[str]) -> None:
+    """``apt-get install`` as root; apt's output goes to our stderr."""
+    global _apt_updated
+    apt = which("apt-get")
+    if apt is None:
+        raise VMError("apt-get not found; install: " + " ".join(packages), EXIT_SETUP)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = [apt, "-q", "-y", "--no-install-recommends", "install", *packages]
+    say("installing with apt-get: " + " ".join(packages))
+    sys.stderr.flush()
+    for attempt in (0, 1):
+        if attempt or not _apt_updated:
+            # An image may ship without package lists; update once, then retry.
+            subprocess.run([apt, "-q", "update"], stdin=subprocess.DEVNULL, stdout=2, env=env, check=False)
+            _apt_updated = True
+        # apt's chatter goes to (file descriptor) 2, keeping stdout clean
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=2, env=env, check=False)
+        if proc.returncode == 0:
+            return
+    raise VMError("apt-get install failed for: " + " ".join(packages))
+
+
+def ensure_packages(tools: dict[str, str]) -> None:
+    """Make sure each tool (a command name or an absolute path) exists.
+
+    *tools* maps tool -> Debian package.  Missing ones are installed with
+    apt-get when running as root; otherwise :class:`VMError` (code 2) names the
+    packages to install.  Only ``shutil.which``/stat checks when all present.
+    """
+    missing = sorted({pkg for tool, pkg in tools.items() if not _have(tool)})
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise VMError("missing prerequisites; run as root: apt-get install " + " ".join(missing), EXIT_SETUP)
+    _apt_install(missing)
+    still = sorted({pkg for tool, pkg in tools.items() if not _have(tool)})
+    if still:
+        raise VMError("still missing after apt-get install: " + " ".join(still))
+
+
+def host_codename() -> str:
+    """The host's Debian codename (bookworm, trixie, ...), "" if unknown."""
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return ""
+    match = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)", text, re.M)
+    return match.group(1) if match else ""
+
+
+def run_quiet(cmd: list[str], what: str, cwd: Optional[Path] = None) -> str:
+    """Run a helper, its output captured; shown (and VMError raised) only if it fails."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout)
+        raise VMError(f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}")
+    return proc.stdout
+
+
+def apt_download(suite: str, packages: Sequence[str], apt: Path) -> dict[str, Path]:
+    """Download `packages` (amd64) from Debian `suite` into `apt`/debs; package name -> its .deb.
+
+    A private apt configuration (sources, lists, state, cache, all under `apt`) is used, so the system's
+    apt setup is never touched. $KCAPI_HASHLIB_DEBIAN_MIRROR overrides the mirror.
+    """
+    apt_get = which("apt-get") or "apt-get"
+    for sub in ("lists/partial", "cache/archives/partial", "state", "etc", "debs"):
+        (apt / sub).mkdir(parents=True)
+    mirror = os.environ.get("KCAPI_HASHLIB_DEBIAN_MIRROR", DEBIAN_MIRROR)
+    (apt / "etc/sources.list").write_text(f"deb {mirror} {suite} main\n")
+    (apt / "state/status").write_text("")
+    settings = {
+        "Dir::Etc::SourceList": f"{apt}/etc/sources.list",
+        "Dir::Etc::SourceParts": "/dev/null",
+        "Dir::Etc::Preferences": "/dev/null",
+        "Dir::Etc::PreferencesParts": "/dev/null",
+        "Dir::State": f"{apt}/state",
+        "Dir::State::Lists": f"{apt}/lists",
+        "Dir::State::status": f"{apt}/state/status",
+        "Dir::Cache": f"{apt}/cache",
+        "APT::Architecture": "amd64",
+        "APT::Architectures": "amd64",
+        "APT::Default-Release": "",
+    }
+    if os.geteuid() == 0:
+        # as root apt drops to _apt for downloads, which cannot write here
+        settings["APT::Sandbox::User"] = "root"
+    opts = [arg for key, value in settings.items() for arg in ("-o", f"{key}={value}")]
+    run_quiet([apt_get, "-q", *opts, "update"], "apt-get update")
+    run_quiet([apt_get, "-q", *opts, "download", *packages], "apt-get download", cwd=apt / "debs")
+    debs = {p.name.split("_")[0]: p for p in (apt / "debs").glob("*.deb")}
+    if set(debs) != set(packages):
+        raise VMError(f"apt-get download gave {sorted(debs)}")
+    return debs
+
+
+def unpack(deb: Path, into: Path) -> None:
+    run_quiet([which("dpkg-deb") or "dpkg-deb", "-x", str(deb), str(into)], "dpkg-deb -x")
+
+
+def libc_dir(root: Path) -> Path:
+    """The directory of an unpacked libc6 holding its loader and libc.so.6."""
+    # trixie/sid libc6 is merged-/usr (usr/lib/...); bookworm's is lib/...
+    for rel in ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"):
+        cand = root / rel
+        if (cand / "ld-linux-x86-64.so.2").is_file() and (cand / "libc.so.6").is_file():
+            return cand
+    raise VMError(f"no ld-linux-x86-64.so.2/libc.so.6 under {root}")
+
+
+def patch_interpreter(binary: Path, libdir: Path) -> None:
+    """Point `binary` at the loader and libraries in `libdir` (patchelf --set-interpreter, --set-rpath)."""
+    patchelf = which("patchelf")
+    if patchelf is None:
+        raise VMError("patchelf not found", EXIT_SETUP)
+    subprocess.run(
+        [patchelf, "--set-interpreter", str(libdir / "ld-linux-x86-64.so.2"), "--set-rpath", str(libdir), str(binary)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
