@@ -21,9 +21,7 @@ try:
     from hypothesis import HealthCheck, settings
 
     # The VM makes every syscall ~25 us: keep example counts sane and never fail on slowness.
-    settings.register_profile(
-        "kernel", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
+    settings.register_profile("kernel", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "kernel"))
 except ImportError:  # pragma: no cover - hypothesis is a test requirement

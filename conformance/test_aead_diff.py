@@ -54,9 +54,7 @@ def _decrypt(obj: Any, aad: list[bytes], ct: list[bytes], tag: bytes, out: bool)
     return b"".join(chunks)
 
 
-def _check(
-    ours: Callable[[], Any], ref: Callable[[], Any], aad: list[bytes], pt: list[bytes], out: bool
-) -> None:
+def _check(ours: Callable[[], Any], ref: Callable[[], Any], aad: list[bytes], pt: list[bytes], out: bool) -> None:
     want_ct, want_tag = _encrypt(ref(), aad, pt, False)
     before = _afalg.kernel_operations()
     ct, tag = _encrypt(ours(), aad, pt, out)

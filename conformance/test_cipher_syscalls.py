@@ -131,7 +131,8 @@ def test_new_key_every_call() -> None:
     closed, setsockopt(ALG_SET_KEY)), then accept4 (+ the getsockname CPython's accept() makes) and the pair."""
     setup = SETUP.format(size=64) + (
         "import os\nkeys = iter([os.urandom(16) for _ in range(400)])\n"
-        f"for _ in range({skcipher._KEY_CACHE_MAX + 8}):\n    AES.new(next(keys), AES.MODE_CBC, iv).encrypt(data)  # fill the cache\n"
+        f"for _ in range({skcipher._KEY_CACHE_MAX + 8}):\n"  # fill the (shared) key cache
+        "    AES.new(next(keys), AES.MODE_CBC, iv).encrypt(data)\n"
     )
     c = steady_state(setup, "AES.new(next(keys), AES.MODE_CBC, iv).encrypt(data)", n=100)
     print(f"new key per call: {c}")

@@ -43,8 +43,9 @@ def _reference(name: str) -> Callable[..., Any] | None:
 
 
 CONSTRUCTORS: dict[str, Callable[[str], Callable[..., Any] | None]] = {
-    "named": lambda name: getattr(kcapi_hashlib, name, None)
-    or (lambda data=b"", **kw: kcapi_hashlib.new(name, data, **kw)),
+    "named": lambda name: (
+        getattr(kcapi_hashlib, name, None) or (lambda data=b"", **kw: kcapi_hashlib.new(name, data, **kw))
+    ),
     "new": lambda name: lambda data=b"", **kw: kcapi_hashlib.new(name, data, **kw),
     "new-upper": lambda name: lambda data=b"", **kw: kcapi_hashlib.new(name.upper(), data, **kw),
     "reference": _reference,
