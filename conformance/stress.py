@@ -399,8 +399,14 @@ class _Storm:
         # Nor inside PyCryptodome: its SmartPointer hand-offs are not async-exception safe (a Storm between
         # creating one owner and releasing the other double-frees: glibc aborts the process, seen here in
         # the reference run). Its objects are the kcapi run's references and may be collected at any time.
-        if frame is None or frame.f_code is _CALL_CODE or frame.f_code.co_filename.startswith(_CRYPTO_DIR):
+        # (Nor in anything PyCryptodome called: the Storm would unwind through it just the same.)
+        if frame is None or frame.f_code is _CALL_CODE:
             return
+        f: Optional[FrameType] = frame
+        while f is not None and f.f_code is not _CALL_CODE:
+            if f.f_code.co_filename.startswith(_CRYPTO_DIR):
+                return
+            f = f.f_back
         if self.rng.random() < 0.01:
             self._rearm()
         if self.rng.random() < self.fraction:
