@@ -28,6 +28,7 @@ import importlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -1026,6 +1027,7 @@ def fork_workload(target: str, trials: int, budget: float, child_timeout: float,
                 out["parent_wrong"] += 1
                 note(f"trial {trial} {kind}: parent digest is not the state after its {n} updates")
     out["wall"] = round(time.monotonic() - start, 2)
+    shutil.rmtree(traces, ignore_errors=True)
     return out
 
 
