@@ -320,3 +320,37 @@ def test_multibyte_views_as_cipher_data(name: str, make: Maker, kind: str) -> No
     if o[0] == "returns":
         assert bytes(out) == expected
     assert make(OURS).encrypt(DATA) == expected
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: m.AES.new(KEY, m.AES.MODE_GCM, nonce=NONCE12),
+        lambda m: m.AES.new(KEY, m.AES.MODE_CCM, nonce=NONCE12[:11]),
+    ],
+    ids=["gcm", "ccm"],
+)
+def test_interrupted_decrypt_and_verify_leaves_no_plaintext(make: Maker) -> None:
+    """decrypt_and_verify(..., output=buf) of a message too big for one kernel operation decrypts, then
+    checks the tag: an exception in between (or anywhere) must leave no unverified plaintext in buf."""
+    plain = b"\x55" * BIG
+    ct, tag = make(REF).encrypt_and_digest(plain)
+    old = signal.signal(signal.SIGALRM, _raise)
+    seen_interrupt = 0
+    try:
+        for attempt in range(30):
+            buf = bytearray(b"\xaa") * BIG
+            try:
+                signal.setitimer(signal.ITIMER_REAL, min(0.002 * 1.3**attempt, 3.0))
+                make(OURS).decrypt_and_verify(ct, tag, output=buf)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                assert buf == plain
+            except _Interrupt:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                seen_interrupt += 1
+                assert b"\x55" not in buf, "unverified plaintext left in the output buffer"
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    assert seen_interrupt, "no decrypt_and_verify was interrupted"

@@ -73,9 +73,18 @@ def xor16(a: bytes, b: bytes) -> bytes:
 
 
 def zero(out: Optional[Writable]) -> None:
-    if out is not None:
-        view = memoryview(out).cast("B")
-        view[:] = bytes(len(view))
+    """Wipe an output buffer (that may hold unverified plaintext); one that is not a writable contiguous
+    buffer (a bad output= argument, refused before anything was written) is left alone."""
+    if out is None:
+        return
+    try:
+        view = memoryview(out)
+        if view.readonly:
+            return
+        view = flat(view)
+    except (TypeError, ValueError, BufferError):
+        return
+    view[:] = bytes(view.nbytes)
 
 
 class Mac:

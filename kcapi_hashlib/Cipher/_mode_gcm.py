@@ -320,11 +320,11 @@ class GcmMode(NistAeadCipher):
                 if not ok:
                     raise ValueError("MAC check failed")
                 return bytes(result) if result is not None else None
-        plaintext = self.decrypt(ciphertext, output=output)
         try:
+            plaintext = self.decrypt(ciphertext, output=output)
             self.verify(received_mac_tag)
-        except ValueError:
-            zero(output)
+        except BaseException:  # a bad tag, or anything else before the tag was checked (an interrupt)
+            zero(output)  # never leave unverified plaintext behind
             raise
         return plaintext
 
