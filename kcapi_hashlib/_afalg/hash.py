@@ -43,7 +43,7 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     """Digest of the concatenation of bufs on a pooled op socket: one sendmsg + one recv in steady state.
 
     The op socket goes back to the pool only after its recv returned (the op is then finalized); on any
-    exception, a signal handler's included, it is dropped instead and its __del__ closes it."""
+    exception, a signal handler's included, it is dropped instead and closes itself."""
     op = alg.op()
     if len(bufs) == 1 and nbytes(bufs[0]) < _MAX_SEND:
         _send(op, bufs[0], 0, alg)
@@ -68,8 +68,9 @@ class HashStream:
     Exceptions at any point: an operation that changes the kernel state first replaces _op with _LOST, and
     puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
     between (a signal handler's included) leaves _LOST: every later call raises ValueError, and the op socket,
-    held by nothing, closes itself. The lock is a threading.RLock used only in `with` blocks: acquire and
-    release are C calls with no bytecode boundary a handler could raise at, so it is released on every path.
+    held by nothing, closes itself (its C finalizer). The lock is a threading.RLock used only in `with`
+    blocks: acquire and release are C calls with no bytecode boundary a handler could raise at, so it is
+    released on every path.
     It is re-entrant so that a signal handler using the object while its own thread is inside an operation
     finds _busy set and raises RuntimeError instead of deadlocking. Operations that only read the state
     (digest, copy) clone it with accept() and never touch _op.
@@ -236,11 +237,6 @@ class HashStream:
         """Drop the kernel state now (the object raises from then on)."""
         with self._lock:
             op, self._op = self._op, _LOST
-        if isinstance(op, OpSocket):
-            op.close()
-
-    def __del__(self) -> None:
-        op = self._op
         if isinstance(op, OpSocket):
             op.close()
 

@@ -23,8 +23,9 @@ Two things live here:
      differs; alg_bind refuses with EBUSY only while op sockets exist) and setsockopt(ALG_SET_KEY). So a
      never-seen key costs close + setsockopt + accept + send + recv in steady state, and evictions do not
      leak closes into every operation. A tfm that live objects still use is dropped from the cache and
-     closed by its last user (Tfm.__del__). A tfm that existed before a fork() is never re-keyed: parent and
-     child share the kernel socket, so a new key would change the other process's MACs.
+     closed when its last user drops it (its socket closes itself). A tfm that existed before a fork() is
+     never re-keyed: parent and child share the kernel socket, so a new key would change the other
+     process's MACs.
    - Emptied in a forked child (core.at_fork_in_child) and by clear() (public:
      kcapi_hashlib.hmac.clear_key_cache()); evicted tfms that nothing uses are closed.
 
@@ -273,7 +274,7 @@ class MacSession:
         if op is None:
             raise ValueError(f"{self._alg.name} MAC session is closed")
         # Taken while the call runs: if it raises (a signal handler's exception included), the op socket, whose
-        # state is unknown, is held by nothing and closed by its __del__; the session raises from then on.
+        # state is unknown, is held by nothing and closes itself; the session raises from then on.
         self._op = None
         if len(bufs) == 1 and nbytes(bufs[0]) < _MAX_SEND:
             _send(op, bufs[0], 0, self._alg)
