@@ -24,10 +24,12 @@ from types import ModuleType
 from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
+from .._afalg import core as _core
 from .._afalg import skcipher as _sk
 from ._common import (
     Buffer,
     Stateful,
+    Unavailable,
     c_backend,
     c_buffer,
     finish,
@@ -232,4 +234,11 @@ def _create_cfb_cipher(factory: ModuleType, **kwargs: Any) -> CfbMode:
         raise OverflowError("int too big to convert")  # cffi's size_t conversion
     if segment_size_bytes > factory.block_size:
         raise segment_error
+    # The transforms are bound on first use (decryption and CFB-8 need only ecb, CFB-128 encryption cbc);
+    # whether the kernel has them is known now, so that the policy applies here, as for every other mode,
+    # and never an internal Unavailable from a later encrypt().
+    for mode in ("ecb", "cbc"):
+        why = _core.probe("skcipher", f"{mode}({factory._KERNEL})")
+        if why is not None:
+            raise Unavailable(f"{factory._NAME}-CFB", why)
     return CfbMode(key, factory, iv, segment_size_bytes)
