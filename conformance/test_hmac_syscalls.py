@@ -38,13 +38,15 @@ def test_never_seen_key_at_most_six() -> None:
     assert count.by_syscall.get("close", 0) <= 1, count
 
 
-def test_never_seen_key_while_the_cache_fills_at_most_six() -> None:
+def test_never_seen_key_while_the_cache_fills_at_most_seven() -> None:
     count = steady_state(
         "from kcapi_hashlib import hmac\nimport itertools\nkeys = (i.to_bytes(8, 'big') for i in itertools.count())",
         "hmac.new(next(keys), b'message', 'sha256').digest()",
         n=40,  # fewer than keyed.CACHE_SIZE: every key gets a new tfm
     )
-    assert count.per_op <= 6, count
+    # socket, bind, setsockopt, accept4, the getsockname CPython makes for the socket object that owns the
+    # accepted descriptor (issue 7: single ownership), write, read.
+    assert count.per_op <= 7, count
     assert count.by_syscall.get("socket", 0) == 1, count
 
 

@@ -369,6 +369,16 @@ class Tfm:
         self.drop_idle()
         self._sock.close()
 
+    def __del__(self) -> None:
+        # The quiet path: close() before the C finalizers of the sockets would (they close too, with a
+        # ResourceWarning). Correctness never depends on this running to the end (see "descriptor ownership").
+        idle = getattr(self, "_idle", None)
+        while idle:
+            idle.pop().close()
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            sock.close()
+
     def forget(self) -> None:
         """Let go of every descriptor without closing it (interpreter exit: the kernel closes them)."""
         idle = self._idle

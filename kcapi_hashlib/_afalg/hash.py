@@ -68,9 +68,9 @@ class HashStream:
     Exceptions at any point: an operation that changes the kernel state first replaces _op with _LOST, and
     puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
     between (a signal handler's included) leaves _LOST: every later call raises ValueError, and the op socket,
-    held by nothing, closes itself (its C finalizer). The lock is a threading.RLock used only in `with`
-    blocks: acquire and release are C calls with no bytecode boundary a handler could raise at, so it is
-    released on every path.
+    held by nothing, closes itself (its C finalizer; __del__ only makes that quiet). The lock is a
+    threading.RLock used only in `with` blocks: acquire and release are C calls with no bytecode boundary a
+    handler could raise at, so it is released on every path.
     It is re-entrant so that a signal handler using the object while its own thread is inside an operation
     finds _busy set and raises RuntimeError instead of deadlocking. Operations that only read the state
     (digest, copy) clone it with accept() and never touch _op.
@@ -232,6 +232,13 @@ class HashStream:
                 return done
             finally:
                 self._busy = False
+
+    def __del__(self) -> None:
+        # The quiet path for a dropped object (the op socket's C finalizer would close it too, with a
+        # ResourceWarning); nothing depends on this running to the end.
+        op = getattr(self, "_op", None)
+        if isinstance(op, OpSocket):
+            op.close()
 
     def close(self) -> None:
         """Drop the kernel state now (the object raises from then on)."""
