@@ -14,74 +14,24 @@ import io
 import operator
 import os
 import stat
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _afalg, _policy
+from ._algorithms import BY_NAME, ROWS, Algorithm
 
 Buffer = Union[bytes, bytearray, memoryview]
 
 
-class _Alg(NamedTuple):
-    kernel: Optional[str]  # the kernel's cra_name; None: the kernel has no AF_ALG hash for it
-    digest_size: int
-    block_size: int
-
-
-# hashlib name -> kernel algorithm. Sizes are the hashlib object's digest_size / block_size.
-ALGORITHMS: dict[str, _Alg] = {
-    "md5": _Alg("md5", 16, 64),
-    "sha1": _Alg("sha1", 20, 64),
-    "sha224": _Alg("sha224", 28, 64),
-    "sha256": _Alg("sha256", 32, 64),
-    "sha384": _Alg("sha384", 48, 128),
-    "sha512": _Alg("sha512", 64, 128),
-    "sha3_224": _Alg("sha3-224", 28, 144),
-    "sha3_256": _Alg("sha3-256", 32, 136),
-    "sha3_384": _Alg("sha3-384", 48, 104),
-    "sha3_512": _Alg("sha3-512", 64, 72),
-    "blake2b": _Alg("blake2b-512", 64, 128),  # digest_size 20/32/48 -> blake2b-160/256/384
-    "blake2s": _Alg("blake2s-256", 32, 64),  # the kernel dropped its blake2s shash in 5.19: probed
-    "ripemd160": _Alg("rmd160", 20, 64),
-    "md4": _Alg("md4", 16, 64),
-    "sm3": _Alg("sm3", 32, 64),
-    "whirlpool": _Alg("wp512", 64, 64),
-    "streebog256": _Alg("streebog256", 32, 64),
-    "streebog512": _Alg("streebog512", 64, 64),
-    # hashlib has these, the kernel has no AF_ALG hash for them: always the policy's call.
-    "sha512_224": _Alg(None, 28, 128),
-    "sha512_256": _Alg(None, 32, 128),
-    "shake_128": _Alg(None, 0, 168),
-    "shake_256": _Alg(None, 0, 136),
-}
+# hashlib name -> its facts (kernel cra_name, hashlib's digest_size / block_size): all in kcapi_hashlib._algorithms.
+ALGORITHMS: dict[str, Algorithm] = BY_NAME
 
 # Names hashlib.new() accepts through OpenSSL besides the canonical ones (matched after lower()).
-_ALIASES = {
-    "sha-1": "sha1",
-    "sha-224": "sha224",
-    "sha-256": "sha256",
-    "sha-384": "sha384",
-    "sha-512": "sha512",
-    "sha3-224": "sha3_224",
-    "sha3-256": "sha3_256",
-    "sha3-384": "sha3_384",
-    "sha3-512": "sha3_512",
-    "sha512-224": "sha512_224",
-    "sha512-256": "sha512_256",
-    "shake128": "shake_128",
-    "shake256": "shake_256",
-    "ripemd-160": "ripemd160",
-    "rmd160": "ripemd160",
-    "blake2b512": "blake2b",
-    "blake2s256": "blake2s",
-}
+_ALIASES: dict[str, str] = {alias: row.name for row in ROWS for alias in row.aliases}
 
 # The named constructors hashlib has on every build; the rest of ALGORITHMS are reached through new().
-GUARANTEED = (
-    "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s",
-    "sha3_224", "sha3_256", "sha3_384", "sha3_512", "shake_128", "shake_256",
-)  # fmt: skip
+GUARANTEED: tuple[str, ...] = tuple(row.name for row in ROWS if row.guaranteed)
 
-_BLAKE2_KERNEL_SIZES = {"blake2b": (20, 32, 48, 64), "blake2s": (16, 20, 28, 32)}
+_BLAKE2_KERNEL_SIZES: dict[str, tuple[int, ...]] = {row.name: row.kernel_sizes for row in ROWS if row.kernel_sizes}
 
 
 def canonical_name(name: str) -> Optional[str]:

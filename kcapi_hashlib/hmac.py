@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _afalg, _hashlib, _policy
 from ._afalg import keyed as _keyed
+from ._algorithms import ROWS
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -61,39 +62,13 @@ class _NotKernel(ValueError):
 _STDLIB_HASH_MODULES = frozenset({"_hashlib", "_md5", "_sha1", "_sha256", "_sha512", "_sha2", "_sha3", "_blake2"})
 # Packages whose hash modules follow PyCryptodome's API (module.new(data), object.oid).
 _PYCRYPTODOME_STYLE = ("Crypto.Hash.", "Cryptodome.Hash.", "kcapi_hashlib.Hash.")
-_MODULE_HASHES = {
-    "MD4": "md4",
-    "MD5": "md5",
-    "SHA": "sha1",
-    "SHA1": "sha1",
-    "SHA224": "sha224",
-    "SHA256": "sha256",
-    "SHA384": "sha384",
-    "SHA512": "sha512",
-    "SHA3_224": "sha3_224",
-    "SHA3_256": "sha3_256",
-    "SHA3_384": "sha3_384",
-    "SHA3_512": "sha3_512",
-    "RIPEMD": "ripemd160",
-    "RIPEMD160": "ripemd160",
+# Crypto.Hash module name -> the hash its new(data) makes (BLAKE2b's new() is keyword-only: no digestmod).
+_MODULE_HASHES: dict[str, str] = {
+    module: row.name for row in ROWS if row.module and not row.truncate for module in (row.module, *row.module_aliases)
 }
 # ASN.1 OIDs of hash objects (PyCryptodome's `oid` attribute). BLAKE2b objects are left out on purpose:
 # their new() is keyword-only, so no HMAC implementation can use them as a digestmod.
-_OID_HASHES = {
-    "1.2.840.113549.2.5": "md5",
-    "1.3.14.3.2.26": "sha1",
-    "2.16.840.1.101.3.4.2.4": "sha224",
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-    "2.16.840.1.101.3.4.2.5": "sha512_224",
-    "2.16.840.1.101.3.4.2.6": "sha512_256",
-    "2.16.840.1.101.3.4.2.7": "sha3_224",
-    "2.16.840.1.101.3.4.2.8": "sha3_256",
-    "2.16.840.1.101.3.4.2.9": "sha3_384",
-    "2.16.840.1.101.3.4.2.10": "sha3_512",
-    "1.3.36.3.2.1": "ripemd160",
-}
+_OID_HASHES: dict[str, str] = {row.oid: row.name for row in ROWS if row.oid}
 _OURS: dict[Any, str] = {ctor: name for name, ctor in _hashlib.CONSTRUCTORS.items()}
 
 

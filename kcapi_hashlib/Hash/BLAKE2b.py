@@ -11,10 +11,11 @@ from typing import Any, Optional
 
 from .. import _afalg, _hashlib
 from .._afalg import keyed as _keyed
+from .._algorithms import BY_NAME
 from ..hmac import compare_digest
 from ._base import Buffer, HashBase, check_data, unhexlify_tag
 
-_KERNEL_SIZES = (20, 32, 48, 64)
+_KERNEL_SIZES = BY_NAME["blake2b"].kernel_sizes
 
 
 def _start(digest_bytes: int, key: Buffer) -> Any:
@@ -25,7 +26,7 @@ def _start(digest_bytes: int, key: Buffer) -> Any:
         except _afalg.AlgUnavailable:
             pass  # the policy decides below
         else:
-            return _hashlib.HASH._create("blake2b", digest_bytes, 128, tfm)
+            return _hashlib.HASH._create("blake2b", digest_bytes, BY_NAME["blake2b"].block_size, tfm)
     return _hashlib.blake2b(digest_size=digest_bytes, key=key)
 
 

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any, Optional, Union
 
 from .. import _hashlib
+from .._algorithms import ROWS
 from ..hmac import _kernel_hmac, compare_digest, identify
 from ._base import check_data, unhexlify_tag
 
@@ -21,19 +22,8 @@ Buffer = Union[bytes, bytearray, memoryview]
 
 __all__ = ["new", "HMAC"]
 
-_hash2hmac_oid = {
-    "1.3.14.3.2.26": "1.2.840.113549.2.7",  # SHA-1
-    "2.16.840.1.101.3.4.2.4": "1.2.840.113549.2.8",  # SHA-224
-    "2.16.840.1.101.3.4.2.1": "1.2.840.113549.2.9",  # SHA-256
-    "2.16.840.1.101.3.4.2.2": "1.2.840.113549.2.10",  # SHA-384
-    "2.16.840.1.101.3.4.2.3": "1.2.840.113549.2.11",  # SHA-512
-    "2.16.840.1.101.3.4.2.5": "1.2.840.113549.2.12",  # SHA-512_224
-    "2.16.840.1.101.3.4.2.6": "1.2.840.113549.2.13",  # SHA-512_256
-    "2.16.840.1.101.3.4.2.7": "2.16.840.1.101.3.4.2.13",  # SHA-3 224
-    "2.16.840.1.101.3.4.2.8": "2.16.840.1.101.3.4.2.14",  # SHA-3 256
-    "2.16.840.1.101.3.4.2.9": "2.16.840.1.101.3.4.2.15",  # SHA-3 384
-    "2.16.840.1.101.3.4.2.10": "2.16.840.1.101.3.4.2.16",  # SHA-3 512
-}
+# The hash's OID -> the OID of HMAC over it (kcapi_hashlib._algorithms).
+_hash2hmac_oid: dict[str, str] = {row.oid: row.hmac_oid for row in ROWS if row.hmac_oid}
 
 _hmac2hash_oid = {v: k for k, v in _hash2hmac_oid.items()}
 

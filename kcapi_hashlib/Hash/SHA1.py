@@ -1,67 +1,14 @@
-"""SHA-1, computed by the kernel: a drop-in for PyCryptodome's ``Crypto.Hash.SHA1``.
-
->>> from kcapi_hashlib.Hash import SHA1
->>> h = SHA1.new()
->>> h.update(b'Hello')
->>> print(h.hexdigest())
-"""
+"""SHA-1, computed by the kernel: a drop-in for PyCryptodome's ``Crypto.Hash.SHA1``."""
 
 from __future__ import annotations
 
-from typing import Optional
-
-from ._base import Buffer, HashBase
+from ._base import PlainHash, module_api
 
 
-class SHA1Hash(HashBase):
-    """A SHA-1 hash object.
-    Do not instantiate directly. Use the :func:`new` function.
-
-    :ivar oid: ASN.1 Object ID
-    :vartype oid: string
-
-    :ivar block_size: the size in bytes of the internal message block,
-                      input to the compression function
-    :vartype block_size: integer
-
-    :ivar digest_size: the size in bytes of the resulting hash
-    :vartype digest_size: integer
-    """
-
-    # The size of the resulting hash in bytes.
-    digest_size: int = 20
-    # The internal block size of the hash algorithm in bytes.
-    block_size: int = 64
-    # ASN.1 Object ID
-    oid: str = "1.3.14.3.2.26"
-
-    def __init__(self, data: Optional[Buffer] = None) -> None:
-        self._start("sha1", data)
-
-    def new(self, data: Optional[Buffer] = None) -> SHA1Hash:
-        """Create a fresh SHA-1 hash object."""
-
-        return SHA1Hash(data)
+class SHA1Hash(PlainHash, alg="sha1"):
+    """A SHA-1 hash object. Do not instantiate directly: use :func:`new`."""
 
 
-def new(data: Optional[Buffer] = None) -> SHA1Hash:
-    """Create a new hash object.
-
-    :parameter data:
-        Optional. The very first chunk of the message to hash.
-        It is equivalent to an early call to :meth:`SHA1Hash.update`.
-    :type data: byte string/byte array/memoryview
-
-    :Return: A :class:`SHA1Hash` hash object
-    """
-
-    return SHA1Hash(data)
-
-
-# The size of the resulting hash in bytes.
-digest_size: int = SHA1Hash.digest_size
-
-# The internal block size of the hash algorithm in bytes.
-block_size: int = SHA1Hash.block_size
+new, digest_size, block_size = module_api(SHA1Hash)
 
 __all__ = ["SHA1Hash", "new", "digest_size", "block_size"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ._base import Buffer, HashBase, oneshot
+from .._algorithms import ROWS, Algorithm
+from ._base import Buffer, PlainHash, oneshot
 
-_TRUNCATIONS = {None: ("sha512", "2.16.840.1.101.3.4.2.3", 64), "224": ("sha512_224", "2.16.840.1.101.3.4.2.5", 28),
-                "256": ("sha512_256", "2.16.840.1.101.3.4.2.6", 32)}  # fmt: skip
+# truncate= -> the hash (SHA-512 itself for None), from kcapi_hashlib._algorithms.
+_TRUNCATIONS: dict[Optional[str], Algorithm] = {row.truncate or None: row for row in ROWS if row.module == "SHA512"}
 
 
-def _truncation(truncate: Optional[str]) -> tuple[str, str, int]:
+def _truncation(truncate: Optional[str]) -> Algorithm:
     # Compared as PyCryptodome compares it (==, never hashed: an unhashable or writable-memoryview value is
     # just an incorrect length).
     if truncate is None:
@@ -26,29 +27,18 @@ def _truncation(truncate: Optional[str]) -> tuple[str, str, int]:
     raise ValueError("Incorrect truncation length. It must be '224' or '256'.")
 
 
-class SHA512Hash(HashBase):
-    """A SHA-512 hash object (possibly in its truncated version SHA-512/224 or
-    SHA-512/256.
-    Do not instantiate directly. Use the :func:`new` function.
+class SHA512Hash(PlainHash):
+    """A SHA-512 hash object (possibly in its truncated version SHA-512/224 or SHA-512/256): attributes
+    digest_size, block_size, oid. Do not instantiate directly: use :func:`new`."""
 
-    :ivar oid: ASN.1 Object ID
-    :vartype oid: string
-
-    :ivar block_size: the size in bytes of the internal message block,
-                      input to the compression function
-    :vartype block_size: integer
-
-    :ivar digest_size: the size in bytes of the resulting hash
-    :vartype digest_size: integer
-    """
-
-    # The internal block size of the hash algorithm in bytes.
-    block_size: int = 128
+    # The internal block size of the hash algorithm in bytes (the same for the truncations).
+    block_size: int = _TRUNCATIONS[None].block_size
 
     def __init__(self, data: Optional[Buffer], truncate: Optional[str]) -> None:
         self._truncate = truncate
-        name, self.oid, self.digest_size = _truncation(truncate)
-        self._start(name, data)
+        alg = _truncation(truncate)
+        self.oid, self.digest_size = alg.oid, alg.digest_size
+        self._start(alg.name, data)
 
     def new(self, data: Optional[Buffer] = None) -> SHA512Hash:
         """Create a fresh SHA-512 hash object."""
@@ -92,14 +82,13 @@ def digest(data: Buffer, *, truncate: Optional[str] = None) -> bytes:
     :rtype: byte string
     """
 
-    name, _, _ = _truncation(truncate)
-    return oneshot(name, data)
+    return oneshot(_truncation(truncate).name, data)
 
 
 # The size of the full SHA-512 hash in bytes.
-digest_size: int = 64
+digest_size: int = _TRUNCATIONS[None].digest_size
 
 # The internal block size of the hash algorithm in bytes.
-block_size: int = 128
+block_size: int = SHA512Hash.block_size
 
 __all__ = ["SHA512Hash", "new", "digest", "digest_size", "block_size"]
