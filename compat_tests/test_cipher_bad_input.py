@@ -271,7 +271,11 @@ _add(
     INTS,
 )
 _add("ChaCha20_Poly1305 key", lambda m, v: m.CP.new(key=v, nonce=N12).encrypt_and_digest(b"x" * 20), data_values(32))
-_add("ChaCha20_Poly1305 nonce", lambda m, v: m.CP.new(key=K32, nonce=v).encrypt_and_digest(b"x" * 20), data_values(12))
+_add(
+    "ChaCha20_Poly1305 nonce",
+    lambda m, v: m.CP.new(key=K32, nonce=v).encrypt_and_digest(b"x" * 20),
+    [*data_values(12), *(("8-" + k, v) for k, v in buffers(8)), *(("24-" + k, v) for k, v in buffers(24))],
+)
 for _mode, _make in BLOCK_MODES.items():
     _size = 32 if _mode not in ("des3-cbc",) else 16
     _add(f"{_mode} encrypt", _method(_make, "encrypt"), data_values(_size))

@@ -15,6 +15,7 @@ Crypto.Cipher.ChaCha20_Poly1305.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, Optional, overload
 
@@ -102,7 +103,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def _reference_tag(self, aad: bytes, plain: bytes, reason: KernelError) -> bytes:
         def make(real: Any) -> bytes:
-            ref = real.ChaCha20Poly1305Cipher(self._key, self.nonce)  # not real.new: install() replaces it
+            ref = _pycryptodome_cipher(real, self._key, self.nonce)
             ref.update(aad)
             ref.encrypt(plain)
             return ref.digest()  # type: ignore[no-any-return]
@@ -223,6 +224,22 @@ class ChaCha20Poly1305Cipher(AeadCipher):
         return plaintext
 
 
+def _pycryptodome_cipher(real: Any, key: bytes, nonce: bytes) -> Any:
+    """PyCryptodome's cipher object for key and nonce, made as its new() makes it (not real.new: install()
+    replaces that): its class takes the 12-byte ChaCha20 nonce, so an 8-byte nonce is prefixed by 4 zero
+    bytes and a 24-byte one (XChaCha20) goes through HChaCha20 first (RFC 8439 2.6, draft-irtf-cfrg-xchacha)."""
+    if len(nonce) == 8:
+        cipher = real.ChaCha20Poly1305Cipher(key, b"\x00\x00\x00\x00" + nonce)
+    elif len(nonce) == 24:
+        from Crypto.Cipher.ChaCha20 import _HChaCha20
+
+        cipher = real.ChaCha20Poly1305Cipher(_HChaCha20(key, nonce[:16]), b"\x00\x00\x00\x00" + nonce[16:])
+    else:
+        cipher = real.ChaCha20Poly1305Cipher(key, nonce)
+    cipher.nonce = nonce
+    return cipher
+
+
 def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
     """Create a new ChaCha20-Poly1305 or XChaCha20-Poly1305 AEAD cipher computed by the kernel.
 
@@ -241,9 +258,13 @@ def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
 
     if len(nonce) not in (8, 12, 24):
         raise ValueError("Nonce must be 8, 12 or 24 bytes long")
+    if len(nonce) == 24:
+        flat(nonce)  # PyCryptodome's HChaCha20 takes it as C data first: its TypeError / BufferError
 
     if not is_buffer(nonce):
         raise TypeError("nonce must be bytes, bytearray or memoryview")
+    if nbytes(nonce) != len(nonce):  # items wider than a byte: PyCryptodome's C code is told len() bytes
+        raise ValueError("Error 7 instantiating a ChaCha20 cipher")
     c_buffer(key)
 
     key, nonce = flat(key).tobytes(), bytes(nonce)
@@ -256,9 +277,8 @@ def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
     for alg_type, alg_name in needs:
         why = _core.probe(alg_type, alg_name)
         if why is not None:
-            return pycryptodome_fallback(
-                name, why, "Crypto.Cipher.ChaCha20_Poly1305", lambda real: real.ChaCha20Poly1305Cipher(key, nonce)
-            )
+            make = functools.partial(_pycryptodome_cipher, key=key, nonce=nonce)
+            return pycryptodome_fallback(name, why, "Crypto.Cipher.ChaCha20_Poly1305", make)
     return ChaCha20Poly1305Cipher(bytes(key), bytes(nonce))
 
 
