@@ -21,7 +21,7 @@ from typing import Any, Optional, overload
 
 from .._afalg import KernelError
 from .._afalg import core as _core
-from .._afalg.hash import HashStream
+from .._afalg.hash import mac_stream
 from ._aead import AeadCipher, Buffer, Mac, Method, Native, Writable, c_buffer, is_buffer
 from ._common import c_buffer as flat
 from ._common import nbytes, pycryptodome_fallback
@@ -35,8 +35,7 @@ class _Poly1305Mac(Mac):
     """Poly1305(otk, A || pad16 || C || pad16 || le64 len A || le64 len C) with the kernel's 'poly1305' hash."""
 
     def __init__(self, otk: bytes) -> None:
-        t = _core.tfm("hash", "poly1305")
-        self._stream = HashStream(t)
+        self._stream = mac_stream("poly1305")
         self._stream.update([otk])
         self._alen = 0
         self._clen = 0

@@ -25,7 +25,6 @@ GCM pre-counter block), formats lengths and compares tags (hmac.compare_digest, 
 from __future__ import annotations
 
 import enum
-import errno
 from hmac import compare_digest
 from typing import Any, Callable, Optional, Union, overload
 
@@ -44,7 +43,6 @@ Writable = Union[bytearray, memoryview]
 _ONESHOT = 192 * 1024
 # A message more than one AEAD operation can carry: _fit's EMSGSIZE (socket buffers, no CAP_NET_ADMIN), or
 # ENOMEM/ENOBUFS from the kernel's per-socket allocations (optmem_max) with buffers forced larger.
-_TOO_BIG = (errno.EMSGSIZE, errno.ENOMEM, errno.ENOBUFS)
 # Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
 _CHUNK = 128 * 1024
 
@@ -296,7 +294,7 @@ class AeadCipher(Stateful):
                     else:
                         self._native_encrypt(native, [], 0, [src], out)
                 except KernelError as e:
-                    if e.errno not in _TOO_BIG:
+                    if not _k.too_big(e):
                         raise
                     self._xor(src, 0, out)  # the keystream has no size limit; the tag is _final_tag's problem
             else:
@@ -334,7 +332,7 @@ class AeadCipher(Stateful):
                 try:
                     full = self._native_encrypt(native, self._aad, self._aad_len, self._plain, None)
                 except KernelError as e:
-                    if e.errno not in _TOO_BIG:
+                    if not _k.too_big(e):
                         raise
                     # No streaming MAC in this kernel (7.x has no ghash/poly1305 hash) and the message is more
                     # than one AEAD operation may carry: the policy decides (strict raises; fallback computes

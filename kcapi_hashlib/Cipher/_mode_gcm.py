@@ -21,7 +21,7 @@ from typing import Any, Optional, overload
 from .._afalg import KernelError
 from .._afalg import aead as _k
 from .._afalg import core as _core
-from .._afalg.hash import HashStream
+from .._afalg.hash import mac_stream
 from ._aead import (
     ALL,
     Buffer,
@@ -54,11 +54,7 @@ class _GhashMac(Mac):
 
     def __init__(self, mode: GcmMode) -> None:
         h = mode._ecb_block(bytes(16))
-        t = _core.keyed_tfm("hash", "ghash", h)
-        try:
-            self._stream = HashStream(t)
-        finally:
-            t.close()  # the op socket keeps the tfm alive
+        self._stream = mac_stream("ghash", h)
         self._ek_j0 = mode._ecb_block(mode._j0())
         self._alen = 0
         self._clen = 0

@@ -114,6 +114,13 @@ def _fit(op: OpSocket, in_len: int, out_len: int, alg: Tfm) -> None:
             )
 
 
+def too_big(e: KernelError) -> bool:
+    """Whether the kernel refused an AEAD operation for its size: the message does not fit the socket buffers
+    (EMSGSIZE from _fit), or the kernel could not allocate its scatterlists (ENOMEM/ENOBUFS from
+    af_alg_alloc_areq / sock_kmalloc, bounded by optmem_max). The modes then stream the MAC or follow the policy."""
+    return e.errno in (errno.EMSGSIZE, errno.ENOMEM, errno.ENOBUFS)
+
+
 # --- operations -----------------------------------------------------------------------------------------
 
 

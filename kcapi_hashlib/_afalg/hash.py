@@ -54,6 +54,20 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     return out
 
 
+def mac_stream(name: str, key: Optional[Buffer] = None) -> HashStream:
+    """An unbuffered stream of kernel hash `name` (keyed with `key` if given) for a mode's MAC: GCM's 'ghash'
+    keyed with H, ChaCha20-Poly1305's 'poly1305' fed the one-time key first. A keyed tfm serves one stream and is
+    not cached (H is per message); the op socket keeps it alive in the kernel, so its socket is closed at once.
+    Raises AlgUnavailable where the kernel has no such hash (7.x has neither)."""
+    if key is None:
+        return HashStream(core.tfm("hash", name))
+    t = core.keyed_tfm("hash", name, key)
+    try:
+        return HashStream(t)
+    finally:
+        t.close()
+
+
 _END: Any = object()  # the bottom of the lists that the C-call idioms below pop from
 _LOST: Any = object()  # HashStream._op of a stream whose kernel state is unknown (an interrupted operation)
 
