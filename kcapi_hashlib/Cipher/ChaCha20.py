@@ -29,6 +29,7 @@ from ._common import (
     size_t_error,
     too_long,
 )
+from ._state_machine import Method
 
 _BLOCK = 64
 
@@ -51,7 +52,7 @@ class ChaCha20Cipher(Stateful):
             self._name = "ChaCha20"
             self._blocks = 1 << 64 if len(nonce) == 8 else 1 << 32
         self._position = 0
-        self._next: tuple[str, ...] = ("encrypt", "decrypt")
+        self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
     @overload
@@ -63,9 +64,7 @@ class ChaCha20Cipher(Stateful):
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt a piece of data of any size. Into `output` if given (then returns None)."""
         with self._locked():
-            if "encrypt" not in self._next:
-                raise TypeError("Cipher object can only be used for decryption")
-            self._next = ("encrypt",)
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "Cipher object can only be used for decryption")
             src, dst, start = self._reserve(plaintext, output)
         return keystream_crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
@@ -78,9 +77,7 @@ class ChaCha20Cipher(Stateful):
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt a piece of data of any size. Into `output` if given (then returns None)."""
         with self._locked():
-            if "decrypt" not in self._next:
-                raise TypeError("Cipher object can only be used for encryption")
-            self._next = ("decrypt",)
+            self._step(Method.DECRYPT, (Method.DECRYPT,), "Cipher object can only be used for encryption")
             src, dst, start = self._reserve(ciphertext, output)
         return keystream_crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 

@@ -22,9 +22,10 @@ from typing import Any, Optional, overload
 from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg.hash import mac_stream
-from ._aead import AeadCipher, Buffer, Mac, Method, Native, Writable, c_buffer, is_buffer
+from ._aead import AeadCipher, Buffer, Mac, Native, Writable, c_buffer, is_buffer
 from ._common import c_buffer as flat
 from ._common import nbytes, pycryptodome_fallback
+from ._state_machine import Method
 
 __all__ = ["ChaCha20Poly1305Cipher", "new", "key_size"]
 
@@ -144,15 +145,25 @@ class ChaCha20Poly1305Cipher(AeadCipher):
         """Encrypt a piece of data."""
         with self._locked():
             self._usable()
-            if Method.ENCRYPT not in self._next:
-                raise TypeError("encrypt() method cannot be called")
-            self._next = (Method.ENCRYPT, Method.DIGEST)
+            self._step(
+                Method.ENCRYPT,
+                (
+                    Method.ENCRYPT,
+                    Method.DIGEST,
+                ),
+                "encrypt() method cannot be called",
+            )
             return self._process(plaintext, output, True)
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
-        if Method.DECRYPT not in self._next:
-            raise TypeError("decrypt() method cannot be called")
-        self._next = (Method.DECRYPT, Method.VERIFY)
+        self._step(
+            Method.DECRYPT,
+            (
+                Method.DECRYPT,
+                Method.VERIFY,
+            ),
+            "decrypt() method cannot be called",
+        )
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -171,9 +182,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
         """Compute the binary authentication tag (MAC), 16 bytes."""
         with self._locked():
             self._usable()
-            if Method.DIGEST not in self._next:
-                raise TypeError("digest() method cannot be called")
-            self._next = (Method.DIGEST,)
+            self._step(Method.DIGEST, (Method.DIGEST,), "digest() method cannot be called")
             return self._final_tag()
 
     def hexdigest(self) -> str:
@@ -181,9 +190,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
         return self.digest().hex()
 
     def _pre_verify(self) -> None:
-        if Method.VERIFY not in self._next:
-            raise TypeError("verify() cannot be called when encrypting a message")
-        self._next = (Method.VERIFY,)
+        self._step(Method.VERIFY, (Method.VERIFY,), "verify() cannot be called when encrypting a message")
 
     def verify(self, received_mac_tag: Buffer) -> None:
         """Validate the binary authentication tag; ValueError("MAC check failed") if it does not match."""

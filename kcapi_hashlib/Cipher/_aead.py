@@ -24,7 +24,6 @@ GCM pre-counter block), formats lengths and compares tags (hmac.compare_digest, 
 
 from __future__ import annotations
 
-import enum
 from hmac import compare_digest
 from typing import Any, Callable, Optional, Union, overload
 
@@ -34,6 +33,7 @@ from ._common import MessageTooLongError, Stateful, io_views, nbytes, too_long
 from ._common import c_buffer as flat
 from ._common import is_buffer as is_buffer
 from ._common import is_writeable_buffer as is_writeable_buffer
+from ._state_machine import Method
 
 Buffer = Union[bytes, bytearray, memoryview]
 Writable = Union[bytearray, memoryview]
@@ -41,23 +41,8 @@ Writable = Union[bytearray, memoryview]
 # Messages (AAD + data + tag) up to this size go through one kernel AEAD operation; it is below the
 # default socket buffers (net.core.wmem_default/rmem_default, 208 KiB) so no setsockopt is needed.
 _ONESHOT = 192 * 1024
-# A message more than one AEAD operation can carry: _fit's EMSGSIZE (socket buffers, no CAP_NET_ADMIN), or
-# ENOMEM/ENOBUFS from the kernel's per-socket allocations (optmem_max) with buffers forced larger.
 # Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
 _CHUNK = 128 * 1024
-
-
-class Method(enum.Enum):
-    """A method of a cipher object (PyCryptodome's Crypto.Cipher._state_machine.Method)."""
-
-    UPDATE = "update"
-    ENCRYPT = "encrypt"
-    DECRYPT = "decrypt"
-    DIGEST = "digest"
-    VERIFY = "verify"
-
-
-ALL = (Method.UPDATE, Method.ENCRYPT, Method.DECRYPT, Method.DIGEST, Method.VERIFY)
 
 
 def c_buffer(x: object) -> None:
@@ -401,9 +386,9 @@ class NistAeadCipher(AeadCipher):
         """Compute the binary MAC tag."""
         with self._locked():
             self._usable()
-            if Method.DIGEST not in self._next:
-                raise TypeError("digest() cannot be called when decrypting or validating a message")
-            self._next = [Method.DIGEST]
+            self._step(
+                Method.DIGEST, (Method.DIGEST,), "digest() cannot be called when decrypting or validating a message"
+            )
             return self._digest()
 
     def hexdigest(self) -> str:
@@ -411,9 +396,7 @@ class NistAeadCipher(AeadCipher):
         return self.digest().hex()
 
     def _pre_verify(self) -> None:
-        if Method.VERIFY not in self._next:
-            raise TypeError("verify() cannot be called when encrypting a message")
-        self._next = [Method.VERIFY]
+        self._step(Method.VERIFY, (Method.VERIFY,), "verify() cannot be called when encrypting a message")
 
     def verify(self, received_mac_tag: Buffer) -> None:
         """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
@@ -440,4 +423,4 @@ class NistAeadCipher(AeadCipher):
         return self.encrypt(plaintext, output=output), self.digest()
 
 
-__all__ = ["AeadCipher", "Mac", "NistAeadCipher", "MessageTooLongError", "Method", "Native", "too_long"]
+__all__ = ["AeadCipher", "Mac", "NistAeadCipher", "MessageTooLongError", "Native", "too_long"]

@@ -15,6 +15,7 @@ from typing import Any, Callable, NoReturn, Optional, Union
 from .. import _policy
 from .._afalg import AlgUnavailable, Tfm
 from .._afalg import skcipher as _sk
+from ._state_machine import Method
 
 Buffer = Union[bytes, bytearray, memoryview]
 Output = Optional[Union[bytearray, memoryview]]
@@ -87,6 +88,14 @@ class Stateful:
                     self._lock = threading.Lock()
                     self._lock_generation = _fork_generation[0]
         return self._lock
+
+    _next: Sequence[Method]
+
+    def _step(self, method: Method, after: Sequence[Method], message: str) -> None:
+        """The state machine: TypeError(message) unless `method` may be called now; then only `after` may."""
+        if method not in self._next:
+            raise TypeError(message)
+        self._next = after
 
     def _usable(self) -> None:
         if self._broken is not None:
@@ -400,8 +409,3 @@ def _keystream(
             recv.append(memoryview(bytearray(tail)))
         _sk.message(alg, True, iv_at(index), send, recv)
         done += take
-
-
-def check_next(allowed: Sequence[str], method: str, message: str) -> None:
-    if method not in allowed:
-        raise TypeError(message)

@@ -13,6 +13,7 @@ from typing import Any, Optional, Union, overload
 from .._afalg import Tfm
 from .._afalg.skcipher import max_message
 from ._common import Buffer, Stateful, c_buffer, io_views, kernel, run_blocks
+from ._state_machine import Method
 
 __all__ = ["CbcMode"]
 
@@ -32,7 +33,7 @@ class CbcMode(Stateful):
         self.IV = self.iv
         """Alias for `iv`"""
         self._chain = iv
-        self._next = ["encrypt", "decrypt"]
+        self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
     @overload
@@ -45,9 +46,7 @@ class CbcMode(Stateful):
         """Encrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
         with self._locked():
             self._usable()
-            if "encrypt" not in self._next:
-                raise TypeError("encrypt() cannot be called after decrypt()")
-            self._next = ["encrypt"]
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
             return self._crypt(True, plaintext, output)
 
     @overload
@@ -60,9 +59,7 @@ class CbcMode(Stateful):
         """Decrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
         with self._locked():
             self._usable()
-            if "decrypt" not in self._next:
-                raise TypeError("decrypt() cannot be called after encrypt()")
-            self._next = ["decrypt"]
+            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
             return self._crypt(False, ciphertext, output)
 
     def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:

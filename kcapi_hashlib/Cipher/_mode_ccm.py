@@ -18,10 +18,8 @@ from .._afalg import aead as _k
 from .._afalg import core as _core
 from ._aead import (
     _CHUNK,
-    ALL,
     Buffer,
     Mac,
-    Method,
     Native,
     NistAeadCipher,
     Writable,
@@ -31,6 +29,7 @@ from ._aead import (
     zero,
 )
 from ._common import Unavailable, nbytes
+from ._state_machine import ALL, Method
 
 __all__ = ["CcmMode"]
 
@@ -273,16 +272,26 @@ class CcmMode(NistAeadCipher):
         """Encrypt data (see PyCryptodome's CcmMode.encrypt): once, unless msg_len was declared."""
         with self._locked():
             self._usable()
-            if Method.ENCRYPT not in self._next:
-                raise TypeError("encrypt() can only be called after initialization or an update()")
-            self._next = [Method.ENCRYPT, Method.DIGEST]
+            self._step(
+                Method.ENCRYPT,
+                (
+                    Method.ENCRYPT,
+                    Method.DIGEST,
+                ),
+                "encrypt() can only be called after initialization or an update()",
+            )
             self._begin(plaintext, True)
             return self._checked_process(plaintext, output, True)
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
-        if Method.DECRYPT not in self._next:
-            raise TypeError("decrypt() can only be called after initialization or an update()")
-        self._next = [Method.DECRYPT, Method.VERIFY]
+        self._step(
+            Method.DECRYPT,
+            (
+                Method.DECRYPT,
+                Method.VERIFY,
+            ),
+            "decrypt() can only be called after initialization or an update()",
+        )
         self._begin(ciphertext, False)
 
     @overload

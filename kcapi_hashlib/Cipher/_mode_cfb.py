@@ -40,6 +40,7 @@ from ._common import (
     xor_into,
     zeros,
 )
+from ._state_machine import Method
 
 __all__ = ["CfbMode"]
 
@@ -66,7 +67,7 @@ class CfbMode(Stateful):
         self._stream = b""  # O_j[:s] of the current, partly used segment
         self._used = 0  # bytes of the current segment done
         self._partial = b""  # its ciphertext so far
-        self._next = ["encrypt", "decrypt"]
+        self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
     def _tfm(self, mode: str) -> Tfm:
@@ -88,9 +89,7 @@ class CfbMode(Stateful):
         """Encrypt data of any length, continuing earlier calls. Into `output` if given."""
         with self._locked():
             self._usable()
-            if "encrypt" not in self._next:
-                raise TypeError("encrypt() cannot be called after decrypt()")
-            self._next = ["encrypt"]
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
             return self._process(True, plaintext, output)
 
     @overload
@@ -103,9 +102,7 @@ class CfbMode(Stateful):
         """Decrypt data of any length, continuing earlier calls. Into `output` if given."""
         with self._locked():
             self._usable()
-            if "decrypt" not in self._next:
-                raise TypeError("decrypt() cannot be called after encrypt()")
-            self._next = ["decrypt"]
+            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
             return self._process(False, ciphertext, output)
 
     def _process(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:

@@ -34,6 +34,7 @@ from ._common import (
     too_long,
     xor_into,
 )
+from ._state_machine import Method
 
 __all__ = ["CtrMode"]
 
@@ -68,7 +69,7 @@ class CtrMode(Stateful):
         self._initial = int.from_bytes(initial_counter_block[prefix_len : prefix_len + counter_len], self._order)
         self._modulus = 1 << (8 * counter_len)
         self._position = 0  # bytes of key stream used (reserved) so far
-        self._next = ["encrypt", "decrypt"]
+        self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
     @overload
@@ -80,9 +81,7 @@ class CtrMode(Stateful):
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
         with self._locked():
-            if "encrypt" not in self._next:
-                raise TypeError("encrypt() cannot be called after decrypt()")
-            self._next = ["encrypt"]
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
             src, dst = io_views(plaintext, output)
             start = self._reserve(src.nbytes)
         return self._process(src, dst, start)
@@ -96,9 +95,7 @@ class CtrMode(Stateful):
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
         with self._locked():
-            if "decrypt" not in self._next:
-                raise TypeError("decrypt() cannot be called after encrypt()")
-            self._next = ["decrypt"]
+            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
             src, dst = io_views(ciphertext, output)
             start = self._reserve(src.nbytes)
         return self._process(src, dst, start)

@@ -23,10 +23,8 @@ from .._afalg import aead as _k
 from .._afalg import core as _core
 from .._afalg.hash import mac_stream
 from ._aead import (
-    ALL,
     Buffer,
     Mac,
-    Method,
     Native,
     NistAeadCipher,
     Writable,
@@ -37,6 +35,7 @@ from ._aead import (
 )
 from ._common import Unavailable, nbytes, pycryptodome_fallback
 from ._common import c_buffer as flat
+from ._state_machine import ALL, Method
 
 __all__ = ["GcmMode"]
 

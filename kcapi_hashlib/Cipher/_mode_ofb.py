@@ -15,6 +15,7 @@ from typing import Any, Optional, Union, overload
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
 from ._common import Buffer, Stateful, c_buffer, finish, io_views, kernel, new_output, xor_into, zeros
+from ._state_machine import Method
 
 __all__ = ["OfbMode"]
 
@@ -35,7 +36,7 @@ class OfbMode(Stateful):
         """Alias for `iv`"""
         self._last = iv  # the last key-stream block made (O_0 = IV)
         self._left = b""  # its bytes not used yet
-        self._next = ["encrypt", "decrypt"]
+        self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
     @overload
@@ -48,9 +49,7 @@ class OfbMode(Stateful):
         """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
         with self._locked():
             self._usable()
-            if "encrypt" not in self._next:
-                raise TypeError("encrypt() cannot be called after decrypt()")
-            self._next = ["encrypt"]
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
             return self._process(plaintext, output, False)
 
     @overload
@@ -63,9 +62,7 @@ class OfbMode(Stateful):
         """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
         with self._locked():
             self._usable()
-            if "decrypt" not in self._next:
-                raise TypeError("decrypt() cannot be called after encrypt()")
-            self._next = ["decrypt"]
+            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
             return self._process(ciphertext, output, True)
 
     def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]], quirk: bool) -> Optional[bytes]:

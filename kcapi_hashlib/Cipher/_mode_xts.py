@@ -23,6 +23,7 @@ from typing import Any, Optional, Union, overload
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
 from ._common import Buffer, Stateful, c_buffer, io_views, kernel, nbytes, run_blocks
+from ._state_machine import Method
 
 __all__ = ["XtsMode"]
 
@@ -39,7 +40,7 @@ class XtsMode(Stateful):
         self.tweak = tweak
         """The tweak of the first data unit (16 bytes); the object steps it by one per call."""
         self._unit = int.from_bytes(tweak, "little")
-        self._next = ["encrypt", "decrypt"]
+        self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
     @overload
@@ -51,9 +52,7 @@ class XtsMode(Stateful):
     def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Encrypt one data unit (>= one block) under the current tweak, then step the tweak."""
         with self._locked():
-            if "encrypt" not in self._next:
-                raise TypeError("encrypt() cannot be called after decrypt()")
-            self._next = ["encrypt"]
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
             src, dst, unit = self._reserve(plaintext, output)
         return self._crypt(True, src, dst, unit)
 
@@ -66,9 +65,7 @@ class XtsMode(Stateful):
     def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
         """Decrypt one data unit (>= one block) under the current tweak, then step the tweak."""
         with self._locked():
-            if "decrypt" not in self._next:
-                raise TypeError("decrypt() cannot be called after encrypt()")
-            self._next = ["decrypt"]
+            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
             src, dst, unit = self._reserve(ciphertext, output)
         return self._crypt(False, src, dst, unit)
 
