@@ -10,7 +10,7 @@ import pytest
 from Crypto import Hash as PyHash
 from Crypto.Hash import HMAC as PyHMAC
 
-from kcapi_hashlib import Hash, _algorithms, _hashlib
+from kcapi_hashlib import Hash, _algorithms, _hashes
 
 ROWS = {row.name: row for row in _algorithms.ROWS}
 
@@ -63,4 +63,4 @@ def test_our_modules_and_hash_new_compute_the_same(name: str) -> None:
     assert (ours.digest_size, ours.block_size) == (theirs.digest_size, theirs.block_size)
     assert ours.new(b"abc").digest() == theirs.new(b"abc").digest() == hashlib.new(name, b"abc").digest()
     assert type(Hash.new(row.oid)) is type(ours.new())
-    assert _hashlib.kernel_name(name) == row.kernel
+    assert _hashes.kernel_name(name) == row.kernel

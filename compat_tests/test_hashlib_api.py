@@ -113,7 +113,7 @@ def test_sha256_positional_limit() -> None:
 
 
 def test_hash_type_is_not_instantiable_nor_mutable() -> None:
-    with pytest.raises(TypeError, match=r"cannot create 'kcapi_hashlib\._hashlib\.HASH' instances"):
+    with pytest.raises(TypeError, match=r"cannot create 'kcapi_hashlib\._hashes\.HASH' instances"):
         kcapi_hashlib.HASH()
     with pytest.raises(TypeError, match="immutable type"):
         kcapi_hashlib.HASH.value = False  # type: ignore[attr-defined]

@@ -14,13 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kcapi_hashlib
-from kcapi_hashlib import _afalg, _hashlib
+from kcapi_hashlib import _afalg, _hashes
 from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib.Hash import HMAC as KHMAC
 
 NAMES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_224", "sha3_256", "sha3_384", "sha3_512",
          "blake2b", "ripemd160"]  # fmt: skip
-_BLOCK = {name: kcapi_hashlib._hashlib.ALGORITHMS[name].block_size for name in NAMES}  # no kernel call at import
+_BLOCK = {name: kcapi_hashlib._hashes.ALGORITHMS[name].block_size for name in NAMES}  # no kernel call at import
 
 
 @st.composite
@@ -93,7 +93,7 @@ def _assert_kernel_computed(ours: Any, name: str) -> None:
     blake2b-512 but not hmac(blake2b-512): ENOENT), RFC 2104 over two kernel hash objects."""
     if ours._hmac is not None:
         return
-    why = _afalg.probe("hash", f"hmac({_hashlib.ALGORITHMS[name].kernel})")
+    why = _afalg.probe("hash", f"hmac({_hashes.ALGORITHMS[name].kernel})")
     assert why is not None and why.errno == errno.ENOENT, why
     assert isinstance(ours._inner, kcapi_hashlib.HASH) and isinstance(ours._outer, kcapi_hashlib.HASH)
 

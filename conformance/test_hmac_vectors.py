@@ -14,7 +14,7 @@ import pytest
 from Crypto.Hash import HMAC as PyHMAC
 
 import kcapi_hashlib
-from kcapi_hashlib import _afalg, _hashlib
+from kcapi_hashlib import _afalg, _hashes
 from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib.Hash import HMAC as KHMAC
 
@@ -45,7 +45,7 @@ def _uncached(key: bytes, data: bytes, name: str) -> bytes:
     tfm = khmac.kernel_tfm(name, key, cached=False)
     assert tfm is not None
     try:
-        return _afalg.hash_oneshot(tfm, (data,), _hashlib.ALGORITHMS[name].digest_size)
+        return _afalg.hash_oneshot(tfm, (data,), _hashes.ALGORITHMS[name].digest_size)
     finally:
         tfm.close()
 
@@ -92,7 +92,7 @@ def test_vector_hexdigest_name_and_sizes(v: dict[str, Any]) -> None:
     assert h._hmac is not None  # the kernel's hmac(...), not the RFC 2104 construction
     assert h.name == f"hmac-{v['hash']}"
     assert (h.digest_size, h.block_size) == (
-        _hashlib.ALGORITHMS[v["hash"]].digest_size,
+        _hashes.ALGORITHMS[v["hash"]].digest_size,
         hashlib.new(v["hash"]).block_size,
     )
     assert h.hexdigest()[: 2 * len(v["digest"])] == v["digest"].hex()

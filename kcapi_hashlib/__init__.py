@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._afalg import AlgUnavailable, KernelError
-from ._hashlib import CONSTRUCTORS as _CONSTRUCTORS
-from ._hashlib import GUARANTEED as _GUARANTEED
-from ._hashlib import HASH, blake2b, blake2s, file_digest, new
-from ._hashlib import algorithms_available as _algorithms_available
+from ._hashes import CONSTRUCTORS as _CONSTRUCTORS
+from ._hashes import GUARANTEED as _GUARANTEED
+from ._hashes import HASH, blake2b, blake2s, file_digest, new
+from ._hashes import algorithms_available as _algorithms_available
 from ._install import install, installed, patched, uninstall
 from ._kdf import pbkdf2_hmac
 from ._policy import (

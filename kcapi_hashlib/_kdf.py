@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional, Union
 
-from . import _afalg, _hashlib, _policy
+from . import _afalg, _hashes, _policy
 from ._afalg import keyed as _keyed
 from .hmac import kernel_tfm
 
@@ -46,7 +46,7 @@ def prf_session(name: str, key: Buffer, cached: bool = False) -> Iterator[Option
         yield None
         return
     try:
-        with _keyed.MacSession(tfm, _hashlib.ALGORITHMS[name].digest_size) as session:
+        with _keyed.MacSession(tfm, _hashes.ALGORITHMS[name].digest_size) as session:
             yield session
     finally:
         if not cached:
@@ -80,7 +80,7 @@ def _c_long(value: Any, clinic: bool) -> int:
         )
         value = int(value)
     if sys.version_info < (3, 10) and not hasattr(type(value), "__index__"):
-        raise TypeError(f"an integer is required (got type {_hashlib.tp_name(value)})")
+        raise TypeError(f"an integer is required (got type {_hashes.tp_name(value)})")
     n = operator.index(value)
     if not -_LONG_MAX - 1 <= n <= _LONG_MAX:
         raise OverflowError("Python int too large to convert to C long")
@@ -95,12 +95,12 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     if not isinstance(hash_name, str):
         if _stdlib_pbkdf2_hmac is not None:
             _stdlib_pbkdf2_hmac(hash_name, b"", b"", 1)  # its argument parser's TypeError, before any work
-        raise TypeError(f"pbkdf2_hmac() argument 'hash_name' must be str, not {_hashlib.tp_name(hash_name)}")
-    pw = _hashlib.byte_view(password)
-    sa = _hashlib.byte_view(salt)
+        raise TypeError(f"pbkdf2_hmac() argument 'hash_name' must be str, not {_hashes.tp_name(hash_name)}")
+    pw = _hashes.byte_view(password)
+    sa = _hashes.byte_view(salt)
     iterations = _c_long(iterations, True)
-    name = _hashlib.canonical_name(hash_name)
-    alg = _hashlib.ALGORITHMS.get(name) if name is not None else None
+    name = _hashes.canonical_name(hash_name)
+    alg = _hashes.ALGORITHMS.get(name) if name is not None else None
     if name is None or alg is None or alg.digest_size == 0:
         if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
             raise _UnsupportedDigestmodError(f"unsupported hash type {hash_name}")

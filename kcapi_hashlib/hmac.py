@@ -23,13 +23,13 @@ import warnings as _warnings
 from types import BuiltinFunctionType, ModuleType
 from typing import Any, Callable, Optional, Union
 
-from . import _afalg, _hashlib, _policy
+from . import _afalg, _hashes, _policy
 from ._afalg import keyed as _keyed
 from ._algorithms import ROWS
 
 Buffer = Union[bytes, bytearray, memoryview]
 
-# The stdlib's constant-time comparison, re-exported (never reimplemented): _hashlib.compare_digest where
+# The stdlib's constant-time comparison, re-exported (never reimplemented): _hashes.compare_digest where
 # OpenSSL is present, else _operator._compare_digest, exactly as the stdlib hmac module chooses.
 compare_digest = _stdlib_hmac.compare_digest
 
@@ -69,13 +69,13 @@ _MODULE_HASHES: dict[str, str] = {
 # ASN.1 OIDs of hash objects (PyCryptodome's `oid` attribute). BLAKE2b objects are left out on purpose:
 # their new() is keyword-only, so no HMAC implementation can use them as a digestmod.
 _OID_HASHES: dict[str, str] = {row.oid: row.name for row in ROWS if row.oid}
-_OURS: dict[Any, str] = {ctor: name for name, ctor in _hashlib.CONSTRUCTORS.items()}
+_OURS: dict[Any, str] = {ctor: name for name, ctor in _hashes.CONSTRUCTORS.items()}
 
 
 def _same_block_size(obj: Any, name: str) -> bool:
     # A module or object that claims another block size would pad the key differently: not the same HMAC.
     bs = getattr(obj, "block_size", None)
-    return bs is None or bs == _hashlib.ALGORITHMS[name].block_size
+    return bs is None or bs == _hashes.ALGORITHMS[name].block_size
 
 
 def identify(digestmod: Any) -> Optional[str]:
@@ -83,7 +83,7 @@ def identify(digestmod: Any) -> Optional[str]:
     a name, a hashlib constructor (the stdlib's or ours), a PyCryptodome-style hash module or hash object.
     None for anything else (e.g. a class of your own), which is then used as given."""
     if isinstance(digestmod, str):
-        return _hashlib.canonical_name(digestmod)
+        return _hashes.canonical_name(digestmod)
     try:
         ours = _OURS.get(digestmod)
     except (TypeError, ValueError):  # unhashable (a writable memoryview raises ValueError)
@@ -97,7 +97,7 @@ def identify(digestmod: Any) -> Optional[str]:
     module = getattr(digestmod, "__module__", None)
     if callable(digestmod) and module in _STDLIB_HASH_MODULES:
         ctor = getattr(digestmod, "__name__", "")
-        name = _hashlib.canonical_name(ctor[len("openssl_") :] if ctor.startswith("openssl_") else ctor)
+        name = _hashes.canonical_name(ctor[len("openssl_") :] if ctor.startswith("openssl_") else ctor)
         return name if name is not None and name != "new" else None
     cls_module = getattr(type(digestmod), "__module__", "") or ""
     if cls_module.startswith(_PYCRYPTODOME_STYLE):
@@ -118,7 +118,7 @@ def _prehash(kname: str, digest_size: int) -> Callable[[Buffer], Buffer]:
 def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.Tfm]:
     """The kernel's hmac(<name>) tfm keyed with `key` (from the key cache unless cached=False), or None if the
     kernel has no such hash or hmac template here. KernelError (e.g. ENOMEM) propagates."""
-    alg = _hashlib.ALGORITHMS[name]
+    alg = _hashes.ALGORITHMS[name]
     if alg.kernel is None:
         return None
     prepare = _prehash(alg.kernel, alg.digest_size)
@@ -130,17 +130,17 @@ def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.T
         return None
 
 
-def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashlib.HASH]:
+def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashes.HASH]:
     if name is None:
         return None
     tfm = kernel_tfm(name, key)
     if tfm is None:
         return None
-    alg = _hashlib.ALGORITHMS[name]
-    return _hashlib.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
+    alg = _hashes.ALGORITHMS[name]
+    return _hashes.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
 
 
-_buffer = _hashlib.byte_view  # a C function's Py_buffer argument: TypeError, or BufferError if not C-contiguous
+_buffer = _hashes.byte_view  # a C function's Py_buffer argument: TypeError, or BufferError if not C-contiguous
 
 
 def _is_buffer(obj: Any) -> bool:
@@ -154,7 +154,7 @@ def _is_buffer(obj: Any) -> bool:
 def _userspace_only(name: Optional[str]) -> bool:
     """True for hashes the kernel has no AF_ALG hash for (shake_*, sha512_224, sha512_256): the policy decides,
     and under fallback the stdlib's hmac computes them, with its own behaviour (an XOF: ValueError on 3.10+)."""
-    if name is None or _hashlib.ALGORITHMS[name].kernel is not None:
+    if name is None or _hashes.ALGORITHMS[name].kernel is not None:
         return False
     _policy.unavailable("hash", name, f"the kernel has no AF_ALG hash for {name}")
     return True
@@ -164,7 +164,7 @@ def _stdlib_digestmod(name: str, digestmod: Any) -> Any:
     """What to give the stdlib's hmac for digestmod: the stdlib's own constructor in place of ours."""
     if isinstance(digestmod, str) or _OURS.get(digestmod) is None:
         return digestmod
-    return _hashlib._stdlib(name)
+    return _hashes._stdlib(name)
 
 
 def _c_path(digest: Any) -> bool:
@@ -187,12 +187,12 @@ def _digest_cons(digestmod: Any) -> Callable[..., Any]:
     """The hash constructor of the RFC 2104 construction: ours for every hash we can name, else digestmod's."""
     name = identify(digestmod)
     if name is not None:
-        ctor = _hashlib.CONSTRUCTORS[name]
+        ctor = _hashes.CONSTRUCTORS[name]
         return lambda d=b"": ctor(d)
     if callable(digestmod):
         return digestmod  # type: ignore[no-any-return]
     if isinstance(digestmod, str):
-        return lambda d=b"": _hashlib.new(digestmod, d)
+        return lambda d=b"": _hashes.new(digestmod, d)
     return lambda d=b"": digestmod.new(d)
 
 
@@ -416,13 +416,13 @@ def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
         if name is not None:
             tfm = kernel_tfm(name, k)
             if tfm is not None:
-                return _afalg.hash_oneshot(tfm, (m,), _hashlib.ALGORITHMS[name].digest_size)
+                return _afalg.hash_oneshot(tfm, (m,), _hashes.ALGORITHMS[name].digest_size)
             key, msg = k.tobytes(), m  # RFC 2104 over kernel hashes, on the bytes the C path would take
     elif name is not None and isinstance(key, (bytes, bytearray)) and _is_buffer(msg):
         # The stdlib's Python code (key + padding: bytes or bytearray keys only), on the kernel's hmac.
         tfm = kernel_tfm(name, key)
         if tfm is not None:
-            return _afalg.hash_oneshot(tfm, (_buffer(msg),), _hashlib.ALGORITHMS[name].digest_size)
+            return _afalg.hash_oneshot(tfm, (_buffer(msg),), _hashes.ALGORITHMS[name].digest_size)
 
     digest_cons = _digest_cons(digest)
 

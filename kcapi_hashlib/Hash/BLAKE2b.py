@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .. import _afalg, _hashlib
+from .. import _afalg, _hashes
 from .._afalg import keyed as _keyed
 from .._algorithms import BY_NAME
 from ..hmac import compare_digest
@@ -26,8 +26,8 @@ def _start(digest_bytes: int, key: Buffer) -> Any:
         except _afalg.AlgUnavailable:
             pass  # the policy decides below
         else:
-            return _hashlib.HASH._create("blake2b", digest_bytes, BY_NAME["blake2b"].block_size, tfm)
-    return _hashlib.blake2b(digest_size=digest_bytes, key=key)
+            return _hashes.HASH._create("blake2b", digest_bytes, BY_NAME["blake2b"].block_size, tfm)
+    return _hashes.blake2b(digest_size=digest_bytes, key=key)
 
 
 class BLAKE2b_Hash(HashBase):
@@ -106,7 +106,7 @@ class BLAKE2b_Hash(HashBase):
         tag = b""
         if mac_tag:
             check_data(mac_tag)
-            tag = _hashlib.byte_view(mac_tag).tobytes()
+            tag = _hashes.byte_view(mac_tag).tobytes()
         if not compare_digest(tag, self.digest()):
             raise ValueError("MAC check failed")
 

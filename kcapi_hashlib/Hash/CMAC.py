@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable, Optional, Union
 
-from .. import _afalg, _hashlib, _policy
+from .. import _afalg, _hashes, _policy
 from .._afalg import keyed as _keyed
 from ..hmac import compare_digest
 from ._base import unhexlify_tag
@@ -92,7 +92,7 @@ def _kernel_cmac(key_obj: Any, ciphermod: Any, cipher_params: dict[str, Any], bs
             except _afalg.AlgUnavailable as e:
                 reason = e
             else:
-                return _hashlib.HASH._create(f"cmac({kcipher})", bs, bs, tfm)
+                return _hashes.HASH._create(f"cmac({kcipher})", bs, bs, tfm)
     _policy.unavailable("cmac", f"cmac({leaf or modname})", reason)
     return _SP800_38B(key, ciphermod, cipher_params, bs)
 

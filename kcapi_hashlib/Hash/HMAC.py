@@ -13,7 +13,7 @@ import warnings
 from types import ModuleType
 from typing import Any, Optional, Union
 
-from .. import _hashlib
+from .. import _hashes
 from .._algorithms import ROWS
 from ..hmac import _kernel_hmac, compare_digest, identify
 from ._base import check_data, unhexlify_tag
@@ -47,9 +47,9 @@ class _Ours:
     """kcapi_hashlib's hash `name` with the module interface RFC 2104 below needs (new, sizes)."""
 
     def __init__(self, name: str) -> None:
-        self._ctor = _hashlib.CONSTRUCTORS[name]
-        self.digest_size = _hashlib.ALGORITHMS[name].digest_size
-        self.block_size = _hashlib.ALGORITHMS[name].block_size
+        self._ctor = _hashes.CONSTRUCTORS[name]
+        self.digest_size = _hashes.ALGORITHMS[name].digest_size
+        self.block_size = _hashes.ALGORITHMS[name].block_size
 
     def new(self, data: Buffer = b"") -> Any:
         return self._ctor(data)

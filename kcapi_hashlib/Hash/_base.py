@@ -10,7 +10,7 @@ from __future__ import annotations
 from binascii import unhexlify
 from typing import Any, Callable, Optional, Protocol, TypeVar, Union
 
-from .. import _hashlib
+from .. import _hashes
 from .._algorithms import BY_NAME
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -41,7 +41,7 @@ def unhexlify_tag(hex_mac_tag: Any) -> bytes:
 
 def make(name: str) -> Any:
     """A new kcapi_hashlib hash object for hashlib name `name` (raises / falls back as the policy says)."""
-    return _hashlib.CONSTRUCTORS[name]()
+    return _hashes.CONSTRUCTORS[name]()
 
 
 def oneshot(name: str, data: Any) -> bytes:

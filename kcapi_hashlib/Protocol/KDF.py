@@ -18,7 +18,7 @@ from functools import reduce
 from types import ModuleType
 from typing import Any, Callable, Literal, Optional, Union, overload
 
-from .. import _hashlib
+from .. import _hashes
 from .._kdf import pbkdf2_blocks, prf_session
 from ..Hash import HMAC, SHA1
 from ..hmac import identify
@@ -67,7 +67,7 @@ def _kernel_hash(hash_module: Any) -> Optional[str]:
     if hash_module is None:
         return None
     name = identify(hash_module)
-    if name is None or _hashlib.ALGORITHMS[name].kernel is None:
+    if name is None or _hashes.ALGORITHMS[name].kernel is None:
         return None
     return name
 
@@ -147,7 +147,7 @@ def PBKDF2(
 
     name = None if prf or not isinstance(dkLen, int) else _kernel_hash(hmac_hash_module)
     if name is not None:
-        size = _hashlib.ALGORITHMS[name].digest_size
+        size = _hashes.ALGORITHMS[name].digest_size
         blocks = range(1, -(-dkLen // size) + 1) if dkLen > 0 else range(1, 1)
         if blocks and name in _ASSISTED:
             # PyCryptodome's C inner loop: "iterations < 1" in Python, then cffi's conversion to size_t.
@@ -207,7 +207,7 @@ def _kernel_hkdf(name: str, master: Buffer, salt: Buffer, info: Buffer, L: int) 
     # Bytes throughout (a memoryview of wide items is its bytes), as PyCryptodome's HMAC reads them: the salt
     # is the HMAC key (memoryview.tobytes(): any layout), the master secret a message (C-contiguous only).
     salt = salt.tobytes() if isinstance(salt, memoryview) else salt
-    master = _hashlib.byte_view(master)
+    master = _hashes.byte_view(master)
     with prf_session(name, salt, cached=True) as extract:
         if extract is None:
             return None

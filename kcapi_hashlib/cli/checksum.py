@@ -108,7 +108,7 @@ class _Summer:
     def __init__(self, algorithm: str, bits: Optional[int]) -> None:
         import kcapi_hashlib
 
-        from .._hashlib import ALGORITHMS, canonical_name
+        from .._hashes import ALGORITHMS, canonical_name
 
         name = canonical_name(algorithm)
         if name is None or ALGORITHMS[name].digest_size == 0:
@@ -356,7 +356,7 @@ def _check_file(summer: _Summer, listing: bytes, opts: argparse.Namespace) -> bo
 
 
 def sum_algorithms() -> list[str]:
-    from .._hashlib import ALGORITHMS
+    from .._hashes import ALGORITHMS
 
     return [name for name, alg in ALGORITHMS.items() if alg.digest_size]
 

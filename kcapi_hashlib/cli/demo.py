@@ -61,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
         stdlib_digest = h.hexdigest()
-    from .._hashlib import ALGORITHMS
+    from .._hashes import ALGORITHMS
 
     kname = ALGORITHMS[algorithm].kernel or algorithm
     entry = crypto_entry(proc_crypto(), "hash", kname)

@@ -22,7 +22,7 @@ class Row(NamedTuple):
 
 
 def _hash_rows() -> list[Row]:
-    from .._hashlib import ALGORITHMS
+    from .._hashes import ALGORITHMS
 
     return [
         Row("hash", name, "hash", alg.kernel, "" if alg.kernel else f"the kernel has no AF_ALG hash for {name}")
