@@ -359,4 +359,25 @@ class Guest:
             extra = [ln for ln in lines if not _NOISE.match(ln)]
             if extra and not verbose:
                 say("kernel console:\n" + "\n".join(f"  | {ln}" for ln in extra[-_CONSOLE_TAIL:]))
+            if any("ran out of memory on the host side" in ln for ln in lines):
+                say(max_map_count_hint())
         return status
+
+
+MAX_MAP_COUNT = "/proc/sys/vm/max_map_count"
+WANTED_MAP_COUNT = 1 << 20
+
+
+def max_map_count_hint() -> str:
+    """What to do when UML's host-side mmap fails: UML maps guest pages into the host process one by one, so
+    a guest process with a large, fragmented heap (a long pytest run with big AEAD buffers on 7.2) needs more
+    mappings than the default vm.max_map_count of 65530 allows."""
+    try:
+        with open(MAX_MAP_COUNT) as f:
+            now = f.read().strip()
+    except OSError:
+        now = "unknown"
+    return (
+        f"user-mode-linux could not map guest memory on the host (vm.max_map_count is {now}): raise it, e.g. "
+        f"`sysctl -w vm.max_map_count={WANTED_MAP_COUNT}` (.ci/run does)"
+    )
