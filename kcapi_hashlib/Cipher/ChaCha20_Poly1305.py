@@ -147,10 +147,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
             self._usable()
             self._step(
                 Method.ENCRYPT,
-                (
-                    Method.ENCRYPT,
-                    Method.DIGEST,
-                ),
+                (Method.ENCRYPT, Method.DIGEST),
                 "encrypt() method cannot be called",
             )
             return self._process(plaintext, output, True)
@@ -158,10 +155,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
     def _pre_decrypt(self, ciphertext: Any) -> None:
         self._step(
             Method.DECRYPT,
-            (
-                Method.DECRYPT,
-                Method.VERIFY,
-            ),
+            (Method.DECRYPT, Method.VERIFY),
             "decrypt() method cannot be called",
         )
 

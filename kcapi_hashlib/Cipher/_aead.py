@@ -103,7 +103,6 @@ class AeadCipher(Stateful):
     every later call raises InterruptedCipherError rather than reuse key stream or produce a wrong tag."""
 
     _key: bytes
-    _fp: bytes
     _mac_len: int
     _next: Any
     _aad: list[Any]
@@ -122,7 +121,6 @@ class AeadCipher(Stateful):
 
     def _setup(self, key: bytes, mac_len: int) -> None:
         self._key = key
-        self._fp = _k.fingerprint(key)
         self._mac_len = mac_len
         self._aad = []
         self._aad_len = 0
@@ -182,11 +180,9 @@ class AeadCipher(Stateful):
             piece = src[pos : pos + take]
             dst = out[pos : pos + take]
             if skip:  # start mid-block: feed `skip` dummy bytes and drop their output
-                _k.stream_once(
-                    name, self._fp, self._key, iv_at(block), [bytes(skip), piece], [memoryview(bytearray(skip)), dst]
-                )
+                _k.stream_once(name, self._key, iv_at(block), [bytes(skip), piece], [memoryview(bytearray(skip)), dst])
             else:
-                _k.stream_once(name, self._fp, self._key, iv_at(block), [piece], [dst])
+                _k.stream_once(name, self._key, iv_at(block), [piece], [dst])
             pos += take
 
     def _aad_joined(self) -> bytes:
@@ -209,7 +205,7 @@ class AeadCipher(Stateful):
             if data_len:
                 outs.append(out)
         outs.append(memoryview(tag))
-        _k.aead_once(native.name, self._fp, self._key, native.authsize, True, native.iv, aad_len, [*aad, *data], outs)
+        _k.aead_once(native.name, self._key, native.authsize, True, native.iv, aad_len, [*aad, *data], outs)
         return bytes(tag)
 
     def _start_stream(self) -> None:
@@ -357,7 +353,7 @@ class AeadCipher(Stateful):
         self._broken = "decrypt_and_verify"
         try:
             _k.aead_once(
-                native.name, self._fp, self._key, native.authsize, False, native.iv, self._aad_len,
+                native.name, self._key, native.authsize, False, native.iv, self._aad_len,
                 [*self._aad, keep, tag], outs,
             )  # fmt: skip
         except _k.BadTag:

@@ -73,7 +73,7 @@ class _CbcMac(Mac):
             take = min(_CHUNK, whole - pos)
             out = memoryview(self._scratch)[:take]
             m = self._mode
-            _k.stream_once(f"cbc({m._kname})", m._fp, m._key, self._iv, [view[pos : pos + take]], [out])
+            _k.stream_once(f"cbc({m._kname})", m._key, self._iv, [view[pos : pos + take]], [out])
             self._iv = bytes(out[take - 16 :])
             pos += take
         view.release()
@@ -181,7 +181,7 @@ class CcmMode(NistAeadCipher):
 
     def _s0(self) -> bytes:
         out = bytearray(16)
-        _k.stream_once(f"ctr({self._kname})", self._fp, self._key, self._nat.iv, [bytes(16)], [memoryview(out)])
+        _k.stream_once(f"ctr({self._kname})", self._key, self._nat.iv, [bytes(16)], [memoryview(out)])
         return bytes(out)
 
     def _new_mac(self) -> Mac:
@@ -274,10 +274,7 @@ class CcmMode(NistAeadCipher):
             self._usable()
             self._step(
                 Method.ENCRYPT,
-                (
-                    Method.ENCRYPT,
-                    Method.DIGEST,
-                ),
+                (Method.ENCRYPT, Method.DIGEST),
                 "encrypt() can only be called after initialization or an update()",
             )
             self._begin(plaintext, True)
@@ -286,10 +283,7 @@ class CcmMode(NistAeadCipher):
     def _pre_decrypt(self, ciphertext: Any) -> None:
         self._step(
             Method.DECRYPT,
-            (
-                Method.DECRYPT,
-                Method.VERIFY,
-            ),
+            (Method.DECRYPT, Method.VERIFY),
             "decrypt() can only be called after initialization or an update()",
         )
         self._begin(ciphertext, False)

@@ -163,7 +163,7 @@ class GcmMode(NistAeadCipher):
     def _ecb_block(self, block: bytes) -> bytes:
         """E_K(block): one ctr(aes) block from counter `block` over zeros."""
         out = bytearray(16)
-        _k.stream_once(f"ctr({self._kname})", self._fp, self._key, block, [bytes(16)], [memoryview(out)])
+        _k.stream_once(f"ctr({self._kname})", self._key, block, [bytes(16)], [memoryview(out)])
         return bytes(out)
 
     def _ghash(self, aad: bytes, c: bytes) -> bytes:
@@ -171,7 +171,7 @@ class GcmMode(NistAeadCipher):
         ks = bytearray(16 + len(c))
         # counter N0||1 gives E_K(N0||1) for the first (zero) block, then the keystream gcm(aes) will use
         ctr1 = _N0 + b"\x00\x00\x00\x01"
-        _k.stream_once(f"ctr({self._kname})", self._fp, self._key, ctr1, [bytes(16), c], [memoryview(ks)])
+        _k.stream_once(f"ctr({self._kname})", self._key, ctr1, [bytes(16), c], [memoryview(ks)])
         nat = Native(f"gcm({self._kname})", None, _N0, True)
         tag = self._native_encrypt(nat, [aad], len(aad), [memoryview(ks)[16:]], None)
         return xor16(tag, bytes(ks[:16]))

@@ -18,11 +18,8 @@ Kernel behaviour handled here (see also the project's AF_ALG-NOTES.md):
 - Never splice/vmsplice into AEAD sockets (CVE-2026-31431): every send here copies.
 
 Keyed tfms: one tfm carries one key (alg_setsockopt answers EBUSY while any op socket it accepted lives), so
-each (algorithm, key, tag size) gets its own tfm, kept in a bounded per-algorithm LRU cache. The cache is
-indexed by a keyed fingerprint of the key (BLAKE2b with a per-process random secret), never by key bytes.
-When an algorithm's cache is full, the least recently used tfm is re-keyed in place: its idle op sockets
-are closed (the kernel then accepts ALG_SET_KEY again: alg_setsockopt compares refcnt with nokey_refcnt)
-and the new key is set, which costs fewer syscalls than closing it and binding a new one.
+each (algorithm, key, tag size) gets its own tfm, from the one keyed-transform cache (keyed.cached_tfm: keyed
+fingerprints, never key bytes; re-keyed in place when evicted and unused).
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from _blake2 import blake2b as _blake2b
 from typing import Optional, Sequence
 
 from . import core
@@ -197,20 +193,7 @@ def stream(alg: Tfm, op: OpSocket, iv: Buffer, data: Sequence[Buffer], out: Sequ
 # --- keyed tfm cache ------------------------------------------------------------------------------------
 
 
-_secret: list[bytes] = []
-
-
-def fingerprint(key: Buffer) -> bytes:
-    """A keyed fingerprint of `key` (BLAKE2b-256 under a per-process random secret): what cipher objects keep to
-    recognise their key. The tfm cache (keyed.cached_tfm) fingerprints keys itself."""
-    if not _secret:
-        import os
-
-        _secret.append(os.urandom(32))
-    return _blake2b(bytes(key), digest_size=32, key=_secret[0]).digest()
-
-
-def acquire(alg_type: str, name: str, fp: bytes, key: Buffer, authsize: Optional[int] = None) -> tuple[Tfm, OpSocket]:
+def acquire(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = None) -> tuple[Tfm, OpSocket]:
     """The cached tfm keyed with `key` (and tag size `authsize`, None = the algorithm's default) and an idle op
     socket of it. Give the op socket back with tfm.release(op) once its operation finished, or drop it.
 
@@ -218,10 +201,6 @@ def acquire(alg_type: str, name: str, fp: bytes, key: Buffer, authsize: Optional
     keeps the key fixed under it."""
     t = _keyed.cached_tfm(alg_type, name, key, authsize=authsize)
     return t, t.op()
-
-
-def release(t: Tfm, op: OpSocket) -> None:
-    t.release(op)
 
 
 def clear() -> None:
@@ -234,7 +213,6 @@ def clear() -> None:
 
 def aead_once(
     name: str,
-    fp: bytes,
     key: Buffer,
     authsize: Optional[int],
     encrypt: bool,
@@ -245,7 +223,7 @@ def aead_once(
 ) -> None:
     """crypt() on a pooled op socket of the cached tfm for (name, key, authsize): sendmsg + recvmsg in steady
     state. A bad tag leaves the op socket clean (the kernel consumed the message), so it is pooled again."""
-    t, op = acquire("aead", name, fp, key, authsize)
+    t, op = acquire("aead", name, key, authsize)
     try:
         crypt(t, op, encrypt, iv, assoclen, data, out)
     except BadTag:
@@ -257,11 +235,9 @@ def aead_once(
     t.release(op)
 
 
-def stream_once(
-    name: str, fp: bytes, key: Buffer, iv: Buffer, data: Sequence[Buffer], out: Sequence[memoryview]
-) -> None:
+def stream_once(name: str, key: Buffer, iv: Buffer, data: Sequence[Buffer], out: Sequence[memoryview]) -> None:
     """stream() on a pooled op socket of the cached skcipher tfm for (name, key)."""
-    t, op = acquire("skcipher", name, fp, key)
+    t, op = acquire("skcipher", name, key)
     try:
         stream(t, op, iv, data, out)
     except BaseException:

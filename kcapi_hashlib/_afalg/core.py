@@ -247,12 +247,6 @@ class OpSocket(_SOCK):
         """accept() on an op socket (a hash clone)."""
         return OpSocket.accept_from(self)
 
-    def fileno_or_raise(self) -> int:
-        fd = int(self.fileno())
-        if fd < 0:
-            raise OSError(errno.EBADF, "AF_ALG operation socket is closed")
-        return fd
-
 
 _wrap_op = functools.partial(OpSocket, AF_ALG, socket.SOCK_SEQPACKET, 0)  # OpSocket(..., fileno=fd): owns fd
 

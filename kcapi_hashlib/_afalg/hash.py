@@ -209,8 +209,7 @@ class HashStream:
     def copy(self) -> HashStream:
         new = HashStream(self._alg, buffered=True)
         new._buffered = self._buffered
-        if self._op is not None:
-            _register(new)  # before any lock (see update)
+        _register(new)  # before any lock (see update): it may get kernel state below
         with self._lock:
             op = self._state()
             self._busy = True
@@ -218,8 +217,6 @@ class HashStream:
                 new._buf[:] = self._buf
                 new._digest = self._digest
                 if op is not None:
-                    if not new._registered:
-                        _register_unlocked(new)
                     new._op = self._clone(op)
             finally:
                 self._busy = False
@@ -287,12 +284,8 @@ _forking: list[HashStream] = []
 def _register(s: HashStream) -> None:
     if not s._registered:
         with _gate:
-            _register_unlocked(s)
-
-
-def _register_unlocked(s: HashStream) -> None:
-    _live.add(weakref.ref(s, _live.discard))
-    s._registered = True
+            _live.add(weakref.ref(s, _live.discard))
+            s._registered = True
 
 
 def _acquire_recorded(held: list[Any], locks: list[Any]) -> None:
