@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import array
+import random
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -135,22 +137,30 @@ def _raise(signum: int, frame: object) -> None:
 BIG = 8 << 20
 
 
-def _interrupt_until_written(make: Callable[[], Any], attempts: int = 40) -> tuple[Any, int, bytearray]:
+def _interrupt_until_written(make: Callable[[], Any], attempts: int = 150) -> tuple[Any, int, bytearray]:
     """c.encrypt(zeros(BIG), output=buf) with a timer whose handler raises, until one call is interrupted
     after the kernel wrote some of its output (a call interrupted before that may or may not have reserved
     its range: that object is dropped and a new one made). Returns (the object, bytes its complete calls
     consumed before the interrupted one, that call's output buffer)."""
     zeros = bytes(BIG)
+    # Timer delays spread over the time one uninterrupted call takes here (measured, not guessed: a fixed
+    # schedule missed the window on a loaded CI machine under 7.2, where one call is a few long kernel ops).
+    start = time.monotonic()
+    make().encrypt(zeros, output=bytearray(BIG))
+    took = time.monotonic() - start
+    rng = random.Random(attempts)
     c, done = make(), 0
     old = signal.signal(signal.SIGALRM, _raise)
     try:
-        for attempt in range(attempts):
+        for _ in range(attempts):
             buf = bytearray(b"\xaa") * BIG
-            delay = min(0.002 * 1.3**attempt, 3.0)  # up to where one call is done in a single kernel op
+            delay = max(took * rng.uniform(0.05, 1.0), 1e-4)
             try:
                 signal.setitimer(signal.ITIMER_REAL, delay)
+                began = time.monotonic()
                 c.encrypt(zeros, output=buf)
                 signal.setitimer(signal.ITIMER_REAL, 0)
+                took = min(took, time.monotonic() - began)  # the first call also paid for binding, page faults
                 done += BIG
             except _Interrupt:
                 signal.setitimer(signal.ITIMER_REAL, 0)
