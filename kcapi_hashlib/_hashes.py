@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _afalg, _policy
 from ._algorithms import BY_NAME, ROWS, Algorithm
+from ._callable import as_builtin, make_builtin
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -200,7 +201,8 @@ def _constructor(name: str) -> Callable[..., Any]:
 
     constructor.__name__ = constructor.__qualname__ = name
     constructor.__doc__ = f"Return a new {name} hash object computed by the kernel; optionally initialized with data."
-    return constructor
+    # A builtin-like callable, as hashlib's: it never binds as a method (`class H: digest = hashlib.sha256`).
+    return make_builtin(constructor, "kcapi_hashlib")
 
 
 def _blake2(
@@ -257,6 +259,7 @@ _TREE_DEFAULTS: dict[str, Any] = {
 }
 
 
+@as_builtin("kcapi_hashlib")
 def blake2b(
     data: Buffer = b"",
     /,
@@ -282,6 +285,7 @@ def blake2b(
     return _blake2("blake2b", data, digest_size, key, salt, person, tree, usedforsecurity)
 
 
+@as_builtin("kcapi_hashlib")
 def blake2s(
     data: Buffer = b"",
     /,
@@ -326,6 +330,7 @@ CONSTRUCTORS: dict[str, Callable[..., Any]] = {
 }
 
 
+@as_builtin("kcapi_hashlib")
 def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
     """new(name, data=b'', **kwargs) - Return a new hashing object using the named algorithm;
     optionally initialized with data (which must be a bytes-like object)."""
@@ -337,10 +342,22 @@ def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
         raise TypeError("name must be a string")  # pragma: no cover - hashlib.new() refused it above
     canon = canonical_name(name)
     if canon is None:
-        raise ValueError("unsupported hash type " + name)
+        return _beyond_the_table(name, data, kwargs)
     if "string" in kwargs:  # as hashlib: new() passes data positionally
         raise TypeError("argument for new() given by name ('string') and position (2)")
     return CONSTRUCTORS[canon](data, **kwargs)
+
+
+def _beyond_the_table(name: str, data: Buffer, kwargs: dict[str, Any]) -> Any:
+    """new() for a name hashlib accepts (through OpenSSL: "md5-sha1", "mdc2", ...) that kcapi_hashlib has no
+    kernel algorithm for: the policy decides (strict: hashlib's "unsupported hash type NAME", with the reason).
+    A name hashlib refuses too is refused with its error."""
+    try:
+        _STDLIB_NEW(name)  # no data: only whether the original accepts the name
+    except ValueError:
+        raise ValueError("unsupported hash type " + name) from None
+    _policy.unavailable("hash", name, f"kcapi_hashlib has no kernel algorithm for {name!r} (only OpenSSL has it)")
+    return _STDLIB_NEW(name, data, **kwargs)
 
 
 # --- availability ---------------------------------------------------------------------------------------
@@ -363,6 +380,7 @@ def algorithms_available() -> frozenset[str]:
 _SPLICE_MIN = 1 << 18  # below this, read() is as cheap as setting up a pipe
 
 
+@as_builtin("kcapi_hashlib")
 def file_digest(fileobj: Any, digest: Any, /, *, _bufsize: int = 2**18) -> Any:
     """Hash the contents of a file-like object. Returns a digest object.
 

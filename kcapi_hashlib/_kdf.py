@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import _afalg, _hashes, _policy
 from ._afalg import keyed as _keyed
+from ._callable import as_builtin
 from .hmac import kernel_tfm
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -87,6 +88,7 @@ def _c_long(value: Any, clinic: bool) -> int:
     return n
 
 
+@as_builtin("kcapi_hashlib")
 def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int, dklen: Optional[int] = None) -> bytes:
     """Password based key derivation function 2 (PKCS #5 v2.0) with HMAC as pseudorandom function.
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Union
 from . import _afalg, _hashes, _policy
 from ._afalg import keyed as _keyed
 from ._algorithms import ROWS
+from ._callable import as_builtin
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -377,6 +378,7 @@ class HMAC:
         return h.hexdigest()  # type: ignore[no-any-return]
 
 
+@as_builtin()
 def new(key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> HMAC:
     """Create a new hashing object and return it.
 
@@ -397,6 +399,7 @@ def new(key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> HMAC:
     return HMAC(key, msg, digestmod)
 
 
+@as_builtin()
 def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
     """Fast inline implementation of HMAC.
 

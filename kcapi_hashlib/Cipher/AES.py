@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Union
 
+from .._callable import as_builtin
 from . import MODE_XTS, _create_cipher
 from ._common import key_bytes
 
@@ -57,6 +58,7 @@ def _create_base_cipher(dict_parameters: dict[str, Any]) -> bytes:
     return key_bytes(key)
 
 
+@as_builtin()
 def new(key: Buffer, mode: int, *args: Any, **kwargs: Any) -> Any:
     """Create a new AES cipher, as Crypto.Cipher.AES.new.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
+from .._callable import as_builtin
 from ._common import (
     Buffer,
     Stateful,
@@ -117,6 +118,7 @@ class ChaCha20Cipher(Stateful):
             self._position = position
 
 
+@as_builtin()
 def new(*, key: Buffer, nonce: Optional[Buffer] = None, threads: int = 1) -> Any:
     """Create a new ChaCha20 or XChaCha20 cipher (as Crypto.Cipher.ChaCha20.new).
 

@@ -22,6 +22,7 @@ from typing import Any, Optional, overload
 from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg.hash import mac_stream
+from .._callable import as_builtin
 from ._aead import AeadCipher, Buffer, Mac, Native, Writable, c_buffer, is_buffer
 from ._common import c_buffer as flat
 from ._common import nbytes, pycryptodome_fallback
@@ -240,6 +241,7 @@ def _pycryptodome_cipher(real: Any, key: bytes, nonce: bytes) -> Any:
     return cipher
 
 
+@as_builtin()
 def new(*, key: Buffer, nonce: Optional[Buffer] = None) -> Any:
     """Create a new ChaCha20-Poly1305 or XChaCha20-Poly1305 AEAD cipher computed by the kernel.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Union
 
+from .._callable import as_builtin
 from . import _create_cipher
 from ._common import key_bytes
 
@@ -34,6 +35,7 @@ _KERNEL = "des3_ede"
 _PYCRYPTODOME = "Crypto.Cipher.DES3"
 
 
+@as_builtin()
 def adjust_key_parity(key_in: bytes) -> bytes:
     """Set the parity bits in a TDES key (PyCryptodome's DES3.adjust_key_parity).
 
@@ -79,6 +81,7 @@ def _create_base_cipher(dict_parameters: dict[str, Any]) -> bytes:
     return key_bytes(key)
 
 
+@as_builtin()
 def new(key: Buffer, mode: int, *args: Any, **kwargs: Any) -> Any:
     """Create a new Triple DES cipher, as Crypto.Cipher.DES3.new (key: 16 or 24 bytes, parity ignored)."""
     return _create_cipher(sys.modules[__name__], key, mode, *args, **kwargs)

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from .. import _afalg, _hashes
 from .._afalg import keyed as _keyed
 from .._algorithms import BY_NAME
+from .._callable import as_builtin
 from ..hmac import compare_digest
 from ._base import Buffer, HashBase, check_data, unhexlify_tag
 
@@ -148,6 +149,7 @@ class BLAKE2b_Hash(HashBase):
         )
 
 
+@as_builtin()
 def new(
     *,
     data: Optional[Buffer] = None,

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Union
 
 from .. import _afalg, _hashes, _policy
 from .._afalg import keyed as _keyed
+from .._callable import as_builtin
 from ..hmac import compare_digest
 from ._base import unhexlify_tag
 
@@ -321,6 +322,7 @@ class CMAC:
         self.verify(unhexlify_tag(hex_mac_tag))
 
 
+@as_builtin()
 def new(
     key: Buffer,
     msg: Optional[Buffer] = None,

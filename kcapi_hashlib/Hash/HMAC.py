@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 
 from .. import _hashes
 from .._algorithms import ROWS
+from .._callable import as_builtin
 from ..hmac import _kernel_hmac, compare_digest, identify
 from ._base import check_data, unhexlify_tag
 
@@ -228,6 +229,7 @@ class HMAC:
         self.verify(unhexlify_tag(hex_mac_tag))
 
 
+@as_builtin()
 def new(key: Buffer, msg: Buffer = b"", digestmod: Optional[ModuleType] = None) -> HMAC:
     """Create a new MAC object.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .._algorithms import ROWS, Algorithm
+from .._callable import as_builtin
 from ._base import Buffer, PlainHash, oneshot
 
 # truncate= -> the hash (SHA-512 itself for None), from kcapi_hashlib._algorithms.
@@ -46,6 +47,7 @@ class SHA512Hash(PlainHash):
         return SHA512Hash(data, self._truncate)
 
 
+@as_builtin()
 def new(data: Optional[Buffer] = None, truncate: Optional[str] = None) -> SHA512Hash:
     """Create a new hash object.
 
@@ -65,6 +67,7 @@ def new(data: Optional[Buffer] = None, truncate: Optional[str] = None) -> SHA512
     return SHA512Hash(data, truncate)
 
 
+@as_builtin()
 def digest(data: Buffer, *, truncate: Optional[str] = None) -> bytes:
     """Compute the SHA-512 digest of a complete message, in one go.
 

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from .._algorithms import ROWS
+from .._callable import as_builtin
 
 __all__ = [
     "HMAC",
@@ -33,6 +34,7 @@ __all__ = [
 _REPLACES = ["new"]
 
 
+@as_builtin()
 def new(name: str) -> Any:
     """Return a new hash instance, based on its name or
     on its ASN.1 Object ID"""

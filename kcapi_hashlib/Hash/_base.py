@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Protocol, TypeVar, Union
 
 from .. import _hashes
 from .._algorithms import BY_NAME
+from .._callable import make_builtin
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -197,7 +198,8 @@ class DigestFunction(Protocol):
 
 
 def _public(fn: Callable[..., Any], cls: type[HashBase], doc: str) -> None:
-    """Name fn as a function of cls's module (as PyCryptodome's module-level new/digest are)."""
+    """Name fn as a function of cls's module (as PyCryptodome's module-level new/digest are); the caller makes
+    it a builtin-like callable (kcapi_hashlib._callable: it does not bind as a method when stored on a class)."""
     fn.__module__ = cls.__module__
     fn.__doc__ = doc
     fn.__qualname__ = fn.__name__
@@ -212,7 +214,7 @@ def module_api(cls: type[_P]) -> tuple[NewFunction[_P], int, int]:
         return cls(data)
 
     _public(new, cls, f"Create a new {cls.__name__} object; data (optional) is the message's first chunk.")
-    return new, cls.digest_size, cls.block_size
+    return make_builtin(new), cls.digest_size, cls.block_size
 
 
 def sha3_module_api(cls: type[_S]) -> tuple[SHA3NewFunction[_S], int, int]:
@@ -223,7 +225,7 @@ def sha3_module_api(cls: type[_S]) -> tuple[SHA3NewFunction[_S], int, int]:
 
     doc = f"Create a new {cls.__name__} object; update_after_digest: whether update() may follow digest()."
     _public(new, cls, doc)
-    return new, cls.digest_size, cls.block_size
+    return make_builtin(new), cls.digest_size, cls.block_size
 
 
 def digest_function(cls: type[HashBase]) -> DigestFunction:
@@ -234,4 +236,4 @@ def digest_function(cls: type[HashBase]) -> DigestFunction:
         return oneshot(name, data)
 
     _public(digest, cls, f"Compute the {cls.__name__} digest of a complete message, in one go.")
-    return digest
+    return make_builtin(digest)

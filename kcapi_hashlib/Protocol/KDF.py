@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any, Callable, Literal, Optional, Union, overload
 
 from .. import _hashes
+from .._callable import as_builtin
 from .._kdf import pbkdf2_blocks, prf_session
 from ..Hash import HMAC, SHA1
 from ..hmac import identify
@@ -72,6 +73,7 @@ def _kernel_hash(hash_module: Any) -> Optional[str]:
     return name
 
 
+@as_builtin()
 def PBKDF2(
     password: Union[str, Buffer],
     salt: Union[str, Buffer],
@@ -247,6 +249,7 @@ def HKDF(
 ) -> Union[bytes, list[bytes]]: ...
 
 
+@as_builtin()
 def HKDF(
     master: Buffer,
     key_len: int,
@@ -334,6 +337,7 @@ def SP800_108_Counter(
 ) -> Union[bytes, list[bytes]]: ...
 
 
+@as_builtin()
 def SP800_108_Counter(
     master: bytes,
     key_len: int,

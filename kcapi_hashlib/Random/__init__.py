@@ -16,12 +16,14 @@ from typing import Any
 from .. import _policy
 from .._afalg import AlgUnavailable
 from .._afalg import rng as _rng
+from .._callable import as_builtin
 
 __all__ = ["new", "get_random_bytes"]
 # install() puts these in place of Crypto.Random's.
 _REPLACES = ["new", "get_random_bytes", "atfork"]
 
 
+@as_builtin()
 def get_random_bytes(n: int, /) -> bytes:
     """n random bytes from the kernel DRBG (os.urandom's checks: an int, not negative)."""
     try:
@@ -58,10 +60,12 @@ class _KernelRNG:
         """Method provided for backward compatibility only."""
 
 
+@as_builtin()
 def new(*args: Any, **kwargs: Any) -> _KernelRNG:
     """Return a file-like object that outputs cryptographically random bytes."""
     return _KernelRNG()
 
 
+@as_builtin()
 def atfork() -> None:
     """PyCryptodome's no-op: a forked child gets its own kernel DRBG socket by itself."""
