@@ -65,29 +65,40 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Stateful:
-    """ONE threading.Lock per cipher object, always held with a `with` block around each stateful public
+    """ONE threading.RLock per cipher object, always held with a `with` block around each stateful public
     method (`with self._locked():`), and the broken mark of InterruptedCipherError.
+
+    Re-entry: a signal handler that uses the object its own thread is inside would deadlock on a plain Lock
+    and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread
+    already holds the lock, and otherwise returns it to be taken: a handler that runs before the outer call
+    takes it finishes its whole call first; one that runs after finds it owned.
 
     `_broken` is set to the method's name before a call starts changing state that it cannot reserve in one
     step (a chaining value, a MAC fed as data arrives) and cleared when that state is whole again: if any
     exception leaves in between, it stays set and every later call raises InterruptedCipherError."""
 
-    _lock: threading.Lock
+    _lock: threading.RLock
     _lock_generation: int
     _broken: Optional[str]
 
     def _init_lock(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._lock_generation = _fork_generation[0]
         self._broken = None
 
-    def _locked(self) -> threading.Lock:
+    def _locked(self) -> threading.RLock:
         if self._lock_generation != _fork_generation[0]:
             with _relock[0]:
                 if self._lock_generation != _fork_generation[0]:
-                    self._lock = threading.Lock()
+                    self._lock = threading.RLock()
                     self._lock_generation = _fork_generation[0]
-        return self._lock
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]  # C RLock's, what threading.Condition uses
+            raise RuntimeError(
+                f"{type(self).__name__} object used while a call on it is in progress in this thread "
+                "(from a signal handler?)"
+            )
+        return lock
 
     _next: Sequence[Method]
 

@@ -112,15 +112,21 @@ class HashStream:
     def alg(self) -> Tfm:
         return self._alg
 
-    def _state(self) -> Optional[OpSocket]:
-        """The op socket (None: nothing sent yet), or raise if the state is unusable. Called under the lock."""
+    def _not_busy(self) -> None:
+        """Called under the lock, before an operation's try block. The lock is an RLock, so a signal handler that
+        uses this object while the same thread is inside an operation on it gets here instead of deadlocking;
+        interleaving the two would give wrong answers. Each operation sets _busy as the first statement of its
+        try block and only then reads the state (_state()): a handler that runs before that point finishes its
+        whole operation first, and the outer one then reads the state the handler left, never a stale copy."""
         if self._busy:
-            # The lock is an RLock, so a signal handler that uses this object while the same thread is inside an
-            # operation on it gets here instead of deadlocking; interleaving the two would give wrong answers.
             raise RuntimeError(
                 f"{self._alg.name} hash object used while an operation on it is in progress in this thread "
                 "(from a signal handler?)"
             )
+
+    def _state(self) -> Optional[OpSocket]:
+        """The op socket (None: nothing sent yet), or raise if the state is unusable. Called under the lock,
+        with _busy set."""
         op = self._op
         if op is _LOST:
             raise ValueError(
@@ -137,9 +143,10 @@ class HashStream:
         if not self._registered and (not self._buffered or len(self._buf) + size >= FLUSH):
             _register(self)  # before the lock: a fork hook holding the registry's lock waits for ours
         with self._lock:
-            op = self._state()
-            self._busy = True
+            self._not_busy()
             try:
+                self._busy = True
+                op = self._state()
                 self._digest = None
                 buf = self._buf
                 if self._buffered and (len(buf) + size < FLUSH or not self._registered):
@@ -163,9 +170,10 @@ class HashStream:
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
         with self._lock:
-            op = self._state()
-            self._busy = True
+            self._not_busy()
             try:
+                self._busy = True
+                op = self._state()
                 return self._peek(op, tail, size)
             finally:
                 self._busy = False
@@ -187,9 +195,10 @@ class HashStream:
     def digest(self, size: int) -> bytes:
         """Digest of everything so far (cached until the next update); the stream stays open."""
         with self._lock:
-            op = self._state()
-            self._busy = True
+            self._not_busy()
             try:
+                self._busy = True
+                op = self._state()
                 out = self._digest
                 if out is None:
                     out = self._digest = self._peek(op, b"", size)
@@ -211,9 +220,10 @@ class HashStream:
         new._buffered = self._buffered
         _register(new)  # before any lock (see update): it may get kernel state below
         with self._lock:
-            op = self._state()
-            self._busy = True
+            self._not_busy()
             try:
+                self._busy = True
+                op = self._state()
                 new._buf[:] = self._buf
                 new._digest = self._digest
                 if op is not None:
@@ -228,9 +238,10 @@ class HashStream:
         the first byte (the caller then copies). Errors after the first byte are fatal for this stream."""
         _register(self)
         with self._lock:
-            op = self._state()
-            self._busy = True
+            self._not_busy()
             try:
+                self._busy = True
+                op = self._state()
                 self._digest = None
                 self._op = _LOST
                 if op is None:
