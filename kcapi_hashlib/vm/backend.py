@@ -1,15 +1,20 @@
 """The seam between the runner and the machines it boots: a Job (what to run, under which kernel, with what
-refused), the Backend interface every kind of VM implements, and the registry of backends.
+refused, as whom), the Backend interface every kind of VM implements, and the registry of backends.
 
-Only user-mode-linux (uml.py) exists. Another backend (qemu) is one module with a Backend subclass and one
-line in backends(); guest.py (init, modprobe wrapper, output streaming, exit status) is shared with it.
+Two backends: user-mode-linux (uml.py: Debian's UML kernels 6.1, 6.12, 7.2; the default) and qemu
+(qemu.py: Debian's amd64 kernels 6.1-amd64, 6.12-amd64, 7.3-amd64 under qemu-system-x86_64). --kernel picks
+the backend: kernel names are unique across them. A backend is one module with a Backend subclass and one
+line in backends(); guest.py (init, modprobe wrapper, --sysctl/--user/--cap, output streaming, exit status)
+is shared by all of them.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
+
+from .guest import GuestOptions
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class Job:
     mem_bytes: int
     cwd: str  # the command's working directory (the same path inside)
     env: dict[str, str]  # the command's environment, exactly
+    options: GuestOptions = field(default_factory=GuestOptions)  # --sysctl, --user, --cap, --writable
 
 
 class Backend(abc.ABC):
@@ -47,6 +53,22 @@ DEFAULT_BACKEND = "uml"
 
 def backends() -> dict[str, type[Backend]]:
     """Every backend by name (imported on demand)."""
+    from .qemu import Qemu
     from .uml import UserModeLinux
 
-    return {UserModeLinux.name: UserModeLinux}
+    return {UserModeLinux.name: UserModeLinux, Qemu.name: Qemu}
+
+
+def backend_for(kernel: str) -> type[Backend]:
+    """The backend whose --kernel choices include `kernel` (the names are unique across backends)."""
+    for backend in backends().values():
+        if kernel in backend.kernels:
+            return backend
+    raise KeyError(kernel)
+
+
+def all_kernels() -> tuple[str, ...]:
+    """Every --kernel choice, the default backend's first."""
+    found = backends()
+    order = [found[DEFAULT_BACKEND], *(b for name, b in found.items() if name != DEFAULT_BACKEND)]
+    return tuple(k for b in order for k in b.kernels)

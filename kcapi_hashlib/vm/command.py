@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from .backend import DEFAULT_BACKEND, backends
+from .backend import DEFAULT_BACKEND, all_kernels, backends
 from .exits import EXIT_SETUP, killed_by, say
 from .runner import run
 
@@ -16,8 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kcapi_hashlib vm",
         usage="%(prog)s [options] -- CMD [ARGS...]",
-        description="Run CMD under a real Linux kernel (user-mode-linux) so that "
-        "AF_ALG works even where the host kernel refuses it.",
+        description="Run CMD under a real Linux kernel so that AF_ALG works even where the host kernel "
+        "refuses it: Debian's user-mode-linux kernels (6.1, 6.12, 7.2), or Debian's own amd64 kernels "
+        "under qemu with software emulation (6.1-amd64, 6.12-amd64, 7.3-amd64; slower to boot, but the "
+        "distribution's configuration and x86 crypto drivers). The host's / is the VM's root: CMD runs "
+        "with the caller's working directory, environment and interpreter.",
         epilog="Exit status: the command's; 124 timeout; 125 VM failure; "
         "2 usage/missing prerequisites; 128+N command killed by signal N.",
     )
@@ -25,9 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     env_kernel = os.environ.get("KCAPI_HASHLIB_KERNEL") or backend.default_kernel
     parser.add_argument(
         "--kernel",
-        choices=backend.kernels,
+        choices=all_kernels(),
         default=env_kernel,
-        help="kernel to boot (default: $KCAPI_HASHLIB_KERNEL or 6.1)",
+        help=f"kernel to boot (default: $KCAPI_HASHLIB_KERNEL or {backend.default_kernel})",
     )
     parser.add_argument(
         "--refuse",
@@ -42,6 +45,40 @@ def _parser() -> argparse.ArgumentParser:
         default=1800.0,
         metavar="SECONDS",
         help="kill the command after this long (0: never; default 1800)",
+    )
+    parser.add_argument(
+        "--sysctl",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="write this sysctl inside the VM before CMD runs (repeatable; e.g. crypto.af_alg_restrict=1, "
+        "for which af_alg is loaded first); a KEY the kernel lacks, or a value it refuses, fails the run "
+        "with status 2",
+    )
+    parser.add_argument(
+        "--user",
+        type=int,
+        metavar="UID",
+        help="run CMD as this uid (and gid), with no supplementary groups and no capabilities but those of "
+        "--cap. It gets a fresh world-writable $TMPDIR (removed afterwards); directories it could not "
+        "traverse on the host (e.g. /root, holding pyenv's Pythons) are opened for it inside the VM only; "
+        "what else it must write, give it with --writable",
+    )
+    parser.add_argument(
+        "--cap",
+        action="append",
+        metavar="CAP",
+        help="the capabilities CMD holds (repeatable; e.g. net_admin; 'none' for none): ambient "
+        "capabilities with --user, else root's bounding set (root as a container limits it)",
+    )
+    parser.add_argument(
+        "--writable",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="with --user: let the user write PATH for the run (e.g. a --junitxml report): made if missing "
+        "(a directory if PATH ends in /, else an empty file) and owned by the user until the VM is "
+        "gone, then given back (a PATH made here to the caller; files made inside stay the user's)",
     )
     parser.add_argument("--force-vm", action="store_true", help="boot the VM even if the host has AF_ALG")
     parser.add_argument("--verbose", action="store_true", help="show the kernel console and timings")
@@ -75,7 +112,7 @@ def main(argv: list[str]) -> int:
         parser.print_usage(sys.stderr)
         say("no command given (use: -- CMD ARGS...)")
         return EXIT_SETUP
-    kernels = backends()[DEFAULT_BACKEND].kernels
+    kernels = all_kernels()
     if args.kernel not in kernels:  # an unchecked default from the environment
         say(f"KCAPI_HASHLIB_KERNEL must be one of {', '.join(kernels)}")
         return EXIT_SETUP
@@ -88,6 +125,10 @@ def main(argv: list[str]) -> int:
             force_vm=args.force_vm,
             verbose=args.verbose,
             mem=args.mem,
+            sysctls=args.sysctl,
+            user=args.user,
+            caps=args.cap,
+            writable=args.writable,
         )
     except KeyboardInterrupt:
         say("interrupted; VM stopped")

@@ -3,6 +3,10 @@ runs a generated init (PID 1) from a private run directory, with the kernel's mo
 that refuses the --refuse modules; the command's stdout/stderr/exit status are files in that directory,
 streamed to ours while the VM runs (Guest.supervise).
 
+Options (GuestOptions) the guest applies before the command, whatever the backend: sysctls (--sysctl), and
+running the command as another user (--user) with only some capabilities (--cap), via setpriv from the
+host's util-linux.
+
 A backend supplies the kernel (Kernel) and starts the VM process; everything else is here.
 """
 
@@ -22,11 +26,12 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple, Optional
 
 from .exits import EXIT_SETUP, EXIT_TIMEOUT, EXIT_VM_FAILURE, PREFIX, VMError, say, signame
-from .packages import SBIN_PATH, which
+from .packages import SBIN_PATH, ensure_packages, which
 
 # The VM must come up and run the init script within this many seconds, else
 # it is treated as a boot failure (a wedged VM would otherwise sit there
@@ -104,6 +109,159 @@ def refuse_warnings(kernel: Kernel, refuse: Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------
+# --sysctl, --user, --cap
+
+#: Capability names as setpriv(1) takes them (linux/capability.h, CAP_CHOWN = 0 ...).
+CAPABILITIES = (
+    "chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable "
+    "net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module sys_rawio sys_chroot "
+    "sys_ptrace sys_pacct sys_admin sys_boot sys_nice sys_resource sys_time sys_tty_config mknod lease "
+    "audit_write audit_control setfcap mac_override mac_admin syslog wake_alarm block_suspend audit_read "
+    "perfmon bpf checkpoint_restore"
+).split()
+
+
+@dataclass(frozen=True)
+class GuestOptions:
+    """What the guest sets up before the command: sysctls written in order (key in sysctl(8)'s dotted form),
+    the uid to run it as (None: root), its capabilities (None: unchanged; () none at all), and paths the
+    command must be able to write as that uid (given to it on the host for the run)."""
+
+    sysctls: tuple[tuple[str, str], ...] = ()
+    user: Optional[int] = None
+    caps: Optional[tuple[str, ...]] = None
+    writable: tuple[str, ...] = ()
+
+
+def parse_sysctl(item: str) -> tuple[str, str]:
+    """``crypto.af_alg_restrict=1`` -> (key, value); VMError (usage) for anything else."""
+    key, sep, value = item.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*", key) or not re.fullmatch(r"[^\n]+", value):
+        raise VMError(f"bad --sysctl {item!r} (use KEY=VALUE, e.g. crypto.af_alg_restrict=1)", EXIT_SETUP)
+    return key, value
+
+
+def parse_cap(name: str) -> str:
+    """A capability name as setpriv takes it: ``net_admin``, ``CAP_NET_ADMIN`` -> ``net_admin``."""
+    cap = name.strip().lower().removeprefix("cap_")
+    if cap not in CAPABILITIES:
+        raise VMError(f"unknown capability {name!r} (e.g. net_admin, sys_admin)", EXIT_SETUP)
+    return cap
+
+
+def sysctl_path(key: str) -> str:
+    # sysctl(8): dots separate the levels (a key with slashes is already a path)
+    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
+
+
+def setpriv_argv(setpriv: str, user: Optional[int], caps: Optional[Sequence[str]]) -> list[str]:
+    """setpriv(1) options for running as `user` (None: root) holding exactly `caps` (None: unchanged).
+
+    A non-root uid gets `caps` as ambient capabilities (kept across its execve, as systemd's
+    AmbientCapabilities= does), and no supplementary groups. Root keeps its uid, with `caps` as its
+    bounding set: how a container limits root (docker's root lacks CAP_NET_ADMIN by default)."""
+    if user is None and caps is None:
+        return []
+    argv = [setpriv]
+    wanted = ",".join(f"+{c}" for c in caps or ())
+    if user is not None and user != 0:
+        argv += [f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+        if wanted:
+            argv += [f"--inh-caps=-all,{wanted}", f"--ambient-caps=-all,{wanted}"]
+    if caps is not None:
+        argv += [f"--bounding-set=-all{',' + wanted if wanted else ''}"]
+    return [*argv, "--"]
+
+
+def closed_directories(paths: Sequence[str], uid: int) -> list[str]:
+    """The directories among `paths` and their ancestors that `uid` (with gid `uid`, no other groups) may
+    not traverse, shallowest first: e.g. /root (0700) when the interpreter is under /root/.pyenv."""
+    closed: list[str] = []
+    for path in paths:
+        if not path.startswith("/"):
+            continue
+        parts = os.path.normpath(path).split("/")[1:]
+        for i in range(1, len(parts) + 1):
+            d = "/" + "/".join(parts[:i])
+            try:
+                st = os.stat(d)
+            except OSError:
+                break
+            if not os.path.isdir(d):
+                break
+            if st.st_uid == uid:
+                ok = bool(st.st_mode & 0o100)
+            elif st.st_gid == uid:
+                ok = bool(st.st_mode & 0o010)
+            else:
+                ok = bool(st.st_mode & 0o001)
+            if not ok and d not in closed:
+                closed.append(d)
+    return sorted(closed, key=lambda d: (d.count("/"), d))
+
+
+def _needed_paths(cmd: Sequence[str], cwd: str, env: dict[str, str]) -> list[str]:
+    """Where the command will look: its working directory, executable, PATH, Python's prefixes and paths."""
+    paths = [cwd, sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)]
+    found = shutil.which(cmd[0], path=env.get("PATH", os.defpath)) if cmd else None
+    if found:
+        paths += [os.path.abspath(found), os.path.realpath(found)]
+    for var in ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "PYENV_ROOT"):
+        paths += [p for p in env.get(var, "").split(os.pathsep) if p]
+    paths += [p for p in sys.path if p]
+    return paths
+
+
+def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setpriv: str) -> list[str]:
+    """Shell lines of the init that apply `options` (after /proc is up and modprobe points at the wrapper)."""
+    q = shlex.quote
+    lines = []
+
+    def fail(message: str, code: int) -> list[str]:
+        return [f'  echo {q(PREFIX + message)} >>"$T/err"', f'  echo {code} > "$T/rc"; off']
+
+    for key, value in options.sysctls:
+        path = sysctl_path(key)
+        lines += [f"if [ ! -e {q(path)} ]; then"]
+        if key.startswith("crypto.af_alg") or path.startswith("/proc/sys/crypto/af_alg"):
+            # Kernel quirk: crypto.af_alg_restrict (Linux 7.3) is registered by af_alg.ko itself, so it
+            # exists only once the module is in; load it first (a --refuse'd af_alg stays out).
+            lines.append('  "$T/modprobe" -q af_alg 2>/dev/null')
+        lines.append("fi")
+        lines += [f"if [ ! -e {q(path)} ]; then"]
+        lines += fail(f"--sysctl {key}: kernel $(uname -r) has no {path}", EXIT_SETUP)
+        lines += ["fi", f"if ! printf '%s\n' {q(value)} > {q(path)}; then"]
+        lines += fail(f"--sysctl {key}={value}: the kernel refused the value", EXIT_SETUP)
+        lines += ["fi"]
+    if options.user is not None:
+        # A directory the user may not traverse (/root, 0700, holding pyenv's Pythons) becomes traversable
+        # inside the VM only: a tmpfs over it with each of its entries bind-mounted back, so the entries
+        # keep their own permissions and what is written through them reaches the host.
+        for n, d in enumerate(closed):
+            keep = f"$T/opened/{n}"
+            lines += [
+                f'mkdir -p "{keep}" && mount --bind {q(d)} "{keep}" && mount -t tmpfs -o mode=0755 tmpfs {q(d)} || {{',
+                *fail(f"--user: cannot open {d} for uid {options.user}", EXIT_VM_FAILURE),
+                "}",
+                f'for e in "{keep}"/* "{keep}"/.[!.]* "{keep}"/..?*; do',
+                '  [ -e "$e" ] || [ -L "$e" ] || continue',
+                f'  t={q(d)}/"${{e##*/}}"',
+                '  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$t"',
+                '  elif [ -d "$e" ]; then mkdir "$t" && mount --bind "$e" "$t"',
+                '  else : > "$t" && mount --bind "$e" "$t"; fi',
+                "done",
+            ]
+    argv = setpriv_argv(setpriv, options.user, options.caps)
+    if argv:
+        # Check that setpriv can do it, so that a failure is the runner's (125), not the command's status.
+        lines += [f'if ! {" ".join(q(a) for a in argv)} /bin/true 2>>"$T/err"; then']
+        lines += fail("cannot run the command with the asked-for user/capabilities (setpriv failed)", EXIT_VM_FAILURE)
+        lines += ["fi"]
+    return lines
+
+
+# --------------------------------------------------------------------------
 # the run directory: init, modprobe wrapper, and the command's output files
 
 
@@ -119,7 +277,15 @@ def _private_tmp_parent() -> str:
     return parent
 
 
-def init_script(tmp: Path, cmd: Sequence[str], cwd: str, env: dict[str, str]) -> str:
+def init_script(
+    tmp: Path,
+    cmd: Sequence[str],
+    cwd: str,
+    env: dict[str, str],
+    options: GuestOptions = GuestOptions(),
+    closed: Sequence[str] = (),
+    setpriv: str = "setpriv",
+) -> str:
     q = shlex.quote
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 
@@ -136,6 +302,9 @@ def init_script(tmp: Path, cmd: Sequence[str], cwd: str, env: dict[str, str]) ->
     argv = " ".join(q(a) for a in cmd)
     if "=" in cmd[0]:  # env(1) would take it for one more NAME=VALUE
         argv = "/bin/sh -c 'exec \"$@\"' sh " + argv
+    privileges = setpriv_argv(setpriv, options.user, options.caps)
+    if privileges:
+        argv = " ".join(q(a) for a in privileges) + " " + argv
     lines = [
         "#!/bin/sh",
         "# Generated by kcapi_hashlib.vm: PID 1 inside the VM.",
@@ -173,6 +342,7 @@ def init_script(tmp: Path, cmd: Sequence[str], cwd: str, env: dict[str, str]) ->
         f"ulimit -H -n {lim(hard)} 2>/dev/null",
         f"ulimit -S -n {lim(soft)} 2>/dev/null",
         f"umask {umask:03o}",
+        *_options_lines(tmp, options, closed, setpriv),
         f"if ! cd {q(cwd)}; then",
         f'  echo {q(PREFIX + "cannot change to directory " + cwd + " inside the VM")} >>"$T/err"',
         f'  echo {EXIT_VM_FAILURE} > "$T/rc"; off',
@@ -196,6 +366,40 @@ def modprobe_wrapper(modprobe: str, confdir: Path, modroot: Path) -> str:
     return (
         f'#!/bin/sh\nexec {shlex.quote(modprobe)} -C {shlex.quote(str(confdir))} -d {shlex.quote(str(modroot))} "$@"\n'
     )
+
+
+def give_writable(paths: Sequence[str], uid: int) -> list[tuple[str, int, int]]:
+    """Let `uid` write each of `paths` for the run (--writable): a missing one is created (a directory when
+    it ends in "/", else an empty file; its parent must exist), then owned by `uid`. Returns what take_back()
+    needs to restore the owners (a path created here goes to the caller)."""
+    given: list[tuple[str, int, int]] = []
+    try:
+        for raw in paths:
+            path = os.path.abspath(raw)
+            if not os.path.lexists(path):
+                if raw.endswith("/"):
+                    os.mkdir(path)
+                else:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                old = (os.getuid(), os.getgid())
+            else:
+                st = os.lstat(path)
+                old = (st.st_uid, st.st_gid)
+            os.lchown(path, uid, uid)
+            given.append((path, *old))
+    except OSError as exc:
+        take_back(given)
+        message = f"--writable {exc.filename}: {exc.strerror} (giving a path to --user needs root)"
+        raise VMError(message, EXIT_SETUP) from exc
+    return given
+
+
+def take_back(given: Sequence[tuple[str, int, int]]) -> None:
+    for path, uid, gid in given:
+        try:
+            os.lchown(path, uid, gid)
+        except OSError:
+            pass  # removed by the command, say
 
 
 class _Pump:
@@ -267,12 +471,34 @@ class Guest:
     @classmethod
     @contextmanager
     def prepared(
-        cls, kernel: Kernel, cmd: Sequence[str], cwd: str, env: dict[str, str], refuse: Sequence[str], verbose: bool
+        cls,
+        kernel: Kernel,
+        cmd: Sequence[str],
+        cwd: str,
+        env: dict[str, str],
+        refuse: Sequence[str],
+        verbose: bool,
+        options: GuestOptions = GuestOptions(),
     ) -> Iterator[Guest]:
         modprobe = which("modprobe") or "/sbin/modprobe"
+        setpriv = "setpriv"
+        if options.user is not None or options.caps is not None:
+            ensure_packages({"setpriv": "util-linux"})
+            setpriv = which("setpriv") or setpriv
         tmp = Path(tempfile.mkdtemp(prefix="kcapi-vm-", dir=_private_tmp_parent()))
         pumps: list[_Pump] = []
+        given: list[tuple[str, int, int]] = []
+        closed: list[str] = []
         try:
+            if options.user is not None:
+                # The user needs a temporary directory it can write (pytest's tmp_path, tempfile): a fresh
+                # one in the run directory, world-writable and sticky like /tmp, as $TMPDIR.
+                tmp.chmod(0o711)
+                (tmp / "tmp").mkdir()
+                (tmp / "tmp").chmod(0o1777)
+                env = {**env, "TMPDIR": str(tmp / "tmp")}
+                closed = closed_directories([*_needed_paths(cmd, cwd, env), *options.writable], options.user)
+                given = give_writable(options.writable, options.user)
             confdir = tmp / "modprobe.d"
             confdir.mkdir()
             (confdir / "refuse.conf").write_text("".join(f"install {name} /bin/false\n" for name in refuse))
@@ -282,7 +508,7 @@ class Guest:
             wrapper = tmp / "modprobe"
             wrapper.write_text(modprobe_wrapper(modprobe, confdir, modroot))
             init = tmp / "init"
-            init.write_text(init_script(tmp, cmd, cwd, env))
+            init.write_text(init_script(tmp, cmd, cwd, env, options, closed, setpriv))
             wrapper.chmod(0o755)
             init.chmod(0o755)
             for name in ("out", "err", "console"):
@@ -294,6 +520,7 @@ class Guest:
         finally:
             for p in pumps:
                 p.close()
+            take_back(given)
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _pump(self) -> bool:
@@ -303,10 +530,17 @@ class Guest:
         return moved
 
     def supervise(
-        self, proc: subprocess.Popen[bytes], kernel: Kernel, timeout: float, verbose: bool, started: float
+        self,
+        proc: subprocess.Popen[bytes],
+        kernel: Kernel,
+        timeout: float,
+        verbose: bool,
+        started: float,
+        boot_timeout: float = BOOT_TIMEOUT,
     ) -> int:
-        """Stream the command's output while the VM runs, enforce the boot timeout and --timeout, and return
-        the command's exit status (EXIT_TIMEOUT on timeout; VMError when none was recorded)."""
+        """Stream the command's output while the VM runs, enforce the boot timeout (seconds to reach the
+        init script) and --timeout, and return the command's exit status (EXIT_TIMEOUT on timeout; VMError
+        when none was recorded)."""
         booted_at: Optional[float] = None
         delay = 0.01
         while True:
@@ -323,9 +557,9 @@ class Guest:
                 self._pump()
                 say(f"kernel VM timed out after {timeout:g} s")
                 return EXIT_TIMEOUT
-            if booted_at is None and now - started > BOOT_TIMEOUT:
+            if booted_at is None and now - started > boot_timeout:
                 kill_group(proc)
-                raise VMError(f"kernel {kernel.version} did not start init within {BOOT_TIMEOUT:g} s")
+                raise VMError(f"kernel {kernel.version} did not start init within {boot_timeout:g} s")
             delay = 0.01 if moved else min(delay * 2, 0.1)
             time.sleep(delay)
         kill_group(proc)  # leftovers, if any

@@ -93,41 +93,68 @@ def run_quiet(cmd: list[str], what: str, cwd: Optional[Path] = None) -> str:
     return proc.stdout
 
 
-def apt_download(suite: str, packages: Sequence[str], apt: Path) -> dict[str, Path]:
-    """Download `packages` (amd64) from Debian `suite` into `apt`/debs; package name -> its .deb.
+class Apt:
+    """A private apt configuration under one directory (sources, lists, state, cache), so the system's apt
+    setup is never touched. `suites` is one Debian suite or several separated by spaces ("sid
+    experimental": experimental holds only what differs from sid). $KCAPI_HASHLIB_DEBIAN_MIRROR overrides the
+    mirror. The package lists are fetched when it is made."""
 
-    A private apt configuration (sources, lists, state, cache, all under `apt`) is used, so the system's
-    apt setup is never touched. $KCAPI_HASHLIB_DEBIAN_MIRROR overrides the mirror.
-    """
-    apt_get = which("apt-get") or "apt-get"
-    for sub in ("lists/partial", "cache/archives/partial", "state", "etc", "debs"):
-        (apt / sub).mkdir(parents=True)
-    mirror = os.environ.get("KCAPI_HASHLIB_DEBIAN_MIRROR", DEBIAN_MIRROR)
-    (apt / "etc/sources.list").write_text(f"deb {mirror} {suite} main\n")
-    (apt / "state/status").write_text("")
-    settings = {
-        "Dir::Etc::SourceList": f"{apt}/etc/sources.list",
-        "Dir::Etc::SourceParts": "/dev/null",
-        "Dir::Etc::Preferences": "/dev/null",
-        "Dir::Etc::PreferencesParts": "/dev/null",
-        "Dir::State": f"{apt}/state",
-        "Dir::State::Lists": f"{apt}/lists",
-        "Dir::State::status": f"{apt}/state/status",
-        "Dir::Cache": f"{apt}/cache",
-        "APT::Architecture": "amd64",
-        "APT::Architectures": "amd64",
-        "APT::Default-Release": "",
-    }
-    if os.geteuid() == 0:
-        # as root apt drops to _apt for downloads, which cannot write here
-        settings["APT::Sandbox::User"] = "root"
-    opts = [arg for key, value in settings.items() for arg in ("-o", f"{key}={value}")]
-    run_quiet([apt_get, "-q", *opts, "update"], "apt-get update")
-    run_quiet([apt_get, "-q", *opts, "download", *packages], "apt-get download", cwd=apt / "debs")
-    debs = {p.name.split("_")[0]: p for p in (apt / "debs").glob("*.deb")}
-    if set(debs) != set(packages):
-        raise VMError(f"apt-get download gave {sorted(debs)}")
-    return debs
+    def __init__(self, suites: str, apt: Path) -> None:
+        self.apt_get = which("apt-get") or "apt-get"
+        self.apt_cache = which("apt-cache") or "apt-cache"
+        self.dir = apt
+        for sub in ("lists/partial", "cache/archives/partial", "state", "etc", "debs"):
+            (apt / sub).mkdir(parents=True)
+        mirror = os.environ.get("KCAPI_HASHLIB_DEBIAN_MIRROR", DEBIAN_MIRROR)
+        (apt / "etc/sources.list").write_text("".join(f"deb {mirror} {suite} main\n" for suite in suites.split()))
+        (apt / "state/status").write_text("")
+        settings = {
+            "Dir::Etc::SourceList": f"{apt}/etc/sources.list",
+            "Dir::Etc::SourceParts": "/dev/null",
+            "Dir::Etc::Preferences": "/dev/null",
+            "Dir::Etc::PreferencesParts": "/dev/null",
+            "Dir::State": f"{apt}/state",
+            "Dir::State::Lists": f"{apt}/lists",
+            "Dir::State::status": f"{apt}/state/status",
+            "Dir::Cache": f"{apt}/cache",
+            "APT::Architecture": "amd64",
+            "APT::Architectures": "amd64",
+            "APT::Default-Release": "",
+        }
+        if os.geteuid() == 0:
+            # as root apt drops to _apt for downloads, which cannot write here
+            settings["APT::Sandbox::User"] = "root"
+        self.opts = [arg for key, value in settings.items() for arg in ("-o", f"{key}={value}")]
+        run_quiet([self.apt_get, "-q", *self.opts, "update"], "apt-get update")
+
+    def depends(self, package: str, pattern: str) -> list[str]:
+        """The names of the dependencies of `package` (its candidate version) that match the regular
+        expression `pattern` (at least one): a metapackage's versioned packages, e.g. linux-image-amd64 ->
+        [linux-image-6.1.0-50-amd64]."""
+        out = run_quiet([self.apt_cache, *self.opts, "depends", "--no-recommends", package], "apt-cache depends")
+        names = []
+        for line in out.splitlines():
+            # "  Depends: linux-image-6.1.0-50-amd64" (alternatives are prefixed with "|")
+            match = re.match(r"\s*\|?Depends:\s*(\S+)", line)
+            if match and re.fullmatch(pattern, match.group(1)):
+                names.append(match.group(1))
+        if not names:
+            raise VMError(f"{package} depends on nothing matching {pattern!r}:\n{out}")
+        return list(dict.fromkeys(names))
+
+    def download(self, packages: Sequence[str]) -> dict[str, Path]:
+        """Download `packages` (amd64) into <dir>/debs; package name -> its .deb."""
+        run_quiet([self.apt_get, "-q", *self.opts, "download", *packages], "apt-get download", cwd=self.dir / "debs")
+        debs = {p.name.split("_")[0]: p for p in (self.dir / "debs").glob("*.deb")}
+        if set(debs) != set(packages):
+            raise VMError(f"apt-get download gave {sorted(debs)}")
+        return debs
+
+
+def apt_download(suite: str, packages: Sequence[str], apt: Path) -> dict[str, Path]:
+    """Download `packages` (amd64) from Debian `suite` (or suites, separated by spaces) into `apt`/debs;
+    package name -> its .deb. The private apt configuration lives under `apt` (see Apt)."""
+    return Apt(suite, apt).download(packages)
 
 
 def unpack(deb: Path, into: Path) -> None:

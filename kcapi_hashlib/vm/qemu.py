@@ -1,0 +1,257 @@
+"""The qemu backend: Debian's own amd64 kernels under qemu-system-x86_64, the host's ``/`` as the root
+filesystem over virtio-9p.
+
+Kernels: 6.1-amd64 is bookworm's linux-image-amd64 (its versioned package, e.g. linux-image-6.1.0-50-amd64),
+6.12-amd64 is trixie's, 7.3-amd64 is experimental's linux-image-7.3-amd64 (split into linux-binary-7.3-amd64,
+the image, linux-modules-7.3-amd64, the modules as .ko.xz, and linux-base-7.3-amd64: config,
+modules.builtin, modules.order). Each is fetched once with ``apt-get
+download`` into the cache (cache.cache_dir()/qemu-<kernel>), its modules indexed with the host's depmod.
+These are the kernels users run: the distribution's configuration (which algif_* and algorithms are built,
+as modules or in), and the x86 drivers (aesni, sha256-ni/avx2, ghash-clmulni, ...) with their priorities.
+
+Each run boots with a generated initramfs (initramfs.py: busybox-static loads virtio/9p, mounts the host's
+``/``, switch_roots into guest.py's init). qemu runs with TCG, software emulation, and ``-cpu max`` so that
+the x86 crypto drivers find the instructions they need: KVM guests hang in the kernel's decompressor on the
+machines this was built on, so KVM is used only when asked for ($KCAPI_HASHLIB_QEMU_ACCEL=kvm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+from . import initramfs, packages
+from .backend import Backend, Job
+from .cache import cache_dir, fetch_lock
+from .exits import EXIT_SETUP, VMError, say
+from .guest import Guest, Kernel, kill_group, refuse_warnings
+
+
+class _Source(NamedTuple):
+    suites: str  # for the private sources.list
+    meta: str  # the package whose dependencies are the kernel's packages
+    pattern: str  # which of its dependencies (a regular expression)
+
+
+SOURCES = {
+    "6.1-amd64": _Source("bookworm", "linux-image-amd64", r"linux-image-6\.1\.\S+-amd64"),
+    "6.12-amd64": _Source("trixie", "linux-image-amd64", r"linux-image-6\.12\.\S+-amd64"),
+    # experimental holds only what differs from sid: both go in the sources.
+    "7.3-amd64": _Source("sid experimental", "linux-image-7.3-amd64", r"linux-(base|binary|modules)-7\.3-amd64"),
+}
+KERNELS = tuple(SOURCES)
+DEFAULT_KERNEL = "7.3-amd64"
+
+QEMU = "qemu-system-x86_64"
+BUSYBOX = Path("/bin/busybox")
+ACCEL_ENV = "KCAPI_HASHLIB_QEMU_ACCEL"
+# Under TCG a Debian kernel reaches init in ~15 s on an idle machine; several VMs on two cores take longer.
+BOOT_TIMEOUT = 300.0
+
+
+# --------------------------------------------------------------------------
+# kernels: fetched into the cache
+
+
+def _cache(kernel: str) -> Path:
+    return cache_dir() / f"qemu-{kernel}"
+
+
+def _cached_kernel(kernel: str) -> Optional[Kernel]:
+    dest = _cache(kernel)
+    try:
+        meta = json.loads((dest / "kernel.json").read_text())
+    except (OSError, ValueError):
+        return None
+    version = str(meta.get("version", ""))
+    image, modules = dest / "vmlinuz", dest / "lib/modules" / version
+    if not version or not image.is_file() or not (modules / "modules.dep").is_file():
+        return None
+    return Kernel(image, modules, version, cache=dest)
+
+
+def _find_one(root: Path, patterns: tuple[str, ...], what: str) -> Path:
+    found = [p for pattern in patterns for p in sorted(root.glob(pattern))]
+    if len(found) != 1:
+        raise VMError(f"expected one {what} in the kernel packages, found {[str(p) for p in found] or 'none'}")
+    return found[0]
+
+
+def _fetch_kernel(kernel: str) -> Kernel:
+    """Download the kernel's packages into the cache: vmlinuz, lib/modules/<version> (with modules.dep made
+    by depmod: Debian's packages leave that to their postinst) and kernel.json. Built in a temporary
+    directory beside the destination and renamed into place, so an interrupted fetch leaves nothing that
+    looks complete."""
+    if os.uname().machine != "x86_64":
+        raise VMError(f"kernel {kernel}: fetching is only supported on x86_64/amd64")
+    source = SOURCES[kernel]
+    packages.ensure_packages({"apt-get": "apt", "dpkg-deb": "dpkg", "depmod": "kmod", "modprobe": "kmod"})
+    dest = _cache(kernel)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=str(dest.parent)))
+    say(f"fetching kernel {kernel} (Debian {source.suites}'s {source.meta}) into {dest}")
+    try:
+        apt = packages.Apt(source.suites, work / "apt")
+        names = apt.depends(source.meta, source.pattern)
+        debs = apt.download(names)
+        root = work / "root"
+        for deb in debs.values():
+            packages.unpack(deb, root)
+        versions = {name: deb.name.split("_")[1] for name, deb in debs.items()}
+        shutil.rmtree(work / "apt")
+        # bookworm: lib/modules/<v>, boot/vmlinuz-<v>; trixie: usr/lib/modules; 7.3: usr/lib/modules/<v>/vmlinuz
+        # (7.3's split packages have no modules.order: depmod does without it)
+        moddir = _find_one(root, ("lib/modules/*/kernel", "usr/lib/modules/*/kernel"), "lib/modules/<version>")
+        version = moddir.parent.name
+        image = _find_one(root, (f"boot/vmlinuz-{version}", f"usr/lib/modules/{version}/vmlinuz"), "vmlinuz")
+        os.rename(image, work / "vmlinuz")
+        config = [p for p in (root / f"boot/config-{version}", moddir.parent / "config") if p.is_file()]
+        if config:
+            os.rename(config[0], work / "config")
+        (work / "lib/modules").mkdir(parents=True)
+        os.rename(moddir.parent, work / "lib/modules" / version)
+        shutil.rmtree(root)
+        depmod = packages.which("depmod") or "/sbin/depmod"
+        packages.run_quiet([depmod, "-b", str(work), version], "depmod")
+        if not version.startswith((kernel.split("-")[0] + ".", kernel.split("-")[0] + "-")):
+            say(f"warning: Debian {source.suites} now ships kernel {version}, not {kernel}")
+        meta = {"kernel": kernel, "suites": source.suites, "version": version, "packages": versions}
+        (work / "kernel.json").write_text(json.dumps(meta, indent=1) + "\n")
+        work.chmod(0o755)
+        try:
+            os.rename(work, dest)
+        except OSError:
+            if _cached_kernel(kernel) is None:  # not a concurrent fetch that won
+                raise
+            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    cached = _cached_kernel(kernel)
+    if cached is None:
+        raise VMError(f"kernel {kernel}: cache at {dest} unusable after fetch")
+    say(f"kernel {version} ready ({', '.join(f'{n} {v}' for n, v in sorted(versions.items()))})")
+    return cached
+
+
+def resolve_kernel(kernel: str) -> Kernel:
+    """The cached kernel, else one fetched now."""
+    if kernel not in SOURCES:
+        raise VMError(f"unknown kernel {kernel!r}; choose from {', '.join(KERNELS)}", EXIT_SETUP)
+    found = _cached_kernel(kernel)
+    if found is None:
+        with fetch_lock(f"qemu-{kernel}"):
+            found = _cached_kernel(kernel) or _fetch_kernel(kernel)
+    # The guest loads modules on demand with the host's modprobe (kmod), through guest.py's wrapper.
+    packages.ensure_packages({"modprobe": "kmod"})
+    return found
+
+
+# --------------------------------------------------------------------------
+# the VM
+
+
+def _accel() -> list[str]:
+    accel = os.environ.get(ACCEL_ENV, "tcg")
+    if accel == "tcg":
+        # -cpu max: every instruction TCG emulates (AES-NI, PCLMULQDQ, SSSE3/AVX2, SHA ...), so the
+        # kernel's x86 crypto drivers load as on real hardware.
+        return ["-accel", "tcg", "-cpu", "max"]
+    if accel == "kvm":
+        return ["-accel", "kvm", "-cpu", "host"]
+    raise VMError(f"${ACCEL_ENV} must be tcg or kvm, not {accel!r}", EXIT_SETUP)
+
+
+def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str) -> list[str]:
+    append = [
+        "console=ttyS0",
+        # a panic reboots at once, and -no-reboot turns that into qemu exiting
+        "panic=-1",
+        "rdinit=/init",
+        # no waiting for the serial port's modem lines, no probing of absent hardware we do not need
+        "8250.nr_uarts=1",
+    ]
+    if not job.verbose:
+        append.append("quiet")
+    # security_model=passthrough: the guest's uids, modes and device nodes are the host's (as root;
+    # "none" otherwise: the files keep the caller's owner). multidevs=remap: the host's / spans several
+    # filesystems, whose inode numbers would otherwise collide inside the guest.
+    security = "passthrough" if os.geteuid() == 0 else "none"
+    return [
+        qemu,
+        *_accel(),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-m",
+        str(max(job.mem_bytes >> 20, 256)),
+        "-smp",
+        "1",
+        "-chardev",
+        f"file,id=console,path={guest.console},append=on",
+        "-serial",
+        "chardev:console",
+        "-kernel",
+        str(kern.binary),
+        "-initrd",
+        str(initrd),
+        "-append",
+        " ".join(append),
+        "-fsdev",
+        f"local,id=hostroot,path=/,security_model={security},multidevs=remap",
+        "-device",
+        f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.MOUNT_TAG}",
+    ]
+
+
+class Qemu(Backend):
+    name = "qemu"
+    kernels = KERNELS
+    default_kernel = DEFAULT_KERNEL
+
+    def preflight(self) -> None:
+        if os.uname().machine != "x86_64":
+            raise VMError("the qemu backend boots amd64 kernels and runs only on x86_64 hosts", EXIT_SETUP)
+        packages.ensure_packages({QEMU: "qemu-system-x86", str(BUSYBOX): "busybox-static"})
+        if not initramfs.is_static_elf(BUSYBOX):
+            # Debian's busybox package is dynamically linked; busybox-static replaces it.
+            raise VMError(f"{BUSYBOX} is not statically linked; install busybox-static", EXIT_SETUP)
+
+    def run(self, job: Job) -> int:
+        kern = resolve_kernel(job.kernel)
+        for warning in refuse_warnings(kern, job.refuse):
+            say("warning: " + warning)
+        qemu = packages.which(QEMU) or QEMU
+        with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options=job.options) as guest:
+            initrd = guest.dir / "initramfs.cpio"
+            initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, str(guest.init))
+            argv = qemu_argv(kern, job, guest, initrd, qemu)
+            proc: Optional[subprocess.Popen[bytes]] = None
+            try:
+                console = os.open(guest.console, os.O_WRONLY | os.O_APPEND)
+                started = time.monotonic()
+                try:
+                    # qemu's own complaints (a bad option, no such device) land in the console file too,
+                    # which the host side shows when the VM records no status.
+                    proc = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=console,
+                        stderr=console,
+                        cwd=str(guest.dir),
+                        start_new_session=True,
+                    )
+                finally:
+                    os.close(console)
+                return guest.supervise(proc, kern, job.timeout, job.verbose, started, boot_timeout=BOOT_TIMEOUT)
+            finally:
+                if proc is not None and proc.returncode is None:
+                    kill_group(proc)
