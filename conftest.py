@@ -8,14 +8,17 @@ AF_ALG operations fails, so a run that silently served everything from userspace
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import kcapi_hashlib
 from kcapi_hashlib import _afalg
+from kcapi_hashlib._afalg import restrict
 
 try:
     from hypothesis import HealthCheck, settings
@@ -50,10 +53,80 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if collection_path.suffix == ".py" or collection_path.is_dir() else None
 
 
+# --- declared kernel requirements (conformance/requires.py) -------------------------------------------------
+#
+# `@pytest.mark.kernel_alg(alg_type, name)` (or module-level, see conformance/requires.py) declares what a test
+# needs the kernel to bind. Only where af_alg_restrict >= 1 (Linux 7.3+) is anything probed: a declared algorithm
+# the restriction refuses this process skips the test with the restriction's reason, collected and printed at
+# the end. A probe refused for any other reason (ENOENT at level 0, EINVAL, EMFILE...) does not skip: the test
+# runs and shows it. The zero-AF_ALG-operations check below still fails a run where everything skipped.
+
+_restriction_skips: dict[str, list[str]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "kernel_alg(alg_type, name=None, *, only=None, from_param=None, kernel=None): the test needs the kernel "
+        "to bind this algorithm; skipped only when af_alg_restrict refuses it here (conformance/requires.py)",
+    )
+
+
+def declared_algorithms(item: pytest.Item) -> list[tuple[str, str]]:
+    """The (alg_type, name) pairs item's kernel_alg markers declare."""
+    found: list[tuple[str, str]] = []
+    for mark in item.iter_markers("kernel_alg"):
+        only = mark.kwargs.get("only")
+        if only is not None and not fnmatch.fnmatchcase(getattr(item, "originalname", item.name), only):
+            continue
+        alg_type = mark.args[0]
+        if "from_param" in mark.kwargs:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            if mark.kwargs["from_param"] not in params:
+                continue
+            names = mark.kwargs["kernel"](params[mark.kwargs["from_param"]])
+        else:
+            names = mark.args[1]
+        for name in (names,) if isinstance(names, str) else names or ():
+            found.append((alg_type, name))
+    return found
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    level = restrict.level()
+    if not level:  # absent (before 7.3) or 0: the restriction refuses nothing; probe nothing, change nothing
+        return
+    for alg_type, name in declared_algorithms(item):
+        why = _afalg.probe(alg_type, name)
+        refusal = why.restriction if why is not None else None
+        if refusal is None:
+            continue  # served, or refused for another reason: the test shows what happens
+        if refusal.cause == restrict.DISABLED:
+            reason = f"AF_ALG disabled by af_alg_restrict={refusal.level}"
+        else:
+            who = refusal.process.describe()
+            reason = f"{name} refused by af_alg_restrict={refusal.level} for {who}"
+            if refusal.cause == restrict.MAYBE_RESTRICTED:
+                reason += " (ENOENT: the restriction or not built, cannot tell)"
+        _restriction_skips.setdefault(reason, []).append(item.nodeid)
+        pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for reason, ids in sorted(_restriction_skips.items(), key=lambda kv: -len(kv[1])):
+        terminalreporter.write_line(f"skipped {len(ids)} test{'s' if len(ids) != 1 else ''}: {reason}", yellow=True)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     why = _afalg.af_alg_status()
     kernel = os.uname().release
-    return [f"kernel {kernel}; AF_ALG: {'available' if why is None else why}; suite: {SUITE}"]
+    level = restrict.level()
+    restriction = "absent" if level is None else str(level)
+    who = restrict.process().describe()
+    return [
+        f"kernel {kernel}; AF_ALG: {'available' if why is None else why}; suite: {SUITE}",
+        f"af_alg_restrict: {restriction}; this process: {who}",
+    ]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -300,8 +300,10 @@ def test_list_shows_sha256_available_with_driver_and_selftest() -> None:
 def test_list_json_matches_proc_crypto_and_probes() -> None:
     result = cli("list", "--json")
     assert result.returncode == 0, result.stderr
-    report = {row["name"]: row for row in json.loads(result.stdout)}
+    listing = json.loads(result.stdout)
+    report = {row["name"]: row for row in listing["algorithms"] if row["kind"] == "hash"}
     assert set(report) == set(kcapi_hashlib._hashes.ALGORITHMS)
+    assert listing["process"]["uid"] == os.getuid() and listing["process"]["socket"] == "ok"
     blocks = proc_crypto()  # after the CLI bound them, the algorithms are registered
     for name, row in report.items():
         kernel = row["kernel"]

@@ -17,7 +17,14 @@ import kcapi_hashlib
 from kcapi_hashlib import _afalg
 from kcapi_hashlib.Cipher import AES, ChaCha20_Poly1305
 
+from . import requires
 from .vectors import ids, load
+
+pytestmark = [
+    requires.kernel_alg("aead", "gcm(aes)", only="test_gcm"),
+    requires.kernel_alg("aead", "ccm(aes)", only="test_ccm"),
+    requires.kernel_alg("aead", "rfc7539(chacha20,poly1305)", only="test_chacha20_poly1305"),
+]
 
 GCM = load("sp800_38d_gcm.json")
 CCM = load("sp800_38c_ccm.json")

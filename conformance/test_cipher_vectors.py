@@ -20,7 +20,15 @@ from kcapi_hashlib import _afalg
 from kcapi_hashlib.Cipher import AES, DES3, ChaCha20
 from kcapi_hashlib.Util import Counter
 
+from . import requires
 from .vectors import ids, load
+
+pytestmark = [
+    requires.modes("v", requires.AES_MODES, only="test_sp800_38a"),
+    requires.modes("v", requires.TDES_MODES, only="test_sp800_67_tdes"),
+    requires.kernel_alg("skcipher", "xts(aes)", only="test_sp800_38e_xts"),
+    requires.kernel_alg("skcipher", "chacha20", only="test_rfc8439_chacha20"),
+]
 
 SP800_38A = load("sp800_38a_aes.json")
 SP800_67 = load("sp800_67_tdes.json")

@@ -13,7 +13,10 @@ from Crypto.Hash import CMAC as PyCMAC
 from kcapi_hashlib.Cipher import AES as KAES
 from kcapi_hashlib.Hash import CMAC
 
+from . import requires
 from .vectors import ids, load
+
+pytestmark = requires.kernel_alg("hash", "cmac(aes)")
 
 VECTORS = load("rfc4493.json")
 

@@ -10,7 +10,10 @@ import pytest
 
 import kcapi_hashlib
 
+from . import requires
 from .vectors import ids, load
+
+pytestmark = requires.hashes("v", "algorithm")
 
 VECTORS = load("hash.json")
 

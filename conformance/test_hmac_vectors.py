@@ -18,7 +18,10 @@ from kcapi_hashlib import _afalg, _hashes
 from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib.Hash import HMAC as KHMAC
 
+from . import requires
 from .vectors import ids, load
+
+pytestmark = requires.hmacs("v", "hash")
 
 VECTORS = [dict(v, file="rfc2202") for v in load("rfc2202.json")] + [
     dict(v, file="rfc4231") for v in load("rfc4231.json")

@@ -10,6 +10,10 @@ import pytest
 from kcapi_hashlib import Random, _afalg
 from kcapi_hashlib._afalg import rng
 
+from . import requires
+
+pytestmark = requires.kernel_alg("rng", "stdrng")
+
 
 @pytest.mark.parametrize("n", [0, 1, 15, 127, 128, 129, 255, 256, 1000, 4097])
 def test_lengths_and_recv_count(n: int) -> None:

@@ -36,6 +36,8 @@ class UnsupportedAlgorithm(ValueError):
         super().__init__(message)
         self.reason = reason
         self.errno: Optional[int] = getattr(reason, "errno", None)
+        #: af_alg_restrict's part in the refusal (kcapi_hashlib._afalg.restrict.Refusal), or None
+        self.restriction: Optional[object] = getattr(reason, "restriction", None)
         if hasattr(self, "add_note"):  # 3.11+: shown under the traceback
             self.add_note(f"kernel: {reason}")
 

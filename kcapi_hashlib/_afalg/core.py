@@ -26,6 +26,8 @@ import weakref
 from itertools import starmap
 from typing import Any, Callable, Optional, Sequence, Union
 
+from . import restrict
+
 Buffer = Union[bytes, bytearray, memoryview]
 
 AF_ALG = 38
@@ -81,6 +83,9 @@ def _restrict_level() -> Optional[str]:
 
 def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
     """A sentence saying why the kernel refused `step` for (alg_type, alg_name), and what to do."""
+    refusal = restrict.classify(err, step, alg_type, alg_name)
+    if refusal is not None:  # af_alg_restrict >= 1 refused it, or may have (7.3+: see restrict.py)
+        return refusal.sentence
     what = f"{alg_type} algorithm {alg_name!r}"
     level = _restrict_level()
     restricted = f" (/proc/sys/crypto/af_alg_restrict is {level})" if level not in (None, "0") else ""
@@ -129,10 +134,13 @@ class AlgUnavailable(OSError):
     """The kernel cannot serve an algorithm. errno is the kernel's; str() says exactly why."""
 
     def __init__(self, err: int, step: str, alg_type: str, alg_name: str) -> None:
-        super().__init__(err, explain(err, step, alg_type, alg_name))
+        refusal = restrict.classify(err, step, alg_type, alg_name)
+        super().__init__(err, refusal.sentence if refusal is not None else explain(err, step, alg_type, alg_name))
         self.step = step
         self.alg_type = alg_type
         self.alg_name = alg_name
+        #: af_alg_restrict's part in this refusal (cause, level, the process's facts, remedy), or None
+        self.restriction: Optional[restrict.Refusal] = refusal
 
     @property
     def transient(self) -> bool:

@@ -13,10 +13,12 @@ import errno
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from .. import _afalg, _policy
+from .._afalg import restrict as _restrict
 from . import host
+from .listing import algorithm_report
 from .output import PROG, errname, out
 from .proc import crypto_entry, proc_crypto, read
 
@@ -51,6 +53,8 @@ class Survey:
     config: dict[str, str]
     af_alg_state: str
     rules: list[str]  # modprobe.d lines mentioning af_alg/algif
+    process: _restrict.Process  # what af_alg_capable() looks at
+    report: list[dict[str, Any]]  # listing.algorithm_report(): every algorithm, probed (empty: not probed)
 
     @property
     def privileged(self) -> list[str]:
@@ -58,7 +62,10 @@ class Survey:
 
     @property
     def hash_ok(self) -> bool:
-        return self.socket_error is None and self.type_errors.get("hash") is None
+        """Some hash binds (under af_alg_restrict=1 an unprivileged process gets sha1 but not sha256)."""
+        if self.socket_error is not None:
+            return False
+        return self.type_errors.get("hash") is None or any(r["available"] for r in self.report if r["kind"] == "hash")
 
     @property
     def built_without_hash(self) -> bool:
@@ -76,9 +83,11 @@ def survey() -> Survey:
     restrict = read("/proc/sys/crypto/af_alg_restrict")
     type_errors: dict[str, Optional[_afalg.AlgUnavailable]] = {}
     blocks: list[dict[str, str]] = []
+    report: list[dict[str, Any]] = []
     if socket_error is None:
         for alg_type, name in DOCTOR_PROBES:
             type_errors[alg_type] = _afalg.probe(alg_type, name)
+        report = algorithm_report()
         blocks = proc_crypto()
     config_path, config = host.kernel_config()
     return Survey(
@@ -96,6 +105,8 @@ def survey() -> Survey:
         config=config,
         af_alg_state=host.module_state("af_alg", loader),
         rules=host.modprobe_rules(loader),
+        process=_restrict.process(),
+        report=report,
     )
 
 
@@ -136,6 +147,9 @@ def about_algif(alg_type: str, name: str) -> Callable[[Survey], Finding]:
             return Finding(module, "ok", f"binds {alg_type} {name!r}{driver}")
         state = host.module_state(module, s.loader)
         hints: list[str] = []
+        if failure.restriction is not None:  # af_alg_restrict's doing (or maybe): its sentence says what to do
+            status_word = "warn" if alg_type != "hash" or s.hash_ok else "FAIL"
+            return Finding(module, status_word, f"{alg_type} {name!r}: {errname(failure.errno)}: {failure}")
         if failure.errno == errno.ENOENT:
             if state == "loaded" or state == "built in":
                 hints.append(f"{module} is {state}: the algorithm {name!r} itself is missing or its module refused")
@@ -237,9 +251,36 @@ def about_af_alg_restrict(s: Survey) -> Finding:
     advice: tuple[str, ...] = ()
     if level == "2":
         advice = ("as root: sysctl crypto.af_alg_restrict=0 (or 1) to allow AF_ALG",)
-    elif level == "1" and not s.privileged:
-        advice = (f"run with more privilege ({', '.join(_PRIVILEGED)}) or ask for level 0",)
+    elif level == "1" and not s.process.privileged:
+        advice = (
+            "this process is unprivileged for AF_ALG (" + s.process.describe() + "): run it with CAP_NET_ADMIN "
+            "in the initial user namespace for the longer allowlist, or, as root: sysctl crypto.af_alg_restrict=0",
+        )
+    elif level == "1":
+        advice = ("this process holds the privilege the kernel checks; beyond its allowlist: "
+                  "sysctl crypto.af_alg_restrict=0 (as root)",)  # fmt: skip
     return Finding("af_alg_restrict", "warn" if level != "0" else "ok", f"{level} ({meaning})", advice)
+
+
+def about_served_here(s: Survey) -> Finding:
+    """For THIS process: which algorithms the kernel serves, and why not the others, grouped by cause."""
+    if not s.report:
+        return Finding("served here", "info", "not probed (no AF_ALG socket)")
+    served = [r for r in s.report if r["available"]]
+    refused = [r for r in s.report if not r["available"] and r["kernel"] is not None]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in refused:
+        groups.setdefault((r["cause"] or r["errno"] or "?", r["remedy"] or ""), []).append(r["kernel"])
+    advice = tuple(
+        f"{cause}: {', '.join(dict.fromkeys(names))}" + (f" -> {remedy}" if remedy else "")
+        for (cause, remedy), names in groups.items()
+    )
+    restricted = any(cause.startswith("af_alg") for cause, _ in groups)
+    detail = (
+        f"the kernel serves {len(served)} of {len(s.report)} algorithms kcapi_hashlib knows to this process "
+        f"({s.process.describe()})"
+    )
+    return Finding("served here", "warn" if restricted else ("ok" if not refused else "info"), detail, advice)
 
 
 def about_capabilities(s: Survey) -> Finding:
@@ -271,6 +312,7 @@ FINDINGS: tuple[Callable[[Survey], Finding], ...] = (
     about_seccomp,
     about_af_alg_restrict,
     about_capabilities,
+    about_served_here,
     about_policy,
 )
 
@@ -303,7 +345,21 @@ def verdict(s: Survey) -> str:
         served = [t for t, e in s.type_errors.items() if e is None]
         missing = [t for t, e in s.type_errors.items() if e is not None]
         extra = f"; not {', '.join(missing)} (see above)" if missing else ""
-        return f"OK: AF_ALG works here: the kernel serves {', '.join(served)}{extra}."
+        restricted = [r for r in s.report if (r["cause"] or "").startswith("af_alg")]
+        if restricted:
+            count = sum(r["available"] for r in s.report)
+            return (
+                f"OK: AF_ALG works here, limited by af_alg_restrict={s.restrict_level}: the kernel serves "
+                f"{count} of {len(s.report)} algorithms to this process ({s.process.describe()}); "
+                f"{len(restricted)} refused by the restriction (see 'served here')."
+            )
+        return f"OK: AF_ALG works here: the kernel serves {', '.join(served) or 'hash'}{extra}."
+    if s.socket_refused(errno.EAFNOSUPPORT) and s.socket_error is not None and s.socket_error.restriction:
+        # alg_create: af_alg_restrict=2 answers EAFNOSUPPORT for every process (the kernel has AF_ALG)
+        return (
+            f"NOT USABLE: AF_ALG is disabled by af_alg_restrict={s.restrict_level} (socket() fails with "
+            "EAFNOSUPPORT for every process): as root, sysctl crypto.af_alg_restrict=0 (or 1)"
+        )
     if s.socket_refused(errno.EAFNOSUPPORT):
         return f"NOT USABLE: this kernel has no AF_ALG (EAFNOSUPPORT): {'; '.join(causes(s))}"
     if s.socket_error is not None and s.socket_refused(errno.EPERM, errno.EACCES):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 from collections.abc import Iterable
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -30,30 +32,125 @@ def _hash_rows() -> list[Row]:
     ]
 
 
-# kind -> its rows. Modules adding algorithms (HMAC, CMAC, ciphers, ...) add their kind here.
+def _hmac_rows() -> list[Row]:
+    from .._hashes import ALGORITHMS
+
+    return [
+        Row("hmac", f"hmac-{name}", "hash", f"hmac({alg.kernel})" if alg.kernel else None,
+            "" if alg.kernel else f"the kernel has no AF_ALG hash for {name}")
+        for name, alg in ALGORITHMS.items()
+        if alg.digest_size  # no HMAC over an XOF
+    ]  # fmt: skip
+
+
+# The kernel names kcapi_hashlib's Crypto.* modules bind (Hash/CMAC.py, Cipher/*.py, Random): name -> kernel.
+_CMAC = {"cmac-AES": "cmac(aes)", "cmac-DES3": "cmac(des3_ede)", "cmac-DES": "cmac(des)",
+         "cmac-Blowfish": "cmac(blowfish)", "cmac-CAST": "cmac(cast5)"}  # fmt: skip
+_CIPHERS = {
+    "AES-ECB": "ecb(aes)", "AES-CBC": "cbc(aes)", "AES-CTR": "ctr(aes)", "AES-XTS": "xts(aes)",
+    "DES3-ECB": "ecb(des3_ede)", "DES3-CBC": "cbc(des3_ede)", "DES3-CTR": "ctr(des3_ede)",
+    "ChaCha20": "chacha20", "XChaCha20": "xchacha20",
+}  # fmt: skip
+_AEADS = {"AES-GCM": "gcm(aes)", "AES-CCM": "ccm(aes)", "ChaCha20-Poly1305": "rfc7539(chacha20,poly1305)"}
+# Hashes the AEAD modes compose with where the kernel lacks the one-shot AEAD (GCM's GHASH, Poly1305).
+_PARTS = {"ghash": "ghash", "poly1305": "poly1305"}
+
+
+def _table_rows(kind: str, alg_type: str, table: dict[str, str]) -> Callable[[], list[Row]]:
+    def rows() -> list[Row]:
+        return [Row(kind, name, alg_type, kernel) for name, kernel in table.items()]
+
+    return rows
+
+
+# kind -> its rows. Modules adding algorithms add their kind here.
 ROW_SOURCES: dict[str, Callable[[], list[Row]]] = {
     "hash": _hash_rows,
+    "hmac": _hmac_rows,
+    "cmac": _table_rows("cmac", "hash", _CMAC),
+    "cipher": _table_rows("cipher", "skcipher", _CIPHERS),
+    "aead": _table_rows("aead", "aead", _AEADS),
+    "part": _table_rows("part", "hash", _PARTS),
+    "rng": _table_rows("rng", "rng", {"stdrng": "stdrng"}),
 }
+
+
+def cause_of(why: Optional[BaseException], seccomp: Optional[str]) -> tuple[str, str]:
+    """(cause, remedy) of a refusal, as list --json names them: af_alg_restrict's reading first (restrict.py),
+    then the errno's."""
+    from .._afalg import restrict
+
+    refusal = getattr(why, "restriction", None)
+    if isinstance(refusal, restrict.Refusal):
+        return refusal.cause, refusal.remedy
+    code = getattr(why, "errno", None)
+    if code in (errno.EPERM, errno.EACCES):
+        who = "seccomp" if seccomp == "2" else "LSM or seccomp"
+        return f"blocked ({who})", "allow socket(AF_ALG) (address family 38) for this process"
+    if code == errno.EAFNOSUPPORT:
+        return "no AF_ALG", "a kernel with CONFIG_CRYPTO_USER_API_* (or load af_alg), or run under the VM"
+    if code == errno.ENOENT:
+        name = getattr(why, "alg_name", "")
+        if name and restrict.kernel_has(name):
+            return "module refused", "its module is in the kernel's index but did not load: see modprobe rules"
+        return "not in kernel", "a kernel built with it"
+    return errname(code), ""
+
+
+def process_facts() -> dict[str, Any]:
+    """The facts about THIS process that decide what the kernel serves it (list --json's "process")."""
+    from .. import _afalg, _policy
+    from .._afalg import restrict
+    from . import host
+
+    proc = restrict.process()
+    status = host.proc_status()
+    socket_error = _afalg.af_alg_status()
+    return {
+        "kernel": os.uname().release,
+        "uid": proc.uid,
+        "euid": proc.euid,
+        "cap_eff": status.get("CapEff"),
+        "capabilities": host.capabilities(status.get("CapEff", "")),
+        "cap_net_admin": proc.net_admin,
+        "cap_sys_admin": proc.sys_admin,
+        "init_user_namespace": proc.init_userns,
+        "privileged_for_af_alg": proc.privileged,
+        "af_alg_restrict": restrict.level(),
+        "seccomp": status.get("Seccomp"),
+        "socket": "ok" if socket_error is None else errname(socket_error.errno),
+        "policy": _policy.get_policy(),
+    }
 
 
 def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, Any]]:
     """One dict per algorithm: bound first (binding makes the kernel load its module, so it shows up in
-    /proc/crypto), then described from /proc/crypto."""
+    /proc/crypto), then described from /proc/crypto. "cause"/"remedy" say why the kernel does not serve it to
+    this process and what would change that (None where it does)."""
     from .. import _afalg, _policy
+    from . import host
 
-    rows = [row for kind, source in ROW_SOURCES.items() if kinds is None or kind in kinds for row in source()]
+    wanted = None if kinds is None else set(kinds)
+    rows = [row for kind, source in ROW_SOURCES.items() if wanted is None or kind in wanted for row in source()]
     failures: dict[tuple[str, str], Optional[_afalg.AlgUnavailable]] = {}
     for row in rows:
-        if row.kernel is not None:
+        if row.kernel is not None and (row.alg_type, row.kernel) not in failures:
             failures[(row.alg_type, row.kernel)] = _afalg.probe(row.alg_type, row.kernel)
     blocks = proc_crypto()
     policy = _policy.get_policy()
+    seccomp = host.proc_status().get("Seccomp")
     report = []
     for row in rows:
         entry = crypto_entry(blocks, row.alg_type, row.kernel) if row.kernel else None
         why: Optional[BaseException] = failures.get((row.alg_type, row.kernel)) if row.kernel else None
         available = row.kernel is not None and why is None
         reason = "" if available else (str(why) if why is not None else row.note)
+        if available:
+            cause, remedy = None, None
+        elif why is None:
+            cause, remedy = "no kernel algorithm", ""
+        else:
+            cause, remedy = cause_of(why, seccomp)
         report.append(
             {
                 "kind": row.kind,
@@ -66,6 +163,8 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
                 "selftest": entry.get("selftest") if entry else None,
                 "available": available,
                 "errno": errname(why.errno) if isinstance(why, OSError) else None,
+                "cause": cause,
+                "remedy": remedy,
                 "reason": reason,
                 "served_by": "kernel" if available else ("stdlib" if policy == "fallback" else None),
             }
@@ -86,33 +185,51 @@ def _availability(r: dict[str, Any]) -> str:
         return "yes"
     if r["kernel"] is None:
         return "no (none in kernel)"
-    return f"no ({r['errno']})"
+    return f"no ({r['cause'] or r['errno']})"
+
+
+def describe_process(facts: dict[str, Any]) -> str:
+    """One line: who this process is to the kernel's af_alg_restrict."""
+    level = facts["af_alg_restrict"]
+    caps = [c for c, held in (("CAP_NET_ADMIN", facts["cap_net_admin"]), ("CAP_SYS_ADMIN", facts["cap_sys_admin"]))
+            if held]  # fmt: skip
+    held = f"with {', '.join(caps)}" if caps else "without CAP_NET_ADMIN or CAP_SYS_ADMIN"
+    if caps and facts["init_user_namespace"] is False:
+        held += " (inside a user namespace: the kernel checks the initial one)"
+    restriction = "not present (unrestricted)" if level is None else str(level)
+    return f"uid {facts['euid']} {held}; af_alg_restrict: {restriction}; socket(AF_ALG): {facts['socket']}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .. import _policy
 
     report = algorithm_report(args.kind or None)
+    facts = process_facts()
     if args.json:
-        out(json.dumps(report, indent=2))
+        out(json.dumps({"process": facts, "algorithms": report}, indent=2))
         return 0
-    kinds = {r["kind"] for r in report}
-    header = (["KIND"] if len(kinds) > 1 else []) + ["NAME", "KERNEL", "DRIVER", "PRIORITY", "SELFTEST", "AVAILABLE"]
-    rows = []
-    for r in report:
-        rows.append(
-            ([r["kind"]] if len(kinds) > 1 else [])
-            + [
-                r["name"],
-                r["kernel"] or "-",
-                r["driver"] or "-",
-                "-" if r["priority"] is None else str(r["priority"]),
-                r["selftest"] or "-",
-                _availability(r),
-            ]
-        )
-    for line in _table(header, rows):
-        out(line)
+    header = ["NAME", "KERNEL", "DRIVER", "PRIORITY", "SELFTEST", "AVAILABLE"]
+    kinds = list(dict.fromkeys(r["kind"] for r in report))
+    for i, kind in enumerate(kinds):
+        rows = []
+        for r in report:
+            if r["kind"] != kind:
+                continue
+            rows.append(
+                [
+                    r["name"],
+                    r["kernel"] or "-",
+                    r["driver"] or "-",
+                    "-" if r["priority"] is None else str(r["priority"]),
+                    r["selftest"] or "-",
+                    _availability(r),
+                ]
+            )
+        if i:
+            out()
+            out(f"{kind}:")
+        for line in _table(header, rows):
+            out(line)
     missing = [r for r in report if not r["available"]]
     if missing:
         policy = _policy.get_policy()
@@ -121,4 +238,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         out(f"Unavailable (policy {policy}: these {consequence}):")
         for r in missing:
             out(f"  {r['name']}: {r['reason']}")
+    out()
+    out(f"This process: {describe_process(facts)}")
     return 0
