@@ -154,3 +154,17 @@ def _restore_policy() -> Iterator[None]:
         yield
     finally:
         kcapi_hashlib.set_policy(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _where_this_ran(record_testsuite_property: Any) -> None:
+    """What this run was, in its JUnit report: .ci/junit_summary.py builds the tested matrix (kernels x
+    Pythons x privilege) from these, for the README."""
+    import platform
+
+    level = restrict.level()
+    record_testsuite_property("kernel", os.uname().release)
+    record_testsuite_property("python", platform.python_version())
+    record_testsuite_property("af_alg_restrict", "absent" if level is None else str(level))
+    record_testsuite_property("process", restrict.process().describe())
+    record_testsuite_property("suite", SUITE)
