@@ -21,8 +21,9 @@ from .exits import EXIT_SETUP, VMError
 #: What the initramfs must load to mount the host's / (built-in ones are skipped: trixie builds virtio_pci in).
 ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 
-#: The mount tag of the host's / (qemu's -device virtio-9p-pci,mount_tag=...).
+#: The mount tags of the host's / and of the run directory (qemu's -device virtio-9p-pci,mount_tag=...).
 MOUNT_TAG = "hostroot"
+RUN_TAG = "kcapirun"
 
 # 9p messages up to this size: fewer round trips per read/write (each costs a VM exit, slow under TCG).
 # Kernel quirk: p9_client_create() caps msize at what the virtio transport can carry
@@ -74,10 +75,17 @@ def module_bytes(path: Path) -> bytes:
     return data
 
 
-def init_script(modules: Sequence[str], guest_init: str) -> str:
-    """The initramfs's /init (busybox sh): load `modules` (names under /modules), mount the host's / over
-    virtio-9p, and hand over to `guest_init` (guest.py's init, on the host's filesystem). Any failure powers
-    the VM off with a message on the console: the host side then reports a VM that recorded no status."""
+def init_script(modules: Sequence[str], guest_init: str, run_dir: str) -> str:
+    """The initramfs's /init (busybox sh): load `modules` (names under /modules), mount the host's / and the
+    run directory over virtio-9p, and hand over to `guest_init` (guest.py's init, in `run_dir`). Any failure
+    powers the VM off with a message on the console: the host side then reports a VM that recorded no
+    status.
+
+    The host's / is mounted with cache=loose (the guest caches metadata and data and writes back: under TCG
+    every 9p round trip is emulated, and Python's imports are a storm of them: `import kcapi_hashlib` takes
+    6 s instead of 10 s), the run directory, its own 9p device, with cache=none, so that the command's
+    output and exit status reach the host as they are written. The host changes nothing else the guest
+    reads while it runs; guest.py's init syncs before powering off."""
     q = shlex.quote
     lines = [
         "#!/bin/busybox sh",
@@ -93,9 +101,10 @@ def init_script(modules: Sequence[str], guest_init: str) -> str:
     ]
     for name in modules:
         lines.append(f"insmod /modules/{q(name)} || fail {q('insmod ' + name + ' failed')}")
-    options = f"trans=virtio,version=9p2000.L,msize={MSIZE},cache=mmap,access=client"
+    options = f"trans=virtio,version=9p2000.L,msize={MSIZE},access=client"
     lines += [
-        f"mount -t 9p -o {options} {MOUNT_TAG} /newroot || fail 'cannot mount the host filesystem over 9p'",
+        f"mount -t 9p -o {options},cache=loose {MOUNT_TAG} /newroot || fail 'cannot mount the host / over 9p'",
+        f"mount -t 9p -o {options},cache=none {RUN_TAG} /newroot{q(run_dir)} || fail 'cannot mount {run_dir}'",
         f"[ -x /newroot{q(guest_init)} ] || fail {q('no ' + guest_init + ' on the host filesystem')}",
         # guest.py's init mounts /proc, /sys and /dev itself, as on a kernel without an initramfs.
         "umount /dev /proc",
@@ -151,8 +160,9 @@ def is_static_elf(path: Path) -> bool:
     return all(struct.unpack_from("<I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum))
 
 
-def write(dest: Path, busybox: Path, modules: Path, wanted: Sequence[str], guest_init: str) -> list[str]:
-    """Write the initramfs to `dest`; returns the module paths it loads, in order."""
+def write(dest: Path, busybox: Path, modules: Path, wanted: Sequence[str], guest_init: Path) -> list[str]:
+    """Write the initramfs to `dest`; returns the module paths it loads, in order. `guest_init` is in the
+    run directory (mounted on its own)."""
     order = module_load_order(modules, wanted)
     names = [p.rsplit("/", 1)[-1].split(".ko", 1)[0] + ".ko" for p in order]
     with open(dest, "wb") as f:
@@ -164,6 +174,6 @@ def write(dest: Path, busybox: Path, modules: Path, wanted: Sequence[str], guest
         cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
         for rel, name in zip(order, names):
             cpio.file(f"modules/{name}", module_bytes(modules / rel))
-        cpio.file("init", init_script(names, guest_init).encode(), 0o755)
+        cpio.file("init", init_script(names, str(guest_init), str(guest_init.parent)).encode(), 0o755)
         cpio.close()
     return order

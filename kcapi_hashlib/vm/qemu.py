@@ -209,6 +209,11 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str) -> 
         f"local,id=hostroot,path=/,security_model={security},multidevs=remap",
         "-device",
         f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.MOUNT_TAG}",
+        # the run directory again, on its own device: mounted uncached (see initramfs.init_script)
+        "-fsdev",
+        f"local,id=run,path={guest.dir},security_model={security}",
+        "-device",
+        f"virtio-9p-pci,fsdev=run,mount_tag={initramfs.RUN_TAG}",
     ]
 
 
@@ -232,7 +237,7 @@ class Qemu(Backend):
         qemu = packages.which(QEMU) or QEMU
         with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options=job.options) as guest:
             initrd = guest.dir / "initramfs.cpio"
-            initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, str(guest.init))
+            initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, guest.init)
             argv = qemu_argv(kern, job, guest, initrd, qemu)
             proc: Optional[subprocess.Popen[bytes]] = None
             try:

@@ -215,7 +215,7 @@ class UserModeLinux(Backend):
         kern = resolve_kernel(job.kernel)
         for warning in refuse_warnings(kern, job.refuse):
             say("warning: " + warning)
-        with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose) as guest:
+        with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, job.options) as guest:
             argv = [
                 str(kern.binary),
                 f"mem={job.mem}",
