@@ -261,6 +261,21 @@ def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setp
     return lines
 
 
+def cpu_crypto_modules(kernel: Kernel) -> list[str]:
+    """The kernel's x86 crypto driver modules (arch/x86/crypto/), by module name: what the guest loads
+    for its CPU at boot, as udev would (the init script intersects them with the CPU's modalias)."""
+    try:
+        text = (kernel.modules / "modules.dep").read_text(errors="replace")
+    except OSError:
+        return []
+    names = []
+    for line in text.splitlines():
+        path = line.split(":", 1)[0]
+        if "/arch/x86/crypto/" in path:
+            names.append(_norm(path.rsplit("/", 1)[-1].split(".ko", 1)[0]))
+    return sorted(set(names))
+
+
 # --------------------------------------------------------------------------
 # the run directory: init, modprobe wrapper, and the command's output files
 
@@ -335,6 +350,16 @@ def init_script(
         'echo "$T/modprobe" > /proc/sys/kernel/modprobe',
         f"echo {q(socket.gethostname()[:64] or 'kcapi-vm')} > /proc/sys/kernel/hostname",
         "command -v ip >/dev/null && ip link set lo up",
+        # As udev does at boot on a real machine, load the modules for this CPU's features, here only the
+        # x86 crypto drivers among them (listed in $T/cpu-crypto-modules from the kernel's module tree):
+        # aesni_intel, sha256_ssse3 (sha256-avx2), ghash_clmulni_intel, ...  An algorithm built in
+        # (sha256-generic on Debian's 6.1) is found without the kernel ever asking modprobe
+        # (crypto_larval_lookup() calls request_module() only for a missing one), so the faster driver a
+        # distribution boots with would otherwise never register. user-mode-linux has no CPU modalias.
+        'if [ -r /sys/devices/system/cpu/modalias ] && [ -s "$T/cpu-crypto-modules" ]; then',
+        '  "$T/modprobe" -q -a $("$T/modprobe" -q -R "$(cat /sys/devices/system/cpu/modalias)" 2>/dev/null |'
+        ' tr - _ | grep -x -F -f "$T/cpu-crypto-modules") 2>/dev/null',
+        "fi",
     ]
     if nr_open.isdigit():
         lines.append(f"echo {nr_open} > /proc/sys/fs/nr_open")
@@ -509,6 +534,7 @@ class Guest:
             wrapper.write_text(modprobe_wrapper(modprobe, confdir, modroot))
             init = tmp / "init"
             init.write_text(init_script(tmp, cmd, cwd, env, options, closed, setpriv))
+            (tmp / "cpu-crypto-modules").write_text("".join(n + "\n" for n in cpu_crypto_modules(kernel)))
             wrapper.chmod(0o755)
             init.chmod(0o755)
             for name in ("out", "err", "console"):
