@@ -223,12 +223,10 @@ def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setp
 
     for key, value in options.sysctls:
         path = sysctl_path(key)
-        lines += [f"if [ ! -e {q(path)} ]; then"]
-        if key.startswith("crypto.af_alg") or path.startswith("/proc/sys/crypto/af_alg"):
+        if path.startswith("/proc/sys/crypto/af_alg"):
             # Kernel quirk: crypto.af_alg_restrict (Linux 7.3) is registered by af_alg.ko itself, so it
             # exists only once the module is in; load it first (a --refuse'd af_alg stays out).
-            lines.append('  "$T/modprobe" -q af_alg 2>/dev/null')
-        lines.append("fi")
+            lines += [f'[ -e {q(path)} ] || "$T/modprobe" -q af_alg 2>/dev/null']
         lines += [f"if [ ! -e {q(path)} ]; then"]
         lines += fail(f"--sysctl {key}: kernel $(uname -r) has no {path}", EXIT_SETUP)
         lines += ["fi", f"if ! printf '%s\n' {q(value)} > {q(path)}; then"]
