@@ -10,10 +10,13 @@ Syscall design (every syscall of the process counts, see benchmarks/ and conform
 from __future__ import annotations
 
 import hashlib as _stdlib_hashlib
+import inspect
 import io
 import operator
 import os
 import stat
+import sys
+import warnings
 from typing import Any, Callable, Optional, Union
 
 from . import _afalg, _policy
@@ -186,6 +189,68 @@ def _kernel_or_policy(
     return None
 
 
+# --- arguments, as the running Python's hashlib parses them ------------------------------------------------
+
+# 3.14 renamed the constructors' data parameter to `data` and kept `string` as a keyword-only alias;
+# blake2b/blake2s take `data` by keyword too from then on (before: positional-only). 3.15 warns about `string`.
+_DATA = "data" if sys.version_info >= (3, 14) else "string"
+_STRING_ALIAS = sys.version_info >= (3, 14)
+_STRING_DEPRECATED = sys.version_info >= (3, 15)
+STRING_DEPRECATION = (
+    "the 'string' keyword parameter is deprecated since Python 3.15 and slated for removal in Python 3.19; "
+    "use the 'data' keyword parameter or pass the data to hash as a positional argument instead"
+)
+# hashlib's ValueError for a name it has no hash for (3.15: hashlib.h's HASHLIB_UNSUPPORTED_ALGORITHM).
+UNSUPPORTED = "unsupported hash algorithm " if sys.version_info >= (3, 15) else "unsupported hash type "
+_UNSET: Any = object()
+
+
+def _arguments(
+    original: Callable[..., Any], first: Optional[str], keywords: frozenset[str], args: Any, kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """(data, the other keyword arguments) of a constructor call, taken as the running Python's constructor
+    takes them: data positionally or by the name `first` (None: positional-only), on 3.14+ also as `string=`
+    (3.15: with its DeprecationWarning), plus the keyword-only `keywords`.
+
+    Any call the original refuses (too many positional arguments, an argument given by name and position, an
+    unknown keyword, both data= and string=) is handed to `original` itself with b"" in place of the data, so
+    the TypeError, its text and which of several faults it names are the original's (Argument Clinic's)."""
+    data = args[0] if args else _UNSET
+    string = _UNSET
+    rest: dict[str, Any] = {}
+    ok = len(args) <= 1
+    for key, value in kwargs.items():
+        if key == first:
+            ok = ok and not args
+            data = value
+        elif key == "string" and _STRING_ALIAS:
+            string = value
+        elif key in keywords:
+            rest[key] = value
+        else:
+            ok = False
+    if string is not _UNSET:
+        ok = ok and data is _UNSET
+        if ok:
+            if _STRING_DEPRECATED:  # attributed to the caller of the constructor (or of new())
+                warnings.warn(STRING_DEPRECATION, DeprecationWarning, stacklevel=3)
+            data = string
+    if not ok:
+        original(*(b"" for _ in args), **{k: b"" if k in (first, "string") else v for k, v in kwargs.items()})
+        raise TypeError(f"{getattr(original, '__name__', 'new')}() got an invalid combination of arguments")
+    return (b"" if data is _UNSET else data), rest
+
+
+def _signature(original: Optional[Callable[..., Any]], fallback: inspect.Signature) -> inspect.Signature:
+    """The original's signature (its Argument Clinic text signature), else `fallback`."""
+    try:
+        if original is not None:
+            return inspect.signature(original)
+    except (TypeError, ValueError):  # pragma: no cover - a build without text signatures
+        pass
+    return fallback
+
+
 def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
     alg = ALGORITHMS[name]
     h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size)
@@ -196,10 +261,21 @@ def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
 
 
 def _constructor(name: str) -> Callable[..., Any]:
-    def constructor(string: Buffer = b"", *, usedforsecurity: bool = True) -> Any:
-        return _make(name, string, usedforsecurity)
+    original = _stdlib(name)
+    keywords = frozenset({"usedforsecurity"})
+
+    def constructor(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) <= 1:
+            return _make(name, args[0] if args else b"", True)
+        data, rest = _arguments(original, _DATA, keywords, args, kwargs)
+        return _make(name, data, rest.get("usedforsecurity", True))
+
+    def reference(string: Buffer = b"", *, usedforsecurity: bool = True) -> None: ...
 
     constructor.__name__ = constructor.__qualname__ = name
+    # hashlib's own signature, version by version: (string=b'', *, usedforsecurity=True) up to 3.13,
+    # (data=b'', *, usedforsecurity=True, string=None) from 3.14.
+    constructor.__signature__ = _signature(_STDLIB.get(name), inspect.signature(reference))  # type: ignore[attr-defined]
     constructor.__doc__ = f"Return a new {name} hash object computed by the kernel; optionally initialized with data."
     # A builtin-like callable, as hashlib's: it never binds as a method (`class H: digest = hashlib.sha256`).
     return make_builtin(constructor, "kcapi_hashlib")
@@ -259,8 +335,7 @@ _TREE_DEFAULTS: dict[str, Any] = {
 }
 
 
-@as_builtin("kcapi_hashlib")
-def blake2b(
+def _blake2_reference(
     data: Buffer = b"",
     /,
     *,
@@ -276,40 +351,45 @@ def blake2b(
     inner_size: int = 0,
     last_node: bool = False,
     usedforsecurity: bool = True,
-) -> Any:
-    """Return a new BLAKE2b hash object computed by the kernel (blake2b-160/256/384/512, keyed by setkey)."""
-    tree = dict(
-        fanout=fanout, depth=depth, leaf_size=leaf_size, node_offset=node_offset,
-        node_depth=node_depth, inner_size=inner_size, last_node=last_node,
-    )  # fmt: skip
-    return _blake2("blake2b", data, digest_size, key, salt, person, tree, usedforsecurity)
+) -> None: ...
+
+
+# blake2b/blake2s keyword arguments besides the data (defaults: _BLAKE2_DEFAULTS, _TREE_DEFAULTS, digest_size per
+# function). Up to 3.13 `data` is positional-only; from 3.14 it may be given by name (or as string=).
+_BLAKE2_KEYWORDS = frozenset(inspect.signature(_blake2_reference).parameters) - {"data"}
+_BLAKE2_DATA = "data" if sys.version_info >= (3, 14) else None
+_BLAKE2_DEFAULTS: dict[str, Any] = {"key": b"", "salt": b"", "person": b"", "usedforsecurity": True}
+
+
+def _blake2_call(name: str, default_size: int, args: Any, kwargs: dict[str, Any]) -> Any:
+    data, rest = _arguments(_STDLIB[name], _BLAKE2_DATA, _BLAKE2_KEYWORDS, args, kwargs)
+    opts = {**_BLAKE2_DEFAULTS, **rest}
+    tree = {k: opts.get(k, v) for k, v in _TREE_DEFAULTS.items()}
+    size = opts.get("digest_size", default_size)
+    return _blake2(name, data, size, opts["key"], opts["salt"], opts["person"], tree, opts["usedforsecurity"])
 
 
 @as_builtin("kcapi_hashlib")
-def blake2s(
-    data: Buffer = b"",
-    /,
-    *,
-    digest_size: int = 32,
-    key: Buffer = b"",
-    salt: Buffer = b"",
-    person: Buffer = b"",
-    fanout: int = 1,
-    depth: int = 1,
-    leaf_size: int = 0,
-    node_offset: int = 0,
-    node_depth: int = 0,
-    inner_size: int = 0,
-    last_node: bool = False,
-    usedforsecurity: bool = True,
-) -> Any:
-    """Return a new BLAKE2s hash object (kernel blake2s-128..256 where the kernel has it)."""
-    tree = dict(
-        fanout=fanout, depth=depth, leaf_size=leaf_size, node_offset=node_offset,
-        node_depth=node_depth, inner_size=inner_size, last_node=last_node,
-    )  # fmt: skip
-    return _blake2("blake2s", data, digest_size, key, salt, person, tree, usedforsecurity)
+def blake2b(*args: Any, **kwargs: Any) -> Any:
+    """Return a new BLAKE2b hash object computed by the kernel (blake2b-160/256/384/512, keyed by setkey)."""
+    return _blake2_call("blake2b", 64, args, kwargs)
 
+
+@as_builtin("kcapi_hashlib")
+def blake2s(*args: Any, **kwargs: Any) -> Any:
+    """Return a new BLAKE2s hash object (kernel blake2s-128..256 where the kernel has it)."""
+    return _blake2_call("blake2s", 32, args, kwargs)
+
+
+def _blake2_signature(name: str, digest_size: int) -> inspect.Signature:
+    ref = inspect.signature(_blake2_reference)
+    params = [p.replace(default=digest_size) if p.name == "digest_size" else p for p in ref.parameters.values()]
+    return _signature(_STDLIB[name], ref.replace(parameters=params))
+
+
+# hashlib's own signatures (3.14+: data by keyword too, and string=).
+blake2b.__wrapped__.__signature__ = _blake2_signature("blake2b", 64)  # type: ignore[attr-defined]
+blake2s.__wrapped__.__signature__ = _blake2_signature("blake2s", 32)  # type: ignore[attr-defined]
 
 blake2b.digest_size = 64  # type: ignore[attr-defined]  # hashlib.blake2b has these class attributes
 blake2b.block_size = 128  # type: ignore[attr-defined]
@@ -330,34 +410,66 @@ CONSTRUCTORS: dict[str, Callable[..., Any]] = {
 }
 
 
-@as_builtin("kcapi_hashlib")
-def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
-    """new(name, data=b'', **kwargs) - Return a new hashing object using the named algorithm;
-    optionally initialized with data (which must be a bytes-like object)."""
+def _name_or_its_error(name: Any) -> Optional[str]:
+    """The canonical name for `name`, None if hashlib has no such name; hashlib's TypeError if no str."""
     if not isinstance(name, str):
         # hashlib's own error for a name that is no str (it differs between Python versions: "unhashable
-        # type", "cannot hash writable memoryview object", "... must be str"): hashlib.new() with such a name
-        # raises before it looks at any data.
+        # type", "cannot hash writable memoryview object", "new() argument 'name' must be str, not int"):
+        # hashlib.new() with such a name raises before it looks at any data.
         _STDLIB_NEW(name)
         raise TypeError("name must be a string")  # pragma: no cover - hashlib.new() refused it above
-    canon = canonical_name(name)
-    if canon is None:
-        return _beyond_the_table(name, data, kwargs)
-    if "string" in kwargs:  # as hashlib: new() passes data positionally
-        raise TypeError("argument for new() given by name ('string') and position (2)")
-    return CONSTRUCTORS[canon](data, **kwargs)
+    return canonical_name(name)
 
 
-def _beyond_the_table(name: str, data: Buffer, kwargs: dict[str, Any]) -> Any:
+if sys.version_info >= (3, 14):
+
+    @as_builtin("kcapi_hashlib")
+    def new(name: str, *args: Any, **kwargs: Any) -> Any:
+        """new(name, data=b'') - Return a new hashing object using the named algorithm;
+        optionally initialized with data (which must be a bytes-like object)."""
+        canon = _name_or_its_error(name)
+        if canon is None:
+            return _beyond_the_table(name, args, kwargs)
+        if not kwargs and len(args) <= 1:
+            return CONSTRUCTORS[canon](*args)
+
+        def original(*a: Any, **k: Any) -> Any:  # hashlib.new's own errors (_hashlib.new's, or blake2b's)
+            return _STDLIB_NEW(name, *a, **k)
+
+        keywords = _BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
+        data, rest = _arguments(original, "data", keywords, args, kwargs)
+        return CONSTRUCTORS[canon](data, **rest)
+
+else:
+
+    @as_builtin("kcapi_hashlib")
+    def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
+        """new(name, data=b'', **kwargs) - Return a new hashing object using the named algorithm;
+        optionally initialized with data (which must be a bytes-like object)."""
+        canon = _name_or_its_error(name)
+        if canon is None:
+            return _beyond_the_table(name, (data,), kwargs)
+        if not kwargs:
+            return CONSTRUCTORS[canon](data)
+
+        def original(*a: Any, **k: Any) -> Any:  # hashlib.new's own errors (it passes data positionally)
+            return _STDLIB_NEW(name, *a, **k)
+
+        keywords = _BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
+        data, rest = _arguments(original, None, keywords, (data,), kwargs)
+        return CONSTRUCTORS[canon](data, **rest)
+
+
+def _beyond_the_table(name: str, args: Any, kwargs: dict[str, Any]) -> Any:
     """new() for a name hashlib accepts (through OpenSSL: "md5-sha1", "mdc2", ...) that kcapi_hashlib has no
     kernel algorithm for: the policy decides (strict: hashlib's "unsupported hash type NAME", with the reason).
     A name hashlib refuses too is refused with its error."""
     try:
         _STDLIB_NEW(name)  # no data: only whether the original accepts the name
     except ValueError:
-        raise ValueError("unsupported hash type " + name) from None
+        raise ValueError(UNSUPPORTED + name) from None
     _policy.unavailable("hash", name, f"kcapi_hashlib has no kernel algorithm for {name!r} (only OpenSSL has it)")
-    return _STDLIB_NEW(name, data, **kwargs)
+    return _STDLIB_NEW(name, *args, **kwargs)
 
 
 # --- availability ---------------------------------------------------------------------------------------
@@ -410,6 +522,10 @@ def file_digest(fileobj: Any, digest: Any, /, *, _bufsize: int = 2**18) -> Any:
     view = memoryview(buf)
     while True:
         size = fileobj.readinto(buf)
+        if size is None:
+            # A non-blocking file with nothing to read now. 3.14's hashlib raises this; 3.10-3.13's
+            # hashes view[:None], the whole buffer, and loops forever: a wrong answer and a hang, never mirrored.
+            raise BlockingIOError("I/O operation would block.")
         if size == 0:
             break  # EOF
         digestobj.update(view[:size])

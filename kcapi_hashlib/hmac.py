@@ -197,6 +197,38 @@ def _digest_cons(digestmod: Any) -> Callable[..., Any]:
     return lambda d=b"": digestmod.new(d)
 
 
+def _select_blocksize(obj: Any, default: int, stacklevel: int = 3) -> int:
+    """The block size of the RFC 2104 construction, with the stdlib's RuntimeWarnings (hmac._select_blocksize)."""
+    if hasattr(obj, "block_size"):
+        blocksize: int = obj.block_size
+        if blocksize < 16:
+            _warnings.warn(
+                f"block_size of {blocksize:d} seems too small; using our default of {default:d}.",
+                RuntimeWarning,
+                stacklevel,
+            )
+            blocksize = default
+    else:
+        _warnings.warn(
+            f"No block_size attribute on given digest object; Assuming {default:d}.", RuntimeWarning, stacklevel
+        )
+        blocksize = default
+    return blocksize
+
+
+def _is_shake_constructor(digest_like: Any) -> bool:
+    """3.15's hmac._is_shake_constructor: whether digest_like makes SHAKE objects (refused as a digestmod)."""
+    name: Any
+    if isinstance(digest_like, str):
+        name = digest_like
+    else:
+        h = digest_like() if callable(digest_like) else digest_like.new()
+        name = getattr(h, "name", None)
+        if not isinstance(name, str):
+            return False
+    return bool(name.startswith(("shake", "SHAKE")))
+
+
 _SLOTS: tuple[str, ...] = ("_hmac", "_inner", "_outer", "block_size", "digest_size")
 if sys.version_info < (3, 10):
     _SLOTS += ("_digest_cons",)
@@ -262,34 +294,28 @@ class HMAC:
         if sys.version_info < (3, 10):
             self._inner = self._outer = None
             self._digest_cons = _digest_cons(digestmod)
+        elif sys.version_info >= (3, 14):
+            self._inner = self._outer = None  # as 3.14's _init_openssl_hmac/_init_builtin_hmac
+
+    if sys.version_info >= (3, 14):
+        # 3.14's HMAC has an initializer per C implementation (OpenSSL's, HACL*'s); the kernel stands for both.
+        _init_openssl_hmac = _init_hmac
+        _init_builtin_hmac = _init_hmac
 
     def _init_old(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
         """RFC 2104 over hash objects (kernel hashes wherever digestmod names a hash), as the stdlib's."""
         digest_cons = _digest_cons(digestmod)
         if sys.version_info < (3, 10):
             self._digest_cons = digest_cons
+        if sys.version_info >= (3, 15) and _is_shake_constructor(digest_cons):
+            raise ValueError(f"unsupported hash algorithm {digestmod}")
 
         self._hmac = None
         self._outer = digest_cons()
         self._inner = digest_cons()
         self.digest_size = self._inner.digest_size
 
-        if hasattr(self._inner, "block_size"):
-            blocksize = self._inner.block_size
-            if blocksize < 16:
-                _warnings.warn(
-                    f"block_size of {blocksize:d} seems too small; using our default of {self.blocksize:d}.",
-                    RuntimeWarning,
-                    2,
-                )
-                blocksize = self.blocksize
-        else:
-            _warnings.warn(
-                f"No block_size attribute on given digest object; Assuming {self.blocksize:d}.",
-                RuntimeWarning,
-                2,
-            )
-            blocksize = self.blocksize
+        blocksize = _select_blocksize(self._inner, self.blocksize, 3)
 
         if len(key) > blocksize:
             key = digest_cons(key).digest()
@@ -427,11 +453,24 @@ def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
         if tfm is not None:
             return _afalg.hash_oneshot(tfm, (_buffer(msg),), _hashes.ALGORITHMS[name].digest_size)
 
+    return _compute_digest_fallback(key, msg, digest)
+
+
+def _compute_digest_fallback(key: Buffer, msg: Buffer, digest: Any) -> bytes:
+    """RFC 2104 over hash objects, as the stdlib's hmac.digest() does it where its C code cannot (3.14 calls it
+    _compute_digest_fallback; 3.14 checks the key's type and warns about block sizes, 3.15 refuses SHAKE)."""
+    if sys.version_info >= (3, 14) and not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"key: expected bytes or bytearray, but got {type(key).__name__!r}")
     digest_cons = _digest_cons(digest)
+    if sys.version_info >= (3, 15) and _is_shake_constructor(digest_cons):
+        raise ValueError(f"unsupported hash algorithm {digest}")
 
     inner = digest_cons()
     outer = digest_cons()
-    blocksize = getattr(inner, "block_size", 64)
+    if sys.version_info >= (3, 14):
+        blocksize = _select_blocksize(inner, HMAC.blocksize)
+    else:
+        blocksize = getattr(inner, "block_size", 64)
     if len(key) > blocksize:
         key = digest_cons(key).digest()
     key = key + b"\x00" * (blocksize - len(key))  # type: ignore[operator]  # the stdlib's TypeError for a memoryview
