@@ -227,8 +227,10 @@ def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setp
             # Kernel quirk: crypto.af_alg_restrict (Linux 7.3) is registered by af_alg.ko itself, so it
             # exists only once the module is in; load it first (a --refuse'd af_alg stays out).
             lines += [f'[ -e {q(path)} ] || "$T/modprobe" -q af_alg 2>/dev/null']
+        # (key and path are letters, digits and _-./ only, parse_sysctl made sure: safe in double quotes)
         lines += [f"if [ ! -e {q(path)} ]; then"]
-        lines += fail(f"--sysctl {key}: kernel $(uname -r) has no {path}", EXIT_SETUP)
+        lines += [f'  echo "{PREFIX}--sysctl {key}: kernel $(uname -r) has no {path}" >>"$T/err"']
+        lines += [f'  echo {EXIT_SETUP} > "$T/rc"; off']
         lines += ["fi", f"if ! printf '%s\n' {q(value)} > {q(path)}; then"]
         lines += fail(f"--sysctl {key}={value}: the kernel refused the value", EXIT_SETUP)
         lines += ["fi"]
