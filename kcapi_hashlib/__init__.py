@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._afalg import AlgUnavailable, KernelError
+from ._gates import scrypt
 from ._hashes import CONSTRUCTORS as _CONSTRUCTORS
 from ._hashes import GUARANTEED as _GUARANTEED
 from ._hashes import HASH, blake2b, blake2s, file_digest, new
@@ -28,6 +29,7 @@ from ._policy import (
     reset_fallback_counts,
     set_policy,
 )
+from ._report import accounting, reset_accounting
 
 __version__ = "0.1.0"
 
@@ -58,9 +60,9 @@ __all__ = [
     # hashlib's surface
     "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s",
     "sha3_224", "sha3_256", "sha3_384", "sha3_512", "shake_128", "shake_256",
-    "new", "algorithms_guaranteed", "algorithms_available", "file_digest", "pbkdf2_hmac",
+    "new", "algorithms_guaranteed", "algorithms_available", "file_digest", "pbkdf2_hmac", "scrypt",
     # kcapi_hashlib's own
     "HASH", "AlgUnavailable", "KernelError", "KernelFallbackWarning", "UnsupportedAlgorithm",
     "set_policy", "get_policy", "fallback_counts", "reset_fallback_counts",
-    "install", "uninstall", "installed", "patched",
+    "install", "uninstall", "installed", "patched", "accounting", "reset_accounting",
 ]  # fmt: skip

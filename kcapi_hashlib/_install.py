@@ -15,6 +15,8 @@ import threading
 from types import ModuleType
 from typing import Any, Iterator
 
+from . import _gates
+
 # target module -> our module that replaces its public names. Later modules (hmac, Crypto.*) append here.
 REPLACEMENTS: list[tuple[str, str]] = [
     ("hashlib", "kcapi_hashlib"),
@@ -34,6 +36,7 @@ REPLACEMENTS: list[tuple[str, str]] = [
     ("Crypto.Hash.SHA3_512", "kcapi_hashlib.Hash.SHA3_512"),
     ("Crypto.Hash.BLAKE2b", "kcapi_hashlib.Hash.BLAKE2b"),
     ("Crypto.Hash.RIPEMD160", "kcapi_hashlib.Hash.RIPEMD160"),
+    ("Crypto.Hash.MD4", "kcapi_hashlib.Hash.MD4"),
     ("Crypto.Protocol.KDF", "kcapi_hashlib.Protocol.KDF"),
     ("Crypto.Cipher.AES", "kcapi_hashlib.Cipher.AES"),
     ("Crypto.Cipher.DES3", "kcapi_hashlib.Cipher.DES3"),
@@ -41,6 +44,8 @@ REPLACEMENTS: list[tuple[str, str]] = [
     ("Crypto.Cipher.ChaCha20_Poly1305", "kcapi_hashlib.Cipher.ChaCha20_Poly1305"),
     ("Crypto.Random", "kcapi_hashlib.Random"),
 ]
+# pycryptodomex installs the same modules as Cryptodome.* (deployed code imports either): both are replaced.
+REPLACEMENTS += [("Cryptodome" + t[len("Crypto") :], ours) for t, ours in REPLACEMENTS if t.startswith("Crypto.")]
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -79,11 +84,24 @@ def install() -> None:
                 _set(target, name, replacement)
                 if callable(original) and not isinstance(original, type):
                     swaps[id(original)] = (name, original, replacement)
+        # What those modules' packages have and the kernel does not serve here (ARC4, MD4, scrypt, ...): behind
+        # the policy, so that strict never computes in userspace unseen (kcapi_hashlib._gates).
+        for target_name, kind, algorithm, reason, attrs in _gates.GATES:
+            for prefix in ("Crypto", "Cryptodome"):
+                try:
+                    target = importlib.import_module(prefix + target_name[len("Crypto") :])
+                except ImportError:
+                    continue
+                for name, replacement in _gates.gates_for(target, attrs, kind, algorithm, reason):
+                    original = getattr(target, name)
+                    _set(target, name, replacement)
+                    swaps[id(original)] = (name, original, replacement)
         # Modules that did `from hashlib import sha256` hold the original function: replace those too. Only a
         # reference under the same name counts, and never in the module that defines the object: the same
         # object can be something else elsewhere (PyCryptodome's get_random_bytes IS os.urandom; hashlib.sha256
         # IS _hashlib.openssl_sha256), and those must stay as they are.
         targets = {name for name, _ in REPLACEMENTS}
+        targets |= {prefix + g[0][len("Crypto") :] for g in _gates.GATES for prefix in ("Crypto", "Cryptodome")}
         for mod_name, mod in list(sys.modules.items()):
             if mod is None or mod_name in targets or mod_name.startswith("kcapi_hashlib"):
                 continue

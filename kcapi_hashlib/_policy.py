@@ -16,6 +16,7 @@ import warnings
 from typing import Optional
 
 from ._afalg import AlgUnavailable
+from ._afalg import accounting as _accounting
 
 POLICIES = ("strict", "fallback")
 ENV = "KCAPI_HASHLIB_POLICY"
@@ -87,12 +88,14 @@ def unavailable(kind: str, name: str, reason: object) -> None:
     strict raises it as the OSError it is (errno EMFILE, like open() would), not as "unsupported hash type";
     fallback computes this one call in userspace, counted, and the next call asks the kernel again."""
     if _policy == "strict":
+        _accounting.refused(kind, name, str(reason))
         if isinstance(reason, AlgUnavailable) and reason.transient:
             raise reason
         raise UnsupportedAlgorithm(f"unsupported {kind} type {name}", reason) from (
             reason if isinstance(reason, BaseException) else None
         )
     with _lock:
+        _accounting.fallback(kind, name, str(reason))
         _fallbacks[name] = _fallbacks.get(name, 0) + 1
         first = name not in _warned
         _warned.add(name)

@@ -15,6 +15,7 @@ from .._callable import as_builtin
 
 __all__ = [
     "HMAC",
+    "MD4",
     "MD5",
     "RIPEMD160",
     "SHA1",

@@ -26,7 +26,7 @@ import weakref
 from itertools import starmap
 from typing import Any, Callable, Optional, Sequence, Union
 
-from . import restrict
+from . import accounting, restrict
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -66,6 +66,15 @@ def stats() -> dict[str, int]:
 
 def kernel_operations() -> int:
     return sum(_stats.values())
+
+
+def count(alg: Tfm, kind: str, nbytes: int = 0) -> None:
+    """One AF_ALG operation of `kind` on `alg`, of nbytes of input: the process-wide stats(), and accounting per
+    algorithm (the tfm's own counter: no lookup, no lock, no syscall; see accounting.py)."""
+    _stats[kind] += 1
+    c = alg._acct
+    c[0] += 1
+    c[1] += nbytes
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -267,7 +276,7 @@ class Tfm:
     op socket is in the pool or in one caller's hands, never both.
     """
 
-    __slots__ = ("alg_type", "name", "_sock", "_idle", "__weakref__")
+    __slots__ = ("alg_type", "name", "_sock", "_idle", "_acct", "__weakref__")
 
     def __init__(
         self,
@@ -279,6 +288,7 @@ class Tfm:
         self.alg_type = alg_type
         self.name = name
         self._idle: list[OpSocket] = []
+        self._acct = accounting.counter(alg_type, name)
         try:
             sock = self._sock = new_socket()
         except OSError as e:
@@ -288,7 +298,7 @@ class Tfm:
                 sock.bind((alg_type, name))
             except OSError as e:
                 raise AlgUnavailable(e.errno or errno.EIO, "bind", alg_type, name) from None
-            _stats["bind"] += 1
+            count(self, "bind")
             # Key and authsize go on the tfm before any accept: the op socket has no setsockopt
             # (EOPNOTSUPP) and alg_setsockopt answers EBUSY once a keyed op socket exists.
             if key is not None:
@@ -328,8 +338,9 @@ class Tfm:
         """bind() this tfm socket to another algorithm of its type (alg_bind: only while no op socket
         refers to it; the old transform is released). Raises OSError as the kernel answers."""
         self._live().bind((self.alg_type, name))
-        _stats["bind"] += 1
         self.name = name
+        self._acct = accounting.counter(self.alg_type, name)
+        count(self, "bind")
 
     def getsockopt(self, level: int, option: int) -> int:
         return int(self._live().getsockopt(level, option))
@@ -341,7 +352,7 @@ class Tfm:
             op = OpSocket.accept_from(sock)
         except OSError as e:
             raise kernel_error(e, "accept", self.alg_type, self.name) from None
-        _stats["accept"] += 1
+        count(self, "accept")
         return op
 
     def op(self) -> OpSocket:
@@ -499,7 +510,7 @@ def send(op: OpSocket, data: Buffer, flags: int, alg: Tfm) -> None:
         n = op.send(data, flags)
     except OSError as e:
         raise kernel_error(e, "send", alg.alg_type, alg.name) from None
-    _stats["send"] += 1
+    count(alg, "send", size)
     if n != size:
         raise _short(alg, n, size)
 
@@ -530,7 +541,7 @@ def sendv(op: OpSocket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> None:
             n = op.sendmsg(batch, (), f) if len(batch) > 1 else op.send(batch[0], f)
         except OSError as e:
             raise kernel_error(e, "sendmsg", alg.alg_type, alg.name) from None
-        _stats["send"] += 1
+        count(alg, "send", size)
         if n != size:
             raise _short(alg, n, size)
 
@@ -540,7 +551,7 @@ def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
         out = op.recv(size)
     except OSError as e:
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
-    _stats["recv"] += 1
+    count(alg, "recv")
     return out
 
 

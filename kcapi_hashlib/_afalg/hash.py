@@ -26,10 +26,10 @@ from .core import (
     OpSocket,
     Tfm,
     _consume,
-    _stats,
     kernel_error,
     nbytes,
 )
+from .core import count as _count
 from .core import recv as _recv
 from .core import send as _send
 from .core import sendv as _sendv
@@ -212,7 +212,7 @@ class HashStream:
             clone = op.accept()
         except OSError as e:
             raise kernel_error(e, "accept", self._alg.alg_type, self._alg.name) from None
-        _stats["accept"] += 1
+        _count(self._alg, "accept")
         return clone
 
     def copy(self) -> HashStream:
@@ -432,7 +432,7 @@ def _splice_into(op: OpSocket, fd: int, offset: int, count: int, alg: Tfm) -> in
                 if done == 0 and e.errno in _SPLICE_UNSUPPORTED:
                     return 0
                 raise
-            _stats["splice"] += 1
+            _count(alg, "splice")  # file -> pipe: its bytes are counted when they reach the op socket
             if n == 0:
                 break  # EOF before count: the file shrank
             left = n
@@ -443,7 +443,7 @@ def _splice_into(op: OpSocket, fd: int, offset: int, count: int, alg: Tfm) -> in
                 except OSError as e:
                     # part of the file may have reached the kernel: the caller's stream stays _LOST
                     raise kernel_error(e, "splice", alg.alg_type, alg.name) from None
-                _stats["splice"] += 1
+                _count(alg, "splice", max(m, 0))
                 if m <= 0:
                     raise KernelError(errno.EIO, "splice into the op socket made no progress")
                 left -= m

@@ -16,7 +16,7 @@ import errno
 from typing import Optional
 
 from . import core
-from .core import KernelError, OpSocket, Tfm, _stats, kernel_error
+from .core import KernelError, OpSocket, Tfm, count, kernel_error
 
 NAME = "stdrng"  # the highest-priority DRBG the kernel has (crypto_alloc_rng picks by priority)
 MAXSIZE = 128  # algif_rng.c: #define MAXSIZE 128
@@ -67,7 +67,7 @@ def read_into(view: memoryview) -> None:
             n = op.recv_into(view[done : done + MAXSIZE])
         except OSError as e:
             raise kernel_error(e, "recv", t.alg_type, t.name) from None
-        _stats["recv"] += 1
+        count(t, "recv", n)
         if n <= 0:
             raise KernelError(errno.EIO, f"rng {t.name!r}: recv returned {n}")
         done += n
@@ -81,7 +81,7 @@ def read(size: int) -> bytes:
             out = op.recv(size)
         except OSError as e:
             raise kernel_error(e, "recv", t.alg_type, t.name) from None
-        _stats["recv"] += 1
+        count(t, "recv", len(out))
         if len(out) == size:
             return out
         buf = bytearray(size)

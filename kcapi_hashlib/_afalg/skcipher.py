@@ -51,7 +51,7 @@ from .core import (
     KernelError,
     OpSocket,
     Tfm,
-    _stats,
+    count,
     kernel_error,
     nbytes,
 )
@@ -145,7 +145,7 @@ def _send(op: OpSocket, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequ
     except BaseException:  # KeyboardInterrupt and the like: the socket's state is unknown
         op.close()
         raise
-    _stats["send"] += 1
+    count(alg, "send", size)
     if n != size:
         op.close()
         raise KernelError(errno.EIO, f"skcipher {alg.name!r}: short send ({n} of {size} bytes)")
@@ -174,7 +174,7 @@ def message(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer]
     except BaseException:
         op.close()
         raise
-    _stats["recv"] += 1
+    count(alg, "recv")
     if got != size:
         raise _short(op, alg, got, size)
     alg.release(op)
@@ -194,7 +194,7 @@ def message_bytes(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[B
     except BaseException:
         op.close()
         raise
-    _stats["recv"] += 1
+    count(alg, "recv")
     if len(out) != size:
         raise _short(op, alg, len(out), size)
     alg.release(op)

@@ -5,6 +5,7 @@
     kcapi-hashlib sum [-a ALGO] [-c] FILE...    sha256sum-compatible digests and check mode, by the kernel
     kcapi-hashlib vm [options] -- CMD...        run CMD under a real Linux kernel (kcapi_hashlib.vm)
     kcapi-hashlib demo [FILE]                   doctor, list, and a kernel-served digest next to hashlib's
+    kcapi-hashlib run [options] -- PROG...      run a Python program (script or -m module) on the kernel
 
 One module per program (listing, doctor, checksum, demo; the VM runner is its own package, kcapi_hashlib.vm),
 the grammar in args, /proc reading in proc and host. Nothing here makes a socket call: the kernel is asked
@@ -27,6 +28,10 @@ def main(argv: list[str]) -> int:
         from .. import vm  # lazily: the runner is only needed here
 
         return vm.main(argv[1:])
+    if argv[:1] == ["run"]:
+        from .run import main as run_main  # its own grammar: everything after the program is the program's
+
+        return run_main(argv[1:])
     from .args import build_parser
 
     parser = build_parser()

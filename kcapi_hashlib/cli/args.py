@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sum, mode=None, check_output=None)
 
     sub.add_parser("vm", add_help=False, help="run a command under a real Linux kernel: vm [options] -- CMD...")
+    sub.add_parser("run", add_help=False, help="run a Python program on the kernel: run [options] -- script.py ...")
 
     p = sub.add_parser("demo", help="doctor, list, and a kernel-served digest of a file next to hashlib's")
     p.add_argument("file", nargs="?", metavar="FILE", help="file to hash (default: the Python interpreter)")

@@ -1,0 +1,74 @@
+"""install() at interpreter start-up, opt-in by environment: imported by the `kcapi_hashlib.pth` hook (installed
+at the top of site-packages with the package) when KCAPI_HASHLIB_INSTALL is set to anything but "" or "0".
+
+    KCAPI_HASHLIB_INSTALL=1 python app.py            # app.py and its Python subprocesses, kernel-backed
+    KCAPI_HASHLIB_POLICY=fallback                    # the policy, as everywhere (kcapi_hashlib._policy)
+    KCAPI_HASHLIB_REPORT_DIR=DIR                     # each process writes its accounting into DIR at exit
+
+`kcapi-hashlib run` sets these for the program it runs, so every Python process the program starts (subprocess,
+multiprocessing with spawn, fork or forkserver) is kernel-backed and reports back to it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from typing import Any
+
+ENV_INSTALL = "KCAPI_HASHLIB_INSTALL"
+ENV_LAUNCHER = "KCAPI_HASHLIB_LAUNCHER_PID"  # the launcher's pid: it merges instead of writing a child report
+
+_written: set[int] = set()
+
+
+def _report_dir() -> str:
+    from ._report import REPORT_DIR
+
+    return os.environ.get(REPORT_DIR, "")
+
+
+def write_child_report() -> None:
+    """This process's report into the report directory, once per process (atexit, or multiprocessing's exit)."""
+    pid = os.getpid()
+    directory = _report_dir()
+    if not directory or pid in _written or str(pid) == os.environ.get(ENV_LAUNCHER):
+        return
+    _written.add(pid)
+    from ._report import write_own
+
+    write_own(directory)
+
+
+class _Hook:
+    """A strong-referenced object for multiprocessing.util.register_after_fork (a WeakValueDictionary)."""
+
+
+_HOOK = _Hook()
+
+
+def _after_multiprocessing_fork(_obj: Any) -> None:
+    # Run inside Process._bootstrap, after it cleared the parent's finalizers: a fork (or forkserver) child ends
+    # with os._exit(), which skips atexit, but _bootstrap runs util._exit_function() and so this finalizer.
+    util = sys.modules["multiprocessing.util"]
+    util.Finalize(None, write_child_report, exitpriority=-1000)
+
+
+def _in_forked_child() -> None:
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(_HOOK, _after_multiprocessing_fork)
+
+
+def activate() -> None:
+    """install() now; with a report directory, report this process's accounting at exit."""
+    from . import install
+
+    install()
+    if _report_dir():
+        atexit.register(write_child_report)
+        os.register_at_fork(after_in_child=_in_forked_child)
+
+
+if os.environ.get(ENV_INSTALL, "0") not in ("", "0"):
+    activate()

@@ -1,0 +1,116 @@
+"""The accounting report: this process's counts (kcapi_hashlib.accounting()), children's reports merged, and
+the table `kcapi-hashlib run` prints at exit.
+
+A process started under the launcher (or with KCAPI_HASHLIB_REPORT_DIR set) writes its own report into that
+directory when it exits, one JSON file per process; the launcher merges them with its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from typing import Any, Optional
+
+from ._afalg import accounting as _accounting
+
+REPORT_DIR = "KCAPI_HASHLIB_REPORT_DIR"
+
+
+def accounting() -> dict[str, Any]:
+    """What the kernel did in this process, and what it did not, since start (or reset_accounting()):
+
+    {"pid": ..., "kernel": [{"type", "algorithm", "operations", "bytes"}, ...],
+     "fallbacks": [{"kind", "algorithm", "count", "reasons": {text: count}}, ...],   # computed in userspace
+     "refused": [... the same shape ...]}                                         # strict: raised
+
+    Kernel operations are AF_ALG syscalls (bind, accept, send, recv, splice) per kernel algorithm name
+    ("hmac(sha256)", "gcm(aes)"), bytes the input given to the kernel. No syscall or lock is taken to count."""
+    return _accounting.snapshot()
+
+
+def reset_accounting() -> None:
+    """Zero this process's counters."""
+    _accounting.reset()
+
+
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report for several processes: rows of the same algorithm added up; "processes" lists the pids."""
+    kernel: dict[tuple[str, str], list[int]] = {}
+    sides: dict[str, dict[tuple[str, str], dict[str, int]]] = {"fallbacks": {}, "refused": {}}
+    pids: list[int] = []
+    for rep in reports:
+        pids.extend(rep.get("processes") or [rep["pid"]])
+        for row in rep["kernel"]:
+            c = kernel.setdefault((row["type"], row["algorithm"]), [0, 0])
+            c[0] += row["operations"]
+            c[1] += row["bytes"]
+        for side, rows in sides.items():
+            for row in rep[side]:
+                reasons = rows.setdefault((row["kind"], row["algorithm"]), {})
+                for text, n in row["reasons"].items():
+                    reasons[text] = reasons.get(text, 0) + n
+    return {
+        "processes": pids,
+        "kernel": [
+            {"type": t, "algorithm": a, "operations": c[0], "bytes": c[1]} for (t, a), c in sorted(kernel.items())
+        ],
+        **{
+            side: [
+                {"kind": k, "algorithm": a, "count": sum(r.values()), "reasons": r}
+                for (k, a), r in sorted(rows.items())
+            ]
+            for side, rows in sides.items()
+        },
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The human report: kernel operations per algorithm, then every userspace computation and refusal."""
+    procs = report.get("processes") or [report.get("pid")]
+    lines = [f"kcapi_hashlib accounting ({len(procs)} process{'es' if len(procs) != 1 else ''}):"]
+    if report["kernel"]:
+        lines.append(f"  {'kernel algorithm':<28} {'type':<9} {'operations':>11} {'bytes':>14}")
+        for row in report["kernel"]:
+            lines.append(f"  {row['algorithm']:<28} {row['type']:<9} {row['operations']:>11} {row['bytes']:>14}")
+    else:
+        lines.append("  no kernel operations")
+    for side, title in (("fallbacks", "computed in userspace (fallback)"), ("refused", "refused (strict)")):
+        if report[side]:
+            lines.append(f"  {title}:")
+            for row in report[side]:
+                lines.append(f"    {row['kind']} {row['algorithm']}: {row['count']}")
+                for text, n in row["reasons"].items():
+                    lines.append(f"      {n} x {text}")
+    if not report["fallbacks"]:
+        lines.append("  nothing computed in userspace")
+    return "\n".join(lines) + "\n"
+
+
+def write_own(directory: str) -> Optional[str]:
+    """Write this process's report into directory (atomically: readers never see half a file)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}-", suffix=".tmp", dir=directory)
+    except OSError:
+        return None  # the launcher is gone and took its directory: nothing to report to
+    with os.fdopen(fd, "w") as f:
+        json.dump(accounting(), f)
+    final = os.path.join(directory, f"{os.getpid()}-{os.path.basename(tmp)[1:-4]}.json")
+    os.replace(tmp, final)
+    return final
+
+
+def collect(directory: str) -> list[dict[str, Any]]:
+    out = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json") and not name.startswith("."):
+            try:
+                with open(os.path.join(directory, name)) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError) as e:  # a child killed while writing leaves only a .tmp; this is odder
+                print(f"kcapi-hashlib: unreadable child report {name}: {e}", file=sys.stderr)
+    return out
+
+
+__all__ = ["REPORT_DIR", "accounting", "collect", "format_table", "merge", "reset_accounting", "write_own"]
