@@ -20,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
         "refuses it: Debian's user-mode-linux kernels (6.1, 6.12, 7.2), or Debian's own amd64 kernels "
         "under qemu with software emulation (6.1-amd64, 6.12-amd64, 7.3-amd64; slower to boot, but the "
         "distribution's configuration and x86 crypto drivers). The host's / is the VM's root: CMD runs "
-        "with the caller's working directory, environment and interpreter.",
+        "with the caller's working directory, environment and interpreter (under qemu $TMPDIR is a "
+        "tmpfs inside the VM: 9p cannot truncate a file once it is unlinked).",
         epilog="Exit status: the command's; 124 timeout; 125 VM failure; "
         "2 usage/missing prerequisites; 128+N command killed by signal N.",
     )

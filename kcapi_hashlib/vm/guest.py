@@ -125,12 +125,14 @@ CAPABILITIES = (
 class GuestOptions:
     """What the guest sets up before the command: sysctls written in order (key in sysctl(8)'s dotted form),
     the uid to run it as (None: root), its capabilities (None: unchanged; () none at all), and paths the
-    command must be able to write as that uid (given to it on the host for the run)."""
+    command must be able to write as that uid (given to it on the host for the run). tmpfs_tmpdir is the
+    backend's: $TMPDIR is a tmpfs inside the VM (qemu: see Qemu.run)."""
 
     sysctls: tuple[tuple[str, str], ...] = ()
     user: Optional[int] = None
     caps: Optional[tuple[str, ...]] = None
     writable: tuple[str, ...] = ()
+    tmpfs_tmpdir: bool = False
 
 
 def parse_sysctl(item: str) -> tuple[str, str]:
@@ -234,6 +236,10 @@ def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setp
         lines += ["fi", f"if ! printf '%s\n' {q(value)} > {q(path)}; then"]
         lines += fail(f"--sysctl {key}={value}: the kernel refused the value", EXIT_SETUP)
         lines += ["fi"]
+    if options.tmpfs_tmpdir:
+        lines += ['mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$T/tmp" || {']
+        lines += fail("cannot mount a tmpfs for $TMPDIR", EXIT_VM_FAILURE)
+        lines += ["}"]
     if options.user is not None:
         # A directory the user may not traverse (/root, 0700, holding pyenv's Pythons) becomes traversable
         # inside the VM only: a tmpfs over it with each of its entries bind-mounted back, so the entries
@@ -515,13 +521,15 @@ class Guest:
         given: list[tuple[str, int, int]] = []
         closed: list[str] = []
         try:
-            if options.user is not None:
-                # The user needs a temporary directory it can write (pytest's tmp_path, tempfile): a fresh
-                # one in the run directory, world-writable and sticky like /tmp, as $TMPDIR.
+            if options.user is not None or options.tmpfs_tmpdir:
+                # A fresh temporary directory in the run directory, world-writable and sticky like /tmp, as
+                # $TMPDIR: one the --user can write (pytest's tmp_path, tempfile), or the mount point of
+                # the VM's own tmpfs.
                 tmp.chmod(0o711)
                 (tmp / "tmp").mkdir()
                 (tmp / "tmp").chmod(0o1777)
                 env = {**env, "TMPDIR": str(tmp / "tmp")}
+            if options.user is not None:
                 closed = closed_directories([*_needed_paths(cmd, cwd, env), *options.writable], options.user)
                 given = give_writable(options.writable, options.user)
             confdir = tmp / "modprobe.d"

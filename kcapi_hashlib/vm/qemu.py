@@ -17,6 +17,7 @@ machines this was built on, so KVM is used only when asked for ($KCAPI_HASHLIB_Q
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -235,7 +236,11 @@ class Qemu(Backend):
         for warning in refuse_warnings(kern, job.refuse):
             say("warning: " + warning)
         qemu = packages.which(QEMU) or QEMU
-        with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options=job.options) as guest:
+        # $TMPDIR is a tmpfs inside the VM. qemu's 9p server truncates and sets attributes by path, so a
+        # file that is open but already unlinked (tempfile.TemporaryFile, pytest's output capture) fails
+        # ftruncate() with ENOENT; on a tmpfs it works as on the host.
+        options = dataclasses.replace(job.options, tmpfs_tmpdir=True)
+        with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options) as guest:
             initrd = guest.dir / "initramfs.cpio"
             initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, guest.init)
             argv = qemu_argv(kern, job, guest, initrd, qemu)
