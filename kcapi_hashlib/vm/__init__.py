@@ -4,17 +4,27 @@ Some hosts (containers, sandboxes) answer ``socket(AF_ALG, ...)`` with EAFNOSUPP
 kernel whose root filesystem is the host's own ``/``, so the same interpreter, virtualenv, working directory
 and environment are used inside, and runs one command there::
 
-    python -m kcapi_hashlib vm [--kernel 6.1|6.12|7.2] [--refuse MODULE]...
+    python -m kcapi_hashlib vm [--kernel 6.1|6.12|7.2|6.1-amd64|6.12-amd64|7.3-amd64]
+                               [--refuse MODULE]... [--sysctl KEY=VALUE]...
+                               [--user UID] [--cap CAP]... [--writable PATH]...
                                [--timeout SECONDS] [--mem 2G] [--force-vm]
                                [--verbose] -- CMD ARGS...
 
-The exit status is the command's, or the runner's own (exits.py: 124 timeout, 125 VM failure, 128+N a
-signal, 2 usage or missing prerequisites). When the host kernel has AF_ALG and neither ``--force-vm``,
-``--refuse`` nor a kernel other than 6.1 is asked for, the command runs directly on the host.
+6.1, 6.12 and 7.2 are Debian's user-mode-linux kernels (the default backend); the -amd64 kernels are Debian's
+own amd64 kernels under qemu-system-x86_64 with software emulation (TCG: ~20 s to boot, Python ~10-15x
+slower than under UML), for the distribution's configuration and x86 crypto drivers and for Linux 7.3's
+af_alg_restrict (``--sysctl crypto.af_alg_restrict=1 --user 4242 --cap net_admin``).
 
-    backend.py   the Backend interface and registry (Job: what to run)
+The exit status is the command's, or the runner's own (exits.py: 124 timeout, 125 VM failure, 128+N a
+signal, 2 usage or missing prerequisites). When the host kernel has AF_ALG and none of ``--force-vm``,
+``--refuse``, ``--sysctl``, ``--user``, ``--cap`` nor a kernel other than 6.1 is asked for, the command runs
+directly on the host.
+
+    backend.py   the Backend interface and registry (Job: what to run); --kernel picks the backend
     uml.py       the user-mode-linux backend: Debian's kernels, system, cached or fetched
-    guest.py     what any backend's guest runs: init, modprobe wrapper, --refuse, output streaming, status
+    qemu.py      the qemu backend: Debian's amd64 kernels, fetched; initramfs.py: its generated initramfs
+    guest.py     what any backend's guest runs: init, modprobe wrapper, --refuse, --sysctl, --user/--cap,
+                 output streaming, status
     host.py      AF_ALG on the host (via kcapi_hashlib._afalg) and running a command directly
     packages.py  apt-get install, apt-get download with a private configuration, dpkg-deb, patchelf
     cache.py     the kernel cache directory and its fetch lock
