@@ -35,10 +35,11 @@ except ImportError:  # pragma: no cover - hypothesis is a test requirement
 # reached. "refused": conformance/refused/, in a VM started with modules refused (a distribution's blacklist).
 # "no-af-alg": conformance/no_af_alg/, in a VM with the af_alg module refused, so socket(AF_ALG) really fails
 # with EAFNOSUPPORT as on a host without AF_ALG. tox.ini and .ci/run run all three.
+# "restricted": conformance/restricted/, on a kernel with af_alg_restrict >= 1 (Linux 7.3+, `vm --sysctl`).
 SUITE = os.environ.get("KCAPI_HASHLIB_SUITE", "kernel")
-_SUITE_DIRS = {"refused": "refused", "no-af-alg": "no_af_alg"}
+_SUITE_DIRS = {"refused": "refused", "no-af-alg": "no_af_alg", "restricted": "restricted"}
 if SUITE not in ("kernel", *_SUITE_DIRS):
-    raise pytest.UsageError(f"KCAPI_HASHLIB_SUITE={SUITE!r}: use kernel, refused or no-af-alg")
+    raise pytest.UsageError(f"KCAPI_HASHLIB_SUITE={SUITE!r}: use kernel, refused, no-af-alg or restricted")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -46,8 +47,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     inside = {name for name, folder in _SUITE_DIRS.items() if folder in parts and "conformance" in parts}
     if SUITE == "kernel":
         return True if inside else None
-    if collection_path.is_dir() and (collection_path / _SUITE_DIRS[SUITE]).exists():
-        return None  # a parent of this suite's directory
+    if collection_path.is_dir() and os.path.exists(collection_path / _SUITE_DIRS[SUITE]):
+        return None  # a parent of this suite's directory (os.path.exists: False, not PermissionError, in a
+        # directory an unprivileged run cannot search, such as root's .tox/ENV)
     if _SUITE_DIRS[SUITE] in parts and "conformance" in parts:
         return None
     return True if collection_path.suffix == ".py" or collection_path.is_dir() else None
@@ -56,10 +58,11 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 # --- declared kernel requirements (conformance/requires.py) -------------------------------------------------
 #
 # `@pytest.mark.kernel_alg(alg_type, name)` (or module-level, see conformance/requires.py) declares what a test
-# needs the kernel to bind. Only where af_alg_restrict >= 1 (Linux 7.3+) is anything probed: a declared algorithm
+# needs the kernel to bind, probed once per algorithm. An algorithm this kernel does not have at all (ENOENT, and
+# neither /proc/crypto nor its module index knows it) skips, named. Where af_alg_restrict >= 1: a declared algorithm
 # the restriction refuses this process skips the test with the restriction's reason, collected and printed at
-# the end. A probe refused for any other reason (ENOENT at level 0, EINVAL, EMFILE...) does not skip: the test
-# runs and shows it. The zero-AF_ALG-operations check below still fails a run where everything skipped.
+# the end. A probe refused for any other reason (ENOENT for what the kernel has, EINVAL, EMFILE...) does not
+# skip: the test runs and shows it. The zero-AF_ALG-operations check below still fails a run where everything skipped.
 
 _restriction_skips: dict[str, list[str]] = {}
 
@@ -94,13 +97,22 @@ def declared_algorithms(item: pytest.Item) -> list[tuple[str, str]]:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     level = restrict.level()
-    if not level:  # absent (before 7.3) or 0: the restriction refuses nothing; probe nothing, change nothing
-        return
     for alg_type, name in declared_algorithms(item):
-        why = _afalg.probe(alg_type, name)
-        refusal = why.restriction if why is not None else None
+        why = _afalg.probe(alg_type, name)  # one bind per algorithm and process
+        if why is None:
+            continue
+        refusal = why.restriction if level else None
         if refusal is None:
-            continue  # served, or refused for another reason: the test shows what happens
+            # Not built: ENOENT, and nothing in this kernel (/proc/crypto, its module index) has the algorithm
+            # or its parts (Debian's 7.3 config has no CONFIG_CRYPTO_BLAKE2B, no DRBG). A module refused by
+            # modprobe, EINVAL, EMFILE ... do not skip: the test runs and shows what happens.
+            if why.errno == errno.ENOENT and restrict.kernel_has(name) is None:
+                reason = (
+                    f"{name} is not in this kernel ({os.uname().release}): ENOENT, not in /proc/crypto or its modules"
+                )
+                _restriction_skips.setdefault(reason, []).append(item.nodeid)
+                pytest.skip(reason)
+            continue
         if refusal.cause == restrict.DISABLED:
             reason = f"AF_ALG disabled by af_alg_restrict={refusal.level}"
         else:
@@ -132,9 +144,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not getattr(session, "testscollected", 0) or exitstatus != 0:
         return
+    level = restrict.level()
     if SUITE == "no-af-alg":
         why = _afalg.af_alg_status()
         problem = None if why is not None and why.errno == errno.EAFNOSUPPORT else f"AF_ALG is usable here ({why})"
+    elif SUITE == "restricted" and not level:
+        problem = f"the restricted suite needs af_alg_restrict >= 1 (it is {'absent' if level is None else level})"
+    elif SUITE == "restricted" and level == 2:
+        why = _afalg.af_alg_status()
+        ok = why is not None and why.restriction is not None and why.errno == errno.EAFNOSUPPORT
+        problem = None if ok else f"af_alg_restrict=2 but socket(AF_ALG) did not fail with EAFNOSUPPORT ({why})"
     elif _afalg.kernel_operations() == 0:
         problem = f"this run made zero AF_ALG operations: nothing was computed by the kernel ({_afalg.af_alg_status()})"
     else:

@@ -196,9 +196,10 @@ def test_strict_error_carries_the_restriction() -> None:
     # at 1 the kernel has hashes no allowlist has (sha3-* as posted); the reading needs the kernel to show it
     assert refused, "af_alg_restrict=1 refused no hash this kernel has"
     name = refused[0]["name"]
-    with pytest.raises(ValueError, match=f"^unsupported hash type {name}$") as info:
+    with pytest.raises(ValueError) as info:
         kcapi_hashlib.new(name)
     exc = info.value
+    assert str(exc) == f"unsupported hash type {name}"  # hashlib's message; the reason is a note
     assert isinstance(exc, kcapi_hashlib.UnsupportedAlgorithm) and exc.errno == errno.ENOENT
     assert isinstance(exc.restriction, restrict.Refusal) and f"af_alg_restrict={restrict.level()}" in str(exc.reason)
 
