@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
+import sys
+import warnings
 
 import pytest
 
@@ -26,8 +28,13 @@ def test_hashlib_names_exist() -> None:
 def test_constructor_signature(name: str) -> None:
     ours = inspect.signature(getattr(kcapi_hashlib, name))
     theirs = getattr(hashlib, name).__text_signature__  # e.g. ($module, /, string=b'', *, usedforsecurity=True)
-    assert list(ours.parameters) == ["string", "usedforsecurity"]
-    assert "string=b''" in theirs and "usedforsecurity=True" in theirs
+    assert ours == inspect.signature(getattr(hashlib, name))
+    if sys.version_info >= (3, 14):  # data= (string= kept as a keyword-only alias)
+        assert list(ours.parameters) == ["data", "usedforsecurity", "string"]
+        assert "data=b''" in theirs and "string=None" in theirs
+    else:
+        assert list(ours.parameters) == ["string", "usedforsecurity"]
+        assert "string=b''" in theirs and "usedforsecurity=True" in theirs
     assert ours.parameters["usedforsecurity"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
@@ -35,7 +42,10 @@ def test_constructor_signature(name: str) -> None:
 def test_blake2_signature_and_constants(name: str) -> None:
     ours, theirs = getattr(kcapi_hashlib, name), getattr(hashlib, name)
     params = inspect.signature(ours).parameters
-    assert next(iter(params)) == "data" and params["data"].kind is inspect.Parameter.POSITIONAL_ONLY
+    assert inspect.signature(ours) == inspect.signature(theirs)
+    # 3.14+: data may be given by name (or as string=); before, it is positional-only
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if sys.version_info >= (3, 14) else inspect.Parameter.POSITIONAL_ONLY
+    assert next(iter(params)) == "data" and params["data"].kind is kind
     for kw in ("digest_size", "key", "salt", "person", "fanout", "depth", "leaf_size", "node_offset",
                "node_depth", "inner_size", "last_node", "usedforsecurity"):  # fmt: skip
         assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY
@@ -83,7 +93,15 @@ def _same_error(ours: object, theirs: object) -> None:
         lambda h: h.new("no-such-hash"),
         lambda h: h.new(123),
         lambda h: h.new(b"sha256"),
-        lambda h: h.new("sha256", string=b"x"),
+        lambda h: h.new("sha256", b"x", string=b"x"),
+        lambda h: h.sha256(b"x", string=b"x"),
+        lambda h: h.sha256(b"x", data=b"x"),
+        lambda h: h.sha256(b"x", b"y"),
+        lambda h: h.sha256(b"x", foo=1),
+        *([lambda h: h.new("sha256", b"x", b"y")] if sys.version_info >= (3, 14) else []),  # 3.13: "__hash_new()"
+        lambda h: h.new("blake2b", b"x", string=b"x"),
+        lambda h: h.blake2s(b"x", data=b"x"),
+        lambda h: h.blake2b(b"x", b"y"),
         lambda h: h.sha256("text"),
         lambda h: h.sha256().update("text"),
         lambda h: h.sha256().update(12),
@@ -107,9 +125,36 @@ def test_errors_match_hashlib(call: object) -> None:
 
 def test_sha256_positional_limit() -> None:
     with pytest.raises(TypeError):
-        kcapi_hashlib.sha256(b"", b"")  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
-        kcapi_hashlib.sha256(data=b"")  # type: ignore[call-arg]
+        kcapi_hashlib.sha256(b"", b"")
+    if sys.version_info >= (3, 14):
+        assert kcapi_hashlib.sha256(data=b"abc").digest() == hashlib.sha256(b"abc").digest()
+    else:
+        with pytest.raises(TypeError):
+            kcapi_hashlib.sha256(data=b"")
+
+
+@pytest.mark.parametrize("name", ["sha256", "sha3_256", "blake2b", "md5"])
+def test_data_and_string_keywords_as_the_running_python(name: str) -> None:
+    """3.14+: data= and string= (3.15: string= warns, with the same DeprecationWarning text); before: string=."""
+    ours, theirs = getattr(kcapi_hashlib, name), getattr(hashlib, name)
+    calls: list[tuple[str, str]] = []  # (constructor or new, keyword)
+    if sys.version_info >= (3, 14):
+        calls = [(how, kw) for how in ("constructor", "new") for kw in ("data", "string")]
+    elif not name.startswith("blake2"):
+        calls = [("constructor", "string")]  # new(name, string=) is refused: new() passes data positionally
+    for how, keyword in calls:
+        results = []
+        for module, ctor in ((kcapi_hashlib, ours), (hashlib, theirs)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                h = ctor(**{keyword: b"abc"}) if how == "constructor" else module.new(name, **{keyword: b"abc"})
+            results.append((h.digest(), [(w.category, str(w.message)) for w in caught], caught))
+        (got, our_warnings, ours_caught), (expected, their_warnings, _) = results
+        assert got == expected and our_warnings == their_warnings, (how, keyword)
+        assert all(w.filename == __file__ for w in ours_caught)  # attributed to the caller
+        if sys.version_info >= (3, 15) and keyword == "string":
+            assert [c for c, _ in their_warnings] == [DeprecationWarning]
+    assert ours is not theirs
 
 
 def test_hash_type_is_not_instantiable_nor_mutable() -> None:
@@ -133,7 +178,7 @@ def test_file_digest_semantics() -> None:
     assert kcapi_hashlib.file_digest(io.BytesIO(data), hashlib.md5).digest() == hashlib.md5(data).digest()
     with pytest.raises(ValueError, match="is not a file-like object in binary reading mode"):
         kcapi_hashlib.file_digest(io.StringIO("text"), "sha256")
-    with pytest.raises(ValueError, match="unsupported hash type nope"):
+    with pytest.raises(ValueError, match=kcapi_hashlib._hashes.UNSUPPORTED + "nope"):
         kcapi_hashlib.file_digest(io.BytesIO(b""), "nope")
 
 

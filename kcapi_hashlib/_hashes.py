@@ -206,7 +206,12 @@ _UNSET: Any = object()
 
 
 def _arguments(
-    original: Callable[..., Any], first: Optional[str], keywords: frozenset[str], args: Any, kwargs: dict[str, Any]
+    original: Callable[..., Any],
+    first: Optional[str],
+    keywords: frozenset[str],
+    args: Any,
+    kwargs: dict[str, Any],
+    stacklevel: int = 3,
 ) -> tuple[Any, dict[str, Any]]:
     """(data, the other keyword arguments) of a constructor call, taken as the running Python's constructor
     takes them: data positionally or by the name `first` (None: positional-only), on 3.14+ also as `string=`
@@ -233,7 +238,7 @@ def _arguments(
         ok = ok and data is _UNSET
         if ok:
             if _STRING_DEPRECATED:  # attributed to the caller of the constructor (or of new())
-                warnings.warn(STRING_DEPRECATION, DeprecationWarning, stacklevel=3)
+                warnings.warn(STRING_DEPRECATION, DeprecationWarning, stacklevel=stacklevel)
             data = string
     if not ok:
         original(*(b"" for _ in args), **{k: b"" if k in (first, "string") else v for k, v in kwargs.items()})
@@ -362,7 +367,7 @@ _BLAKE2_DEFAULTS: dict[str, Any] = {"key": b"", "salt": b"", "person": b"", "use
 
 
 def _blake2_call(name: str, default_size: int, args: Any, kwargs: dict[str, Any]) -> Any:
-    data, rest = _arguments(_STDLIB[name], _BLAKE2_DATA, _BLAKE2_KEYWORDS, args, kwargs)
+    data, rest = _arguments(_STDLIB[name], _BLAKE2_DATA, _BLAKE2_KEYWORDS, args, kwargs, stacklevel=4)
     opts = {**_BLAKE2_DEFAULTS, **rest}
     tree = {k: opts.get(k, v) for k, v in _TREE_DEFAULTS.items()}
     size = opts.get("digest_size", default_size)
