@@ -22,6 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 class builtin(staticmethod):  # type: ignore[type-arg]
     """A callable that does not bind as a method; see the module docstring."""
 
+    def __new__(cls, func: Callable[..., Any], module: Optional[str] = None, name: Optional[str] = None) -> builtin:
+        # 3.15's staticmethod.__new__ takes the function alone (TypeError: staticmethod expected 1 argument, got 3)
+        return super().__new__(cls, func)  # type: ignore[call-arg]
+
     def __init__(self, func: Callable[..., Any], module: Optional[str] = None, name: Optional[str] = None) -> None:
         super().__init__(func)
         if sys.version_info < (3, 10):  # 3.10+: staticmethod's own read-only __wrapped__ (the function)
