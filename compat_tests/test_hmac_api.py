@@ -520,8 +520,15 @@ def test_install_replaces_and_uninstall_restores() -> None:
             # code written for the originals now runs on the kernel, with the same results
             assert std_hmac.new(b"k", b"m", "sha256").digest() == khmac.new(b"k", b"m", "sha256").digest()
             assert type(Crypto.Hash.HMAC.new(b"k", b"m", Crypto.Hash.SHA256)) is HMAC.HMAC
-            # scrypt stays PyCryptodome's, its PBKDF2-HMAC-SHA256 step now runs on our (kernel) SHA256
-            assert Crypto.Protocol.KDF.scrypt(b"pw", b"salt", 16, 16, 1, 1) == scrypt_want
+            # scrypt has no kernel implementation: strict refuses it (issue 10: no silent userspace
+            # computation), fallback computes PyCryptodome's, counted
+            with pytest.raises(kcapi_hashlib.UnsupportedAlgorithm, match="scrypt"):
+                Crypto.Protocol.KDF.scrypt(b"pw", b"salt", 16, 16, 1, 1)
+            kcapi_hashlib.set_policy("fallback")
+            kcapi_hashlib.reset_fallback_counts()  # warned once per algorithm: make this the first time
+            with pytest.warns(kcapi_hashlib.KernelFallbackWarning):
+                assert Crypto.Protocol.KDF.scrypt(b"pw", b"salt", 16, 16, 1, 1) == scrypt_want
+            kcapi_hashlib.set_policy("strict")
     finally:
         del sys.modules["holder_of_names"]
     after = (std_hmac.new, std_hmac.HMAC, std_hmac.digest, hashlib.pbkdf2_hmac, Crypto.Hash.SHA256.new,
