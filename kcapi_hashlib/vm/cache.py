@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,3 +39,25 @@ def fetch_lock(suite: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def building(dest: Path) -> Iterator[Path]:
+    """A work directory beside `dest` (named as fetch_lock's stale-part cleanup expects) for a fetch, under
+    fetch_lock. When the block ends normally the directory becomes `dest` in one rename, readable by anyone
+    (an unprivileged `vm --user` runs what is in it), so an interrupted fetch leaves nothing that looks
+    complete; on any exception it goes. A concurrent fetch that put `dest` in place first wins."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=str(dest.parent)))
+    try:
+        yield work
+        work.chmod(0o755)
+        try:
+            os.rename(work, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise
+            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

@@ -19,13 +19,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
 from . import packages
-from .cache import cache_dir, fetch_lock
+from .cache import building, cache_dir, fetch_lock
 from .exits import EXIT_SETUP, VMError, say
 
 SUITE = "sid"
@@ -278,10 +277,8 @@ def _fetch(version: str) -> Path:
         raise VMError(f"Python {version}: fetching is only supported on x86_64/amd64")
     packages.ensure_packages({"apt-get": "apt", "apt-cache": "apt", "dpkg-deb": "dpkg", "patchelf": "patchelf"})
     dest = home(version)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".python{version}.", dir=str(dest.parent)))
     say(f"fetching Python {version} (Debian {SUITE}'s python{version}) into {dest}")
-    try:
+    with building(dest) as work:
         wanted = [
             f"python{version}",
             f"python{version}-minimal",
@@ -308,16 +305,6 @@ def _fetch(version: str) -> Path:
             say(f"warning: Debian {SUITE} now ships Python {full}, not {VERSIONS[version]}")
         meta = {"version": full, "package": package_version, "packages": " ".join(names), "home": str(dest)}
         (work / "python.json").write_text(json.dumps(meta, indent=1) + "\n")
-        work.chmod(0o755)
-        try:
-            os.rename(work, dest)
-        except OSError:
-            if cached(version) is None:  # not a concurrent fetch that won
-                raise
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     say(f"Python {full} ready ({SUITE} python{version} {package_version}, {len(names)} packages)")
     found = cached(version)
     if found is None:

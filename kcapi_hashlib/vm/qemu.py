@@ -22,14 +22,13 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
 from . import initramfs, packages
 from .backend import Backend, Job
-from .cache import cache_dir, fetch_lock
+from .cache import building, cache_dir, fetch_lock
 from .exits import EXIT_SETUP, VMError, say
 from .guest import Guest, Kernel, kill_group, refuse_warnings
 
@@ -94,10 +93,8 @@ def _fetch_kernel(kernel: str) -> Kernel:
     source = SOURCES[kernel]
     packages.ensure_packages({"apt-get": "apt", "dpkg-deb": "dpkg", "depmod": "kmod", "modprobe": "kmod"})
     dest = _cache(kernel)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=str(dest.parent)))
     say(f"fetching kernel {kernel} (Debian {source.suites}'s {source.meta}) into {dest}")
-    try:
+    with building(dest) as work:
         apt = packages.Apt(source.suites, work / "apt")
         names = apt.depends(source.meta, source.pattern)
         debs = apt.download(names)
@@ -124,16 +121,6 @@ def _fetch_kernel(kernel: str) -> Kernel:
             say(f"warning: Debian {source.suites} now ships kernel {version}, not {kernel}")
         meta = {"kernel": kernel, "suites": source.suites, "version": version, "packages": versions}
         (work / "kernel.json").write_text(json.dumps(meta, indent=1) + "\n")
-        work.chmod(0o755)
-        try:
-            os.rename(work, dest)
-        except OSError:
-            if _cached_kernel(kernel) is None:  # not a concurrent fetch that won
-                raise
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     cached = _cached_kernel(kernel)
     if cached is None:
         raise VMError(f"kernel {kernel}: cache at {dest} unusable after fetch")

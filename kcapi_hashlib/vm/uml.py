@@ -19,7 +19,7 @@ from typing import Optional
 
 from . import packages
 from .backend import Backend, Job
-from .cache import cache_dir, fetch_lock
+from .cache import building, cache_dir, fetch_lock
 from .exits import EXIT_SETUP, VMError, say
 from .guest import Guest, Kernel, kill_group, refuse_warnings
 
@@ -96,10 +96,8 @@ def _fetch_kernel(kernel: str) -> Kernel:
     suite = SUITES[kernel]
     packages.ensure_packages({"apt-get": "apt", "dpkg-deb": "dpkg", "patchelf": "patchelf", "modprobe": "kmod"})
     dest = cache_dir() / suite
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{suite}.", dir=str(dest.parent)))
     say(f"fetching kernel {kernel} (Debian {suite}'s user-mode-linux) into {dest}")
-    try:
+    with building(dest) as work:
         apt = work / "apt"
         debs = packages.apt_download(suite, ["user-mode-linux", "libc6"], apt)
         packages.unpack(debs["user-mode-linux"], work / "root")
@@ -125,16 +123,6 @@ def _fetch_kernel(kernel: str) -> Kernel:
             say(f"warning: Debian {suite} now ships kernel {version}, not {kernel}.x")
         meta = {"kernel": kernel, "suite": suite, "version": version, "package": package_version, "home": str(dest)}
         (work / "kernel.json").write_text(json.dumps(meta, indent=1) + "\n")
-        work.chmod(0o755)
-        try:
-            os.rename(work, dest)
-        except OSError:
-            if _cached_kernel(kernel) is None:  # not a concurrent fetch that won
-                raise
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     say(f"kernel {version} ready ({suite} user-mode-linux {package_version})")
     cached = _cached_kernel(kernel)
     if cached is None:
