@@ -336,7 +336,8 @@ def _unsupported(name: Any) -> Optional[str]:
     OpenSSL's and depends on its build ("[digital envelope routines] unsupported", "no reason supplied" for an
     XOF, or "unsupported hash type NAME" on 3.9). The exception type is still the original's."""
     name = name() if callable(name) else name
-    return f"unsupported hash type {name}" if isinstance(name, str) else None
+    wording = "unsupported hash algorithm" if sys.version_info >= (3, 15) else "unsupported hash type"  # 3.15's
+    return f"{wording} {name}" if isinstance(name, str) else None
 
 
 def _pbkdf2_cases() -> Iterator[Case]:

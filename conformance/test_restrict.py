@@ -92,6 +92,11 @@ def test_an_unprivileged_child_is_seen_as_such(caps: str, want: list[object]) ->
     result = subprocess.run(
         [*argv, sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=120, cwd=os.getcwd()
     )
+    if result.returncode == 127 and "error while loading shared libraries" in result.stderr:
+        # A --enable-shared interpreter (pyenv's, in CI) whose libpython lies under a directory uid 4242 cannot
+        # search (/root, mode 0700): the child cannot start at all. The restricted suite (tox -e restrict73)
+        # runs whole as uid 4242 under `vm --user`, which opens such directories for it inside the VM.
+        pytest.skip(f"uid 4242 cannot load {sys.executable}'s libraries: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == want
 

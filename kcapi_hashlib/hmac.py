@@ -79,6 +79,21 @@ def _same_block_size(obj: Any, name: str) -> bool:
     return bs is None or bs == _hashes.ALGORITHMS[name].block_size
 
 
+def _openssl_name_error(digestmod: Any, name: Optional[str]) -> None:
+    """3.10's hmac.new/digest hand a name to OpenSSL (after checking key and msg) and pass its error through
+    unchanged ('[digital envelope routines] unsupported', OpenSSL 3's text). For a name neither hashlib nor we
+    know, raise exactly that: OpenSSL's own HMAC constructor (the C module, which install() never replaces) is
+    asked, with an empty key. A name OpenSSL does know (md5-sha1, sm3...) raises nothing and follows the policy.
+    3.11+ word it as hashlib does, which the policy's error already is."""
+    if name is not None or not isinstance(digestmod, str) or sys.version_info >= (3, 11):
+        return
+    try:
+        from _hashlib import hmac_new
+    except ImportError:  # pragma: no cover - a Python built without OpenSSL
+        return
+    hmac_new(b"", b"", digestmod)
+
+
 def identify(digestmod: Any) -> Optional[str]:
     """hashlib's canonical name of the hash `digestmod` designates, when that is certain without calling it:
     a name, a hashlib constructor (the stdlib's or ours), a PyCryptodome-style hash module or hash object.
@@ -278,6 +293,7 @@ class HMAC:
     def _init_hmac(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
         """The kernel's hmac(<hash>): raises _NotKernel where it cannot serve digestmod."""
         name = identify(digestmod)
+        _openssl_name_error(digestmod, name)
         h: Any
         if _userspace_only(name):
             h = _stdlib_hmac.new(key, msg, _stdlib_digestmod(name, digestmod))  # type: ignore[arg-type]
@@ -442,6 +458,7 @@ def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
         # As the stdlib's C hmac_digest: key and msg are buffers (any, measured in bytes), checked before the
         # name is looked up; a name it has no hash for goes on to the Python code below with the inputs given.
         k, m = _buffer(key), _buffer(msg)
+        _openssl_name_error(digest, name)
         if name is not None:
             tfm = kernel_tfm(name, k)
             if tfm is not None:

@@ -32,6 +32,7 @@ def get_random_bytes(n: int, /) -> bytes:
         os.urandom(n)  # raises os.urandom's own TypeError for n, worded as this Python version words it
         raise
     if size < 0:
+        os.urandom(size)  # raises os.urandom's own ValueError, as worded here (3.15: "size cannot be negative")
         raise ValueError("negative argument not allowed")
     if size > sys.maxsize:
         os.urandom(size)  # raises os.urandom's OverflowError for a size beyond Py_ssize_t, as worded there
