@@ -201,3 +201,51 @@ def test_handler_encrypting_with_the_object_at_every_line() -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
         tried, landed, busy = map(int, proc.stdout.split())
         assert tried > 10 and landed > 0 and busy > 0, (mode, tried, landed, busy)
+
+
+# The policy's bookkeeping, re-entered at each of its lines by a handler that falls back too: before, its plain
+# Lock deadlocked when the nested call came inside the outer one's `with _lock:` block.
+_POLICY_CHILD = r"""
+import sys, warnings
+import kcapi_hashlib
+from kcapi_hashlib import _policy
+
+warnings.simplefilter("ignore")
+kcapi_hashlib.set_policy("fallback")
+codes = {_policy.unavailable.__code__}
+tried = 0
+k = 0
+while True:
+    events = [0]
+    nested = [False]
+
+    def tracer(frame, event, arg):
+        if frame.f_code not in codes:
+            return None
+        if event == "line":
+            if events[0] == k:
+                assert kcapi_hashlib.new("shake_128", b"x").hexdigest(8) == "e472c5e394f30ff8"
+                nested[0] = True
+            events[0] += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        h = kcapi_hashlib.new("shake_256", b"y")
+    finally:
+        sys.settrace(None)
+    if not nested[0]:
+        break
+    tried += 1
+    k += 1
+print(tried)
+"""
+
+
+def test_handler_falling_back_inside_the_policy_bookkeeping() -> None:
+    try:
+        proc = subprocess.run([sys.executable, "-c", _POLICY_CHILD], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError("a fallback from a handler inside the policy's bookkeeping deadlocked") from exc
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert int(proc.stdout) > 5

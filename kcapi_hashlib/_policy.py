@@ -51,7 +51,10 @@ def _from_env() -> str:
 
 
 _policy = _from_env()
-_lock = threading.Lock()
+# Re-entrant: a signal handler whose code falls back while its thread is inside the block below would
+# deadlock on a plain Lock. Re-entered, it can at worst make a count one short (the outer read-modify-write);
+# counts only, never a computation.
+_lock = threading.RLock()
 _fallbacks: dict[str, int] = {}
 _warned: set[str] = set()
 
