@@ -149,24 +149,6 @@ def cached(version: str) -> Optional[Path]:
 # which packages: the Depends closure
 
 
-def _apt_options(apt: Path) -> list[str]:
-    # The private configuration of packages.apt_download (which downloads), for apt-cache (which reads the
-    # package lists that download fetched).
-    settings = {
-        "Dir::Etc::SourceList": f"{apt}/etc/sources.list",
-        "Dir::Etc::SourceParts": "/dev/null",
-        "Dir::Etc::Preferences": "/dev/null",
-        "Dir::Etc::PreferencesParts": "/dev/null",
-        "Dir::State": f"{apt}/state",
-        "Dir::State::Lists": f"{apt}/lists",
-        "Dir::State::status": f"{apt}/state/status",
-        "Dir::Cache": f"{apt}/cache",
-        "APT::Architecture": "amd64",
-        "APT::Architectures": "amd64",
-    }
-    return [arg for key, value in settings.items() for arg in ("-o", f"{key}={value}")]
-
-
 def parse_depends(field: str) -> list[list[str]]:
     """``a (>= 1), b | c:any`` -> [["a"], ["b", "c"]]: package names, alternatives in order."""
     out = []
@@ -178,9 +160,9 @@ def parse_depends(field: str) -> list[list[str]]:
     return out
 
 
-def _records(apt: Path, names: Iterable[str]) -> dict[str, dict[str, str]]:
+def _records(apt: packages.Apt, names: Iterable[str]) -> dict[str, dict[str, str]]:
     """``apt-cache show`` of the candidate version of each of `names` that exists (virtual ones do not)."""
-    cmd = [packages.which("apt-cache") or "apt-cache", "-q", *_apt_options(apt), "show", "--no-all-versions"]
+    cmd = [apt.apt_cache, "-q", *apt.opts, "show", "--no-all-versions"]
     proc = subprocess.run([*cmd, *names], stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     records: dict[str, dict[str, str]] = {}
     for stanza in proc.stdout.split("\n\n"):
@@ -190,7 +172,7 @@ def _records(apt: Path, names: Iterable[str]) -> dict[str, dict[str, str]]:
     return records
 
 
-def _closure(apt: Path, wanted: Sequence[str]) -> list[str]:
+def _closure(apt: packages.Apt, wanted: Sequence[str]) -> list[str]:
     """`wanted` and every package they need at run time (Depends, Pre-Depends), minus NOT_NEEDED.
 
     A dependency with alternatives is met by the first one that is a real package; a virtual package
@@ -221,8 +203,8 @@ def _closure(apt: Path, wanted: Sequence[str]) -> list[str]:
     return sorted(chosen)
 
 
-def _providers(apt: Path, alts: Sequence[str], records: dict[str, dict[str, str]]) -> list[str]:
-    cmd = [packages.which("apt-cache") or "apt-cache", "-q", *_apt_options(apt), "showpkg", *alts]
+def _providers(apt: packages.Apt, alts: Sequence[str], records: dict[str, dict[str, str]]) -> list[str]:
+    cmd = [apt.apt_cache, "-q", *apt.opts, "showpkg", *alts]
     out = packages.run_quiet(cmd, "apt-cache showpkg")
     names: list[str] = []
     for block in out.split("Reverse Provides:")[1:]:
@@ -286,16 +268,14 @@ def _fetch(version: str) -> Path:
             f"libpython{version}-stdlib",
             f"libpython{version}-testsuite",
         ]
-        # First the interpreter alone (this fetches the package lists), then everything the closure names.
-        apt = work / "apt"
-        packages.apt_download(SUITE, wanted[:1], apt)
+        # The package lists (fetched as the private apt configuration is made), then everything the closure names.
+        apt = packages.Apt(SUITE, work / "apt")
         names = _closure(apt, wanted)
-        shutil.rmtree(apt)
-        debs = packages.apt_download(SUITE, names, apt)
+        debs = apt.download(names)
         for name in names:
             packages.unpack(debs[name], work / "root")
         package_version = debs[f"python{version}"].name.split("_")[1]
-        shutil.rmtree(apt)
+        shutil.rmtree(apt.dir)
         binary = work / "root/usr/bin" / f"python{version}"
         # Check it patched for where it is now, then patch it for where it will live.
         _patch(binary, work)
