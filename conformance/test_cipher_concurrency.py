@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import array
+import linecache
 import random
 import signal
 import threading
@@ -132,6 +133,24 @@ class _Interrupt(Exception):
 
 def _raise(signum: int, frame: object) -> None:
     raise _Interrupt
+
+
+def _landed_after_verification(exc: BaseException) -> bool:
+    """Whether the handler's exception landed after the tag was verified: in decrypt_and_verify's own frame at
+    its final `return` (the call raised all the same: no bytecode boundary can be closed between "verified"
+    and "returned"), or in the test's frame once the call had returned. The plaintext is then authentic."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    if len(frames) < 2 or frames[-1].tb_frame.f_code is not _raise.__code__:
+        return False
+    landed = frames[-2]
+    line = linecache.getline(landed.tb_frame.f_code.co_filename, landed.tb_lineno).strip()
+    if landed.tb_frame.f_code.co_name == "test_interrupted_decrypt_and_verify_leaves_no_plaintext":
+        return True  # between the call's return and the timer being disarmed
+    return landed.tb_frame.f_code.co_name == "decrypt_and_verify" and line.startswith("return ")
 
 
 BIG = 8 << 20
@@ -357,10 +376,12 @@ def test_interrupted_decrypt_and_verify_leaves_no_plaintext(make: Maker) -> None
                 make(OURS).decrypt_and_verify(ct, tag, output=buf)
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 assert buf == plain
-            except _Interrupt:
+            except _Interrupt as e:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 seen_interrupt += 1
-                assert b"\x55" not in buf, "unverified plaintext left in the output buffer"
+                if b"\x55" in buf:  # only where verification had finished (CI once saw this on 3.14)
+                    assert _landed_after_verification(e), "unverified plaintext left in the output buffer"
+                    assert buf == plain
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
