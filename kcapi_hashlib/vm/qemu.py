@@ -10,17 +10,23 @@ These are the kernels users run: the distribution's configuration (which algif_*
 as modules or in), and the x86 drivers (aesni, sha256-ni/avx2, ghash-clmulni, ...) with their priorities.
 
 Each run boots with a generated initramfs (initramfs.py: busybox-static loads virtio/9p, mounts the host's
-``/``, switch_roots into guest.py's init). qemu runs with TCG, software emulation, and ``-cpu max`` so that
-the x86 crypto drivers find the instructions they need: KVM guests hang in the kernel's decompressor on the
-machines this was built on, so KVM is used only when asked for ($KCAPI_HASHLIB_QEMU_ACCEL=kvm).
+``/``, switch_roots into guest.py's init). Acceleration ($KCAPI_HASHLIB_QEMU_ACCEL): "auto" (the default)
+uses KVM where /dev/kvm opens read-write and this host has not been seen to hang under it, else TCG
+(software emulation, ``-cpu max`` so that the x86 crypto drivers find the instructions they need). A KVM
+guest must reach init within KVM_BOOT_WAIT seconds (it takes a few where KVM works): on the machines this
+was built on a KVM guest hangs in the kernel's decompressor, so it is killed before the command ever ran,
+the run is retried under TCG, one line on stderr says so, and the verdict is kept per host in the cache
+(qemu-kvm.json) so that later runs go straight to TCG. "tcg" and "kvm" force one (kvm: no fallback).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -53,6 +59,10 @@ BUSYBOX = Path("/bin/busybox")
 ACCEL_ENV = "KCAPI_HASHLIB_QEMU_ACCEL"
 # Under TCG a Debian kernel reaches init in ~15 s on an idle machine; several VMs on two cores take longer.
 BOOT_TIMEOUT = 300.0
+# Under KVM it reaches init in 1-3 s; a guest that has not after this long is taken for hung (and nothing
+# of the command has run: init writes the "booted" marker before starting it).
+KVM_BOOT_WAIT = 30.0
+KVM_DEVICE = "/dev/kvm"
 
 
 # --------------------------------------------------------------------------
@@ -145,18 +155,91 @@ def resolve_kernel(kernel: str) -> Kernel:
 # the VM
 
 
-def _accel() -> list[str]:
-    accel = os.environ.get(ACCEL_ENV, "tcg")
+def accel_argv(accel: str) -> list[str]:
     if accel == "tcg":
         # -cpu max: every instruction TCG emulates (AES-NI, PCLMULQDQ, SSSE3/AVX2, SHA ...), so the
         # kernel's x86 crypto drivers load as on real hardware.
         return ["-accel", "tcg", "-cpu", "max"]
     if accel == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
-    raise VMError(f"${ACCEL_ENV} must be tcg or kvm, not {accel!r}", EXIT_SETUP)
+    raise VMError(f"${ACCEL_ENV} must be auto, tcg or kvm, not {accel!r}", EXIT_SETUP)
 
 
-def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str) -> list[str]:
+def kvm_usable(device: str = KVM_DEVICE) -> Optional[str]:
+    """None if `device` opens read-write (what qemu -accel kvm needs), else why not."""
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        # ENOENT: no KVM; EACCES: not in the kvm group; ENXIO/ENODEV: a node without a driver (inside
+        # user-mode-linux the host's /dev is visible but the device is not)
+        return f"{device}: {e.strerror} ({errno.errorcode.get(e.errno or 0, e.errno)})"
+    os.close(fd)
+    return None
+
+
+def host_key() -> dict[str, str]:
+    """What a KVM verdict is about: this machine (its name and CPU) and the host kernel that runs KVM."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.partition(":")[2].strip()
+                    break
+    except OSError:
+        pass
+    return {"host": socket.gethostname(), "kernel": os.uname().release, "cpu": model}
+
+
+def _verdict_path() -> Path:
+    return cache_dir() / "qemu-kvm.json"
+
+
+def kvm_verdict(path: Optional[Path] = None) -> Optional[str]:
+    """ "works" or "hangs" as recorded for this host (host_key()), or None if never tried here."""
+    try:
+        data = json.loads((path or _verdict_path()).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != host_key():
+        return None
+    verdict = data.get("verdict")
+    return verdict if verdict in ("works", "hangs") else None
+
+
+def record_kvm_verdict(verdict: str, why: str, path: Optional[Path] = None) -> None:
+    path = path or _verdict_path()
+    data = {
+        "key": host_key(),
+        "verdict": verdict,
+        "why": why,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only cache: the next run tries KVM again
+        say(f"warning: cannot record the KVM verdict in {path}: {e}")
+
+
+def accel_plan(
+    setting: Optional[str] = None, device: str = KVM_DEVICE, verdict_path: Optional[Path] = None
+) -> list[str]:
+    """The accelerators to try, in order: ["kvm", "tcg"] (auto, KVM usable and not seen to hang here),
+    ["tcg"], or ["kvm"] (forced)."""
+    setting = setting if setting is not None else os.environ.get(ACCEL_ENV, "auto")
+    if setting in ("tcg", "kvm"):
+        return [setting]
+    if setting != "auto":
+        raise VMError(f"${ACCEL_ENV} must be auto, tcg or kvm, not {setting!r}", EXIT_SETUP)
+    if kvm_usable(device) is not None or kvm_verdict(verdict_path) == "hangs":
+        return ["tcg"]
+    return ["kvm", "tcg"]
+
+
+def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, accel: str = "tcg") -> list[str]:
     append = [
         "console=ttyS0",
         # a panic reboots at once, and -no-reboot turns that into qemu exiting
@@ -173,7 +256,7 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str) -> 
     security = "passthrough" if os.geteuid() == 0 else "none"
     return [
         qemu,
-        *_accel(),
+        *accel_argv(accel),
         "-nodefaults",
         "-no-user-config",
         "-display",
@@ -227,28 +310,78 @@ class Qemu(Backend):
         # file that is open but already unlinked (tempfile.TemporaryFile, pytest's output capture) fails
         # ftruncate() with ENOENT; on a tmpfs it works as on the host.
         options = dataclasses.replace(job.options, tmpfs_tmpdir=True)
+        plan = accel_plan()
         with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options) as guest:
             initrd = guest.dir / "initramfs.cpio"
             initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, guest.init)
-            argv = qemu_argv(kern, job, guest, initrd, qemu)
-            proc: Optional[subprocess.Popen[bytes]] = None
-            try:
-                console = os.open(guest.console, os.O_WRONLY | os.O_APPEND)
-                started = time.monotonic()
+            for attempt, accel in enumerate(plan):
+                fallback = attempt + 1 < len(plan)
                 try:
-                    # qemu's own complaints (a bad option, no such device) land in the console file too,
-                    # which the host side shows when the VM records no status.
-                    proc = subprocess.Popen(
-                        argv,
-                        stdin=subprocess.DEVNULL,
-                        stdout=console,
-                        stderr=console,
-                        cwd=str(guest.dir),
-                        start_new_session=True,
-                    )
-                finally:
-                    os.close(console)
-                return guest.supervise(proc, kern, job.timeout, job.verbose, started, boot_timeout=BOOT_TIMEOUT)
+                    status = self._boot(kern, job, guest, initrd, qemu, accel, fallback)
+                except _KvmHung as hung:
+                    record_kvm_verdict("hangs", str(hung))
+                    say(f"{hung}; retrying under TCG (software emulation), as every later run on this host will")
+                    guest.console.write_bytes(b"")  # the hung attempt's console is not this run's
+                    continue
+                if accel == "kvm" and fallback and kvm_verdict() != "works":
+                    record_kvm_verdict("works", f"a guest reached init under KVM with kernel {kern.version}")
+                return status
+            raise AssertionError("unreachable: the last accelerator in the plan does not fall back")
+
+    def _boot(self, kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, accel: str, fallback: bool) -> int:
+        """One boot under `accel`. With `fallback`, a guest that does not reach init within KVM_BOOT_WAIT
+        (or a qemu that exits before it does) raises _KvmHung: the command has not started."""
+        argv = qemu_argv(kern, job, guest, initrd, qemu, accel)
+        proc: Optional[subprocess.Popen[bytes]] = None
+        try:
+            console = os.open(guest.console, os.O_WRONLY | os.O_APPEND)
+            started = time.monotonic()
+            try:
+                # qemu's own complaints (a bad option, no such device) land in the console file too,
+                # which the host side shows when the VM records no status.
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=console,
+                    cwd=str(guest.dir),
+                    start_new_session=True,
+                )
             finally:
-                if proc is not None and proc.returncode is None:
-                    kill_group(proc)
+                os.close(console)
+            wait = KVM_BOOT_WAIT if fallback else BOOT_TIMEOUT
+            try:
+                return guest.supervise(proc, kern, job.timeout, job.verbose, started, boot_timeout=wait)
+            except VMError as e:
+                if not fallback or (guest.dir / "booted").exists():
+                    raise
+                # The guest never reached init: nothing of the command ran, so it may be run again.
+                elapsed = time.monotonic() - started
+                what = "hung" if elapsed >= wait else "exited"  # supervise killed it at `wait`
+                said = _qemu_complaint(guest.console)
+                raise _KvmHung(
+                    f"the KVM guest {what} before reaching init ({elapsed:.0f} s, kernel {kern.version}"
+                    + (f"; qemu: {said}" if said else "")
+                    + ")"
+                ) from e
+        finally:
+            if proc is not None and proc.returncode is None:
+                kill_group(proc)
+
+
+def _qemu_complaint(console: Path) -> Optional[str]:
+    """qemu's first own line in the console file (its stderr goes there): "qemu-system-x86_64: error: failed
+    to set MSR 0x10a to 0x69" (-cpu host on a nested host), "KVM internal error. Suberror: 1" (an emulation
+    failure in the decompressor: qemu then stops the guest and waits, which is the hang)."""
+    try:
+        lines = console.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if (line.startswith(QEMU + ":") and "warning:" not in line) or line.startswith("KVM internal error"):
+            return line.strip()
+    return None
+
+
+class _KvmHung(Exception):
+    """A KVM boot that never reached init (qemu.Qemu._boot)."""
