@@ -13,6 +13,7 @@ a --writable file, and its output and exit status come back; a sysctl the kernel
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import struct
@@ -230,6 +231,75 @@ def test_init_scripts_with_options_are_valid_shell(tmp_path: Path) -> None:
     assert 'modprobe" -q af_alg' in text  # af_alg_restrict exists only once af_alg.ko is in
     assert "/proc/sys/kernel/printk" in text
     assert "/usr/bin/setpriv --reuid=4242" in text
+
+
+def test_accelerator_plan_tries_kvm_only_where_it_opens_and_has_not_hung_on_this_host(tmp_path: Path) -> None:
+    from kcapi_hashlib.vm import qemu
+
+    verdicts = tmp_path / "qemu-kvm.json"
+    no_kvm = str(tmp_path / "no-kvm")
+    a_device = tmp_path / "kvm"  # anything that opens read-write, as /dev/kvm does for a kvm-group member
+    a_device.write_bytes(b"")
+    assert qemu.accel_plan("tcg", str(a_device), verdicts) == ["tcg"]
+    assert qemu.accel_plan("kvm", no_kvm, verdicts) == ["kvm"]  # forced: no fallback, qemu says why it fails
+    with pytest.raises(VMError, match="must be auto, tcg or kvm, not 'kqemu'") as info:
+        qemu.accel_plan("kqemu", no_kvm, verdicts)
+    assert info.value.code == EXIT_SETUP
+    assert qemu.accel_plan("auto", no_kvm, verdicts) == ["tcg"]
+    assert "No such file or directory (ENOENT)" in str(qemu.kvm_usable(no_kvm))
+    assert qemu.kvm_usable(str(a_device)) is None
+    assert qemu.accel_plan("auto", str(a_device), verdicts) == ["kvm", "tcg"]  # never tried here: KVM first
+    qemu.record_kvm_verdict("works", "reached init", verdicts)
+    assert qemu.kvm_verdict(verdicts) == "works"
+    assert qemu.accel_plan("auto", str(a_device), verdicts) == ["kvm", "tcg"]  # still watched: may hang later
+    qemu.record_kvm_verdict("hangs", "the KVM guest hung before reaching init", verdicts)
+    assert qemu.kvm_verdict(verdicts) == "hangs"
+    assert qemu.accel_plan("auto", str(a_device), verdicts) == ["tcg"]
+    # the verdict is this host's: a cache shared with (or copied from) another machine does not decide here
+    record = json.loads(verdicts.read_text())
+    record["key"]["host"] += "-elsewhere"
+    verdicts.write_text(json.dumps(record))
+    assert qemu.kvm_verdict(verdicts) is None
+    assert qemu.accel_plan("auto", str(a_device), verdicts) == ["kvm", "tcg"]
+
+
+def test_qemus_reason_for_a_failed_kvm_boot_is_found_in_the_console(tmp_path: Path) -> None:
+    from kcapi_hashlib.vm import qemu
+
+    console = tmp_path / "console"
+    # what qemu 7.2 printed here: -cpu host on this nested host, and the default CPU (emulation failure in
+    # the kernel's decompressor, after which qemu stops the guest and waits: the hang)
+    console.write_text(
+        "qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.pni [bit 0]\n"
+        "Probing EDD (edd=off to disable)... ok\nKVM internal error. Suberror: 1\nextra data[0]: 0x1\n"
+    )
+    assert qemu._qemu_complaint(console) == "KVM internal error. Suberror: 1"
+    console.write_text("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n")
+    assert qemu._qemu_complaint(console) == "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69"
+    console.write_text("Decompressing Linux... Parsing ELF... done.\n")
+    assert qemu._qemu_complaint(console) is None
+
+
+def test_doctor_inside_the_vm_says_it_is_a_vm_guest_not_the_hosts_container() -> None:
+    """The suite runs inside the project's VM (user-mode-linux over hostfs, or qemu over 9p): the host's
+    /.dockerenv is visible there, but this kernel is the VM's own and no container limits it."""
+    from kcapi_hashlib.cli import host
+
+    guest = host.vm_guest()
+    assert guest is not None and (guest == "user-mode-linux" or guest.startswith("qemu (DMI: QEMU")), guest
+    assert host.root_filesystem() in ("hostfs", "9p")
+    assert host.container() is None
+    hosts = "docker (/.dockerenv)" if os.path.exists("/.dockerenv") else None
+    assert host.host_container() == hosts or hosts is None
+    result = subprocess.run(
+        [sys.executable, "-m", "kcapi_hashlib", "doctor"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    kernel_line = next(line for line in result.stdout.splitlines() if line.startswith("kernel "))
+    assert f"(a VM guest: {guest}; its own kernel)" in kernel_line
+    assert "in a container" not in kernel_line
+    if hosts is not None:
+        assert f"the host's files say {hosts}: that container is the host's, not this kernel's" in kernel_line
+    assert "run under the project's kernel VM" not in result.stdout
 
 
 def _vm(*args: str, timeout: float = BOOT_LIMIT) -> subprocess.CompletedProcess[str]:

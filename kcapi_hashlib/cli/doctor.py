@@ -42,6 +42,8 @@ class Survey:
     uname: os.uname_result
     container: Optional[str]
     in_uml: bool
+    vm_guest: Optional[str]  # host.vm_guest(): the VM this kernel runs in, if any
+    host_container: Optional[str]  # in such a VM on the host's files: the container the host is in
     socket_error: Optional[_afalg.AlgUnavailable]  # af_alg_status(): None when socket(AF_ALG) works
     loader: host.ModuleLoader
     status: dict[str, str]  # /proc/self/status
@@ -94,6 +96,8 @@ def survey() -> Survey:
         uname=os.uname(),
         container=host.container(),
         in_uml=host.in_uml(),
+        vm_guest=host.vm_guest(),
+        host_container=host.host_container(),
         socket_error=socket_error,
         loader=loader,
         status=status,
@@ -115,9 +119,11 @@ def survey() -> Survey:
 
 def about_kernel(s: Survey) -> Finding:
     detail = f"{s.uname.sysname} {s.uname.release} {s.uname.machine}"
-    if s.in_uml:
-        detail += " (user-mode-linux)"
-    if s.container and not s.in_uml:  # under user-mode-linux the kernel is the VM's own, whatever the host is
+    if s.vm_guest:
+        detail += f" (a VM guest: {s.vm_guest}; its own kernel)"
+    if s.host_container:
+        detail += f"; the host's files say {s.host_container}: that container is the host's, not this kernel's"
+    if s.container and not s.vm_guest:  # in a VM the kernel is the VM's own, whatever the host is
         detail += f"; in a container: {s.container} (the host's kernel, modules and modprobe.d decide)"
     return Finding("kernel", "info", detail)
 
@@ -335,7 +341,7 @@ def causes(s: Survey) -> list[str]:
         found.append("af_alg_restrict is 2 (disabled)")
     if not found:
         found.append("enable CONFIG_CRYPTO_USER_API_HASH or load af_alg/algif_hash")
-    if not s.in_uml:  # the VM itself is no way out from inside the VM
+    if not s.vm_guest:  # the VM itself is no way out from inside the VM
         found.append(f"or run under the project's kernel VM: {PROG} vm -- CMD")
     return found
 

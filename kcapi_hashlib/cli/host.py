@@ -150,8 +150,41 @@ def modprobe_rules(loader: ModuleLoader) -> list[str]:
     return hits
 
 
-def container() -> Optional[str]:
-    """A guess at the container runtime this process is in, or None."""
+def root_filesystem() -> Optional[str]:
+    """The type of the filesystem mounted on / (/proc/self/mounts), e.g. "9p", "hostfs", "overlay"."""
+    fstype = None
+    for line in (read("/proc/self/mounts") or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] == "/":
+            fstype = fields[2]  # the last mount on / is the one in effect
+    return fstype
+
+
+_HOST_FILES = ("9p", "hostfs", "virtiofs")
+
+
+def vm_guest() -> Optional[str]:
+    """The VM this kernel runs in when its root is another system's files, as kcapi_hashlib's vm runs it
+    ("user-mode-linux", "qemu (DMI: QEMU ...), / over 9p"), else None. Such a kernel is the VM's own: the
+    host's container, kernel and modprobe.d do not decide what it serves. (A cloud VM with its own disk is
+    an ordinary machine here: None.)"""
+    if in_uml():
+        return "user-mode-linux"
+    fstype = root_filesystem()
+    if fstype not in _HOST_FILES:
+        return None
+    vendor = " ".join(
+        (read(f"/sys/class/dmi/id/{field}", 256) or "").strip() for field in ("sys_vendor", "product_name")
+    ).strip()
+    if "QEMU" in vendor:
+        return f"qemu (DMI: {vendor}), / over {fstype}"
+    flags = re.search(r"^flags\s*:(.*)$", read("/proc/cpuinfo") or "", re.M)
+    if flags is not None and "hypervisor" in flags.group(1).split():
+        return f"a virtual machine (/proc/cpuinfo: hypervisor{'; DMI: ' + vendor if vendor else ''}), / over {fstype}"
+    return None
+
+
+def _container_marks() -> Optional[str]:
     if os.path.exists("/.dockerenv"):
         return "docker (/.dockerenv)"
     if os.path.exists("/run/.containerenv"):
@@ -164,6 +197,25 @@ def container() -> Optional[str]:
         if word in cgroup:
             return f"{word} (/proc/1/cgroup)"
     return None
+
+
+def container() -> Optional[str]:
+    """A guess at the container runtime this process is in, or None. None inside a VM guest whose root is the
+    host's files (kcapi_hashlib's VMs mount the host's / over 9p or hostfs): /.dockerenv or $container seen
+    there belong to the host, whose container is not this kernel's (see host_container())."""
+    if vm_guest() is not None:
+        return None
+    return _container_marks()
+
+
+def host_container() -> Optional[str]:
+    """Inside a VM guest running on the host's files: the container the HOST is in (its /.dockerenv, seen
+    through 9p/hostfs), or None. This kernel is the VM's own: that container limits the host, not this."""
+    if vm_guest() is None:
+        return None
+    marks = _container_marks()
+    # /proc/1/cgroup is this kernel's (the VM's init): only the host's files can say
+    return marks if marks is not None and "/proc/1/cgroup" not in marks else None
 
 
 def in_uml() -> bool:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .._afalg import restrict
+
 
 def read(path: str, limit: int = 1 << 20) -> Optional[str]:
-    """Up to `limit` bytes of a file as text, or None if it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return None
+    """Up to `limit` bytes of a file as text, or None if it cannot be read: the library's own reader
+    (_afalg.restrict reads /proc the same way; the library never imports cli), with a larger default."""
+    return restrict._read(path, limit)
 
 
 # /proc/crypto "type" values that each AF_ALG type binds (crypto/algif_*.c look up these frontends).
