@@ -7,6 +7,8 @@ import importlib
 import sys
 import types
 
+import pytest
+
 import kcapi_hashlib
 from kcapi_hashlib import Random
 from kcapi_hashlib.Cipher import AES, DES3, ChaCha20
@@ -64,3 +66,43 @@ def test_install_leaves_os_urandom_alone() -> None:
     before = (os.urandom, random._urandom)  # type: ignore[attr-defined]
     with kcapi_hashlib.patched():
         assert (os.urandom, random._urandom) == before  # type: ignore[attr-defined]
+
+
+def test_legacy_ciphers_are_kernel_served_after_install() -> None:
+    """Crypto.Cipher.DES/Blowfish/CAST/ARC4: after install() the kernel computes them (des, blowfish, cast5,
+    ecb(arc4)) with PyCryptodome's answers; where this kernel lacks one, the policy decides (strict raises)."""
+    from Crypto.Cipher import ARC4 as CARC4
+    from Crypto.Cipher import CAST as CCAST
+    from Crypto.Cipher import DES as CDES
+    from Crypto.Cipher import Blowfish as CBlowfish
+
+    from kcapi_hashlib import _afalg
+    from kcapi_hashlib.Cipher import ARC4, CAST, DES, Blowfish
+
+    key = bytes(range(16))
+    calls = {
+        "des": lambda m: m.new(key[:8], m.MODE_CBC, key[8:]).encrypt(b"sixteen bytes!!!"),
+        "blowfish": lambda m: m.new(key, m.MODE_CTR, nonce=b"1234").encrypt(b"any length"),
+        "cast5": lambda m: m.new(key[:10], m.MODE_ECB).encrypt(b"8 bytes!"),
+        "arc4": lambda m: m.new(key, drop=3072).encrypt(b"stream"),
+    }
+    modules = {"des": (CDES, DES), "blowfish": (CBlowfish, Blowfish), "cast5": (CCAST, CAST), "arc4": (CARC4, ARC4)}
+    kernel = {"des": "ecb(des)", "blowfish": "ecb(blowfish)", "cast5": "ecb(cast5)", "arc4": "ecb(arc4)"}
+    expected = {name: call(modules[name][0]) for name, call in calls.items()}
+    originals = [m[0].new for m in modules.values()]
+    previous = kcapi_hashlib.set_policy("strict")
+    try:
+        with kcapi_hashlib.patched():
+            for name, call in calls.items():
+                real, ours = modules[name]
+                assert real.new is ours.new
+                if _afalg.probe("skcipher", kernel[name]) is not None:
+                    with pytest.raises(kcapi_hashlib.UnsupportedAlgorithm, match="unsupported cipher type"):
+                        call(real)
+                    continue
+                before = _afalg.kernel_operations()
+                assert call(real) == expected[name], name
+                assert _afalg.kernel_operations() > before, name
+    finally:
+        kcapi_hashlib.set_policy(previous)
+    assert [m[0].new for m in modules.values()] == originals

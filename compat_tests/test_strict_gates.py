@@ -1,7 +1,8 @@
 """Issue 10: strict mode is honest. After install(), every entry point of the replaced modules (hashlib, hmac,
 Crypto.Hash.*, Crypto.Cipher.*, Crypto.Protocol.KDF, Crypto.Random; Cryptodome.* likewise) is either served by
 the kernel or goes through the policy: strict raises UnsupportedAlgorithm naming the algorithm and the reason;
-fallback computes it with the original, counted. Before this, ARC4/DES/MD4/SHAKE/scrypt/... computed in
+fallback computes it with the original, counted (ARC4, DES, Blowfish, CAST and MD4 are kernel-served: see
+test_cipher_install.py, conformance/test_legacy_ciphers.py). Before this, they and SHAKE/scrypt/... computed in
 userspace under strict with no error and no count."""
 
 from __future__ import annotations
@@ -89,10 +90,6 @@ def _calls() -> list[tuple[str, str, Callable[[], Any]]]:
 
     key16 = bytes(range(16))
     return [
-        ("ARC4", "Crypto.Cipher.ARC4", lambda: m("Crypto.Cipher.ARC4").new(key16).encrypt(b"data")),
-        ("DES", "Crypto.Cipher.DES", lambda: m("Crypto.Cipher.DES").new(key16[:8], 1).encrypt(b"8 bytes!")),
-        ("Blowfish", "Crypto.Cipher.Blowfish", lambda: m("Crypto.Cipher.Blowfish").new(key16, 1).encrypt(b"8 bytes!")),
-        ("CAST", "Crypto.Cipher.CAST", lambda: m("Crypto.Cipher.CAST").new(key16, 1).encrypt(b"8 bytes!")),
         ("ARC2", "Crypto.Cipher.ARC2", lambda: m("Crypto.Cipher.ARC2").new(key16, 1).encrypt(b"8 bytes!")),
         ("Salsa20", "Crypto.Cipher.Salsa20", lambda: m("Crypto.Cipher.Salsa20").new(key16, b"n" * 8).encrypt(b"x")),
         ("BLAKE2s", "Crypto.Hash.BLAKE2s", lambda: m("Crypto.Hash.BLAKE2s").new(data=b"abc").digest()),
@@ -136,12 +133,14 @@ def test_fallback_computes_what_the_original_computes_and_counts(algorithm: str,
 
 
 def test_uninstall_restores_the_originals() -> None:
+    arc2 = importlib.import_module("Crypto.Cipher.ARC2")
     arc4 = importlib.import_module("Crypto.Cipher.ARC4")
     kdf = importlib.import_module("Crypto.Protocol.KDF")
-    before = (arc4.new, kdf.scrypt, kdf.bcrypt_check, hashlib.scrypt)
+    before = (arc2.new, arc4.new, kdf.scrypt, kdf.bcrypt_check, hashlib.scrypt)
     with kcapi_hashlib.patched():
-        assert _gates.is_gate(arc4.new) and _gates.is_gate(kdf.bcrypt_check)
-    assert (arc4.new, kdf.scrypt, kdf.bcrypt_check, hashlib.scrypt) == before
+        assert _gates.is_gate(arc2.new) and _gates.is_gate(kdf.bcrypt_check)
+        assert arc4.new is kcapi_hashlib.Cipher.ARC4.new  # kernel-served (test_cipher_install.py)
+    assert (arc2.new, arc4.new, kdf.scrypt, kdf.bcrypt_check, hashlib.scrypt) == before
     assert hashlib.scrypt is STDLIB_SCRYPT
 
 

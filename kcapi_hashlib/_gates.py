@@ -1,8 +1,8 @@
 """Strict mode made honest: the entry points of the replaced modules that kcapi_hashlib does not serve from the
 kernel go through the policy instead of computing in userspace unseen.
 
-After install(), `Crypto.Cipher.ARC4.new`, `Crypto.Hash.MD4.new`, `Crypto.Protocol.KDF.scrypt`, `hashlib.scrypt`
-... are gates: under the strict policy they raise UnsupportedAlgorithm ("unsupported cipher type ARC4", a
+After install(), `Crypto.Cipher.ARC2.new`, `Crypto.Hash.SHAKE128.new`, `Crypto.Protocol.KDF.scrypt`, `hashlib.scrypt`
+... are gates: under the strict policy they raise UnsupportedAlgorithm ("unsupported cipher type ARC2", a
 ValueError) naming the algorithm and why; under fallback they call the original (PyCryptodome's, the stdlib's),
 counted in fallback_counts() and accounting() and warned about once. There is no third way.
 """
@@ -29,12 +29,10 @@ def _no_kernel(name: str, what: str = "algorithm") -> str:
     return _NO_KERNEL.format(what=what, name=name)
 
 
-# (module, kind, algorithm, reason, the attributes gated: None = every public function the module defines)
+# (module, kind, algorithm, reason, the attributes gated: None = every public function the module defines).
+# ARC4, DES, Blowfish and CAST are not here: kcapi_hashlib.Cipher serves them from the kernel (ecb(arc4), des,
+# blowfish, cast5), with the policy where a kernel lacks one (install.REPLACEMENTS).
 GATES: list[tuple[str, str, str, str, Optional[tuple[str, ...]]]] = [
-    ("Crypto.Cipher.ARC4", "cipher", "ARC4", _not_wired("ARC4", "ecb(arc4)"), None),
-    ("Crypto.Cipher.DES", "cipher", "DES", _not_wired("DES", "des (ecb/cbc)"), None),
-    ("Crypto.Cipher.Blowfish", "cipher", "Blowfish", _not_wired("Blowfish", "blowfish (ecb/cbc)"), None),
-    ("Crypto.Cipher.CAST", "cipher", "CAST", _not_wired("CAST", "cast5 (ecb/cbc)"), None),
     ("Crypto.Cipher.ARC2", "cipher", "ARC2", _no_kernel("ARC2 (RC2)", "skcipher"), None),
     ("Crypto.Cipher.Salsa20", "cipher", "Salsa20", _no_kernel("Salsa20", "skcipher"), None),
     ("Crypto.Hash.MD2", "hash", "MD2", _no_kernel("MD2", "hash"), None),

@@ -1,18 +1,24 @@
-"""PyCryptodome's Crypto.Cipher on the kernel: AES, DES3 and ChaCha20 (and, from their own modules,
-ChaCha20_Poly1305 and the AEAD modes of AES).
+"""PyCryptodome's Crypto.Cipher on the kernel: AES, DES3, DES, Blowfish, CAST, ARC4 and ChaCha20 (and, from
+their own modules, ChaCha20_Poly1305 and the AEAD modes of AES).
 
-A block cipher object is a module (AES, DES3: the "factory") combined with a mode of operation
+A block cipher object is a module (AES, DES3, DES, Blowfish, CAST: the "factory") combined with a mode of operation
 (_mode_*.py), exactly as in PyCryptodome; _create_cipher below is PyCryptodome's dispatcher, argument rules
 and messages included. Modes are done by the kernel (ECB, CBC, CTR, XTS, GCM, CCM), composed from kernel
 block operations (CFB, OFB: see their modules), or, for the modes kcapi_hashlib has no kernel implementation
 of (OpenPGP, EAX, SIV, OCB, KW, KWP), left to the policy: strict (the default) raises UnsupportedAlgorithm
-(a ValueError) saying so; fallback builds PyCryptodome's own object, counted in fallback_counts().
+(a ValueError) saying so; fallback builds PyCryptodome's own object, counted in fallback_counts(). The same
+policy applies to a whole cipher where the kernel cannot bind it (blowfish and cast5 are not on Linux 7.3's
+af_alg_restrict allowlist, for example).
+
+"PyCryptodome" is whichever of its two distributions is installed: pycryptodome (the Crypto package, preferred)
+or pycryptodomex 3.x alone (Cryptodome): fallbacks import from that one (real_module()).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from types import ModuleType
-from typing import Any
+from typing import Any, Optional
 
 from ._common import InterruptedCipherError, MessageTooLongError, Unavailable, pycryptodome_fallback
 
@@ -117,6 +123,34 @@ def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[st
     return None
 
 
+_real_package: list[Optional[str]] = []
+
+
+def real_package() -> Optional[str]:
+    """'Crypto' if pycryptodome is installed, else 'Cryptodome' if pycryptodomex is, else None (looked up once,
+    without importing either)."""
+    if not _real_package:
+        found = None
+        for name in ("Crypto", "Cryptodome"):
+            try:
+                if importlib.util.find_spec(name) is not None:
+                    found = name
+                    break
+            except (ImportError, ValueError):
+                continue
+        _real_package.append(found)
+    return _real_package[0]
+
+
+def real_module(name: str) -> str:
+    """PyCryptodome's module `name` ("Crypto.Cipher.AES") in the installed distribution: "Cryptodome.Cipher.AES"
+    where only pycryptodomex is installed."""
+    package = real_package()
+    if package is not None and name.startswith("Crypto."):
+        return package + name[len("Crypto") :]
+    return name
+
+
 def _fallback(
     factory: ModuleType,
     key: Any,
@@ -130,15 +164,15 @@ def _fallback(
     args, kwargs = original
 
     def make(real_factory: ModuleType) -> Any:
-        import Crypto.Cipher
-
         if mode == MODE_XTS:  # PyCryptodome has no XTS
             raise _unsupported(what, reason)
         if factory._NAME == "AES":
             kwargs["add_aes_modes"] = True
-        return Crypto.Cipher._create_cipher(real_factory, key, mode, *args, **kwargs)  # type: ignore[no-untyped-call]
+        # the dispatcher of the package real_factory comes from (Crypto or Cryptodome)
+        dispatcher = importlib.import_module(real_factory.__name__.rsplit(".", 1)[0])._create_cipher
+        return dispatcher(real_factory, key, mode, *args, **kwargs)
 
-    return pycryptodome_fallback(what, reason, factory._PYCRYPTODOME, make)
+    return pycryptodome_fallback(what, reason, real_module(factory._PYCRYPTODOME), make)
 
 
 def _unsupported(what: str, reason: object) -> Exception:
@@ -147,4 +181,4 @@ def _unsupported(what: str, reason: object) -> Exception:
     return UnsupportedAlgorithm(f"unsupported cipher type {what}", f"{reason}; PyCryptodome has no such mode")
 
 
-__all__ = ["InterruptedCipherError", "MessageTooLongError"]
+__all__ = ["InterruptedCipherError", "MessageTooLongError", "real_module", "real_package"]

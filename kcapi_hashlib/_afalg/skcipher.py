@@ -201,4 +201,140 @@ def message_bytes(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[B
     return out
 
 
-__all__ = ["build_cmsgs", "forget_keys", "keyed", "max_message", "message", "message_bytes"]
+# --- a stream cipher that keeps its state in the kernel (ecb(arc4)) -------------------------------------------
+
+# Bumped in a forked child: a Stream made before the fork shares its kernel objects with the parent.
+_stream_generation = [0]
+
+
+def _stream_after_fork_in_child() -> None:
+    _stream_generation[0] += 1
+
+
+core.at_fork_in_child(_stream_after_fork_in_child)
+
+
+class Stream:
+    """One continuous key stream of a stateful stream cipher (ecb(arc4)): a private keyed tfm (never the shared
+    keyed cache) and one op socket that stays open for the object's life, every send with MSG_MORE.
+
+    Where the kernel keeps that state differs by version, and both ways are served by the same calls:
+    - Up to 6.4, crypto/arc4.c's crypto_arc4_crypt works on the tfm's own context (crypto_skcipher_ctx): the
+      state survives every request and is shared by every op socket of the tfm, and by every user of a cached
+      tfm with the same key. Hence a private tfm per object (observed on 6.1: a second op socket of the same tfm
+      continues the first one's key stream).
+    - From 6.5, arc4 is an lskcipher whose state lives in the request (crypto_arc4_crypt(..., u8 *siv, u32
+      flags)); algif_skcipher's _skcipher_recvmsg exports it to the op socket (ctx->state) only while the
+      message is still open (ctx->more: CRYPTO_SKCIPHER_REQ_NOTFINAL, then CRYPTO_SKCIPHER_REQ_CONT on the next
+      recv). A complete message restarts from the key (observed on 6.12 and 7.2). Hence MSG_MORE on every send:
+      the message never ends while the object lives. arc4's chunk size is 1, so a recv with MSG_MORE pending
+      returns every byte sent (_skcipher_recvmsg trims only to whole chunks).
+    The first send carries ALG_SET_OP (any cmsg resets op/IV: af_alg_sendmsg), later sends carry none, so they
+    keep it. Each call queues at most max_message() bytes and reads them all back before the next send.
+
+    After fork the child's Stream must not touch the parent's kernel state (the two would each take part of one
+    key stream): on its first call in the child it makes its own tfm and op socket and discards the key stream
+    up to its position, so it continues as a copy, the way PyCryptodome's state is copied into the child.
+
+    Not thread-safe and not re-entrant: the owner serializes calls and treats any exception from crypt() as
+    leaving the stream unknown (the op socket is closed then; every later call raises KernelError)."""
+
+    __slots__ = ("_name", "_key", "_alg", "_op", "_started", "_position", "_generation")
+
+    def __init__(self, name: str, key: Buffer) -> None:
+        self._name = name
+        self._key = bytes(key)
+        self._position = 0
+        self._op: Optional[OpSocket] = None
+        self._open()
+
+    def _open(self) -> None:
+        self._alg = core.keyed_tfm("skcipher", self._name, self._key)  # AlgUnavailable / KernelError (key)
+        if not _limit:
+            _learn_limit(self._alg)
+        self._op = self._alg.accept()
+        self._started = False
+        self._generation = _stream_generation[0]
+
+    @property
+    def position(self) -> int:
+        """Key stream bytes used so far."""
+        return self._position
+
+    def crypt(self, src: memoryview, dst: memoryview) -> None:
+        """dst[:] = src XOR the next len(src) key stream bytes (flat byte views of equal length; may overlap
+        exactly, for in-place use)."""
+        if self._generation != _stream_generation[0]:
+            self._respawn()
+        n = len(src)
+        step = max_message()
+        done = 0
+        while done < n:
+            end = min(n, done + step)
+            self._chunk(src[done:end], dst[done:end])
+            done = end
+
+    def _respawn(self) -> None:
+        """In a forked child: our own kernel state, advanced to where the copied object stands."""
+        op, self._op = self._op, None
+        if op is not None:
+            op.close()  # only this process's descriptor: the parent's stream is untouched
+        position = self._position
+        self._open()
+        step = max_message()
+        scratch = bytearray(min(step, position))
+        view = memoryview(scratch)
+        left = position
+        self._position = 0
+        while left:
+            k = min(left, step)
+            self._chunk(view[:k], view[:k])
+            left -= k
+
+    def _chunk(self, src: memoryview, dst: memoryview) -> None:
+        op = self._op
+        alg = self._alg
+        if op is None:
+            raise KernelError(errno.EIO, f"skcipher {self._name!r}: the stream was interrupted earlier")
+        size = len(src)
+        self._op = None  # held by nothing while it works: an exception leaves it to close itself
+        try:
+            if self._started:
+                n = op.sendmsg([src], (), socket.MSG_MORE)
+            else:
+                n = op.sendmsg([src], [_OP_ENCRYPT], socket.MSG_MORE)
+            count(alg, "send", size)
+            if n != size:
+                op.close()
+                raise KernelError(errno.EIO, f"skcipher {alg.name!r}: short send ({n} of {size} bytes)")
+            self._started = True
+            got = 0
+            while got < size:  # with MSG_MORE pending a recv may return less than was sent: ask for the rest
+                k = op.recv_into(dst[got:], size - got)
+                count(alg, "recv")
+                if k <= 0:
+                    raise _short(op, alg, got, size)
+                got += k
+        except OSError as e:
+            if isinstance(e, KernelError):
+                raise
+            raise _fail(op, e, "sendmsg/recv", alg) from None
+        except BaseException:
+            op.close()
+            raise
+        self._position += size
+        self._op = op
+
+    def close(self) -> None:
+        op, self._op = self._op, None
+        if op is not None:
+            op.close()
+        self._alg.close()
+
+    def __del__(self) -> None:
+        op = getattr(self, "_op", None)
+        if op is not None:
+            op.close()  # quietly, before the socket's own finalizer would (with a ResourceWarning)
+
+
+__all__ = ["Stream", "build_cmsgs", "forget_keys", "keyed", "max_message", "message", "message_bytes"]
