@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Union, overload
 
 from .._afalg import AlgUnavailable, KernelError
 from .._afalg import aead as _k
-from ._common import MessageTooLongError, Stateful, io_views, nbytes, too_long
+from ._common import MessageTooLongError, Stateful, finish, io_views, nbytes, new_output, too_long
 from ._common import c_buffer as flat
 from ._common import is_buffer as is_buffer
 from ._common import is_writeable_buffer as is_writeable_buffer
@@ -43,6 +43,14 @@ Writable = Union[bytearray, memoryview]
 _ONESHOT = 192 * 1024
 # Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
 _CHUNK = 128 * 1024
+# Keystream operations of large messages start at this size (fewer syscalls per MiB: 2 per piece, plus the
+# socket-buffer raise of _afalg.aead._fit) and halve, down to _CHUNK, where the kernel refuses a piece for its
+# size: a socket buffer that cannot be raised that far (SO_SNDBUF is capped at net.core.wmem_max without
+# CAP_NET_ADMIN), or ENOMEM from sock_kmalloc of the scatterlists (af_alg_alloc_tsgl, af_alg_get_rsgl: bounded
+# by net.core.optmem_max, 20 KiB on 6.1, which stops one operation between 640 and 768 KiB). What worked is
+# remembered for the process in _stream_chunk[0].
+_BIG_CHUNK = 512 * 1024
+_stream_chunk = [_BIG_CHUNK]
 
 
 def c_buffer(x: object) -> None:
@@ -174,15 +182,26 @@ class AeadCipher(Stateful):
         pos = 0
         while pos < n:
             block, skip = divmod(offset + pos, bs)
-            take = min(n - pos, _CHUNK - skip)
+            chunk = _stream_chunk[0] if n - pos > _CHUNK - skip else _CHUNK
+            take = min(n - pos, chunk - skip)
             if until_wrap is not None:
                 take = min(take, until_wrap(block) * bs - skip)
             piece = src[pos : pos + take]
             dst = out[pos : pos + take]
-            if skip:  # start mid-block: feed `skip` dummy bytes and drop their output
-                _k.stream_once(name, self._key, iv_at(block), [bytes(skip), piece], [memoryview(bytearray(skip)), dst])
-            else:
-                _k.stream_once(name, self._key, iv_at(block), [piece], [dst])
+            try:
+                if skip:  # start mid-block: feed `skip` dummy bytes and drop their output
+                    _k.stream_once(
+                        name, self._key, iv_at(block), [bytes(skip), piece], [memoryview(bytearray(skip)), dst]
+                    )
+                else:
+                    _k.stream_once(name, self._key, iv_at(block), [piece], [dst])
+            except KernelError as e:
+                # Refused for its size (the op socket was closed: stream_once): the same piece again, smaller;
+                # dst is rewritten whole by the retry.
+                if chunk <= _CHUNK or not _k.too_big(e):
+                    raise
+                _stream_chunk[0] = max(_CHUNK, chunk // 2)
+                continue
             pos += take
 
     def _aad_joined(self) -> bytes:
@@ -230,13 +249,16 @@ class AeadCipher(Stateful):
         self._mac = mac
         self._streaming = True
 
-    def _out_view(self, data: Any, output: Optional[Writable]) -> tuple[Optional[bytearray], memoryview, memoryview]:
-        """PyCryptodome's output checks (then the data check), and where the result goes: (the bytearray to
-        return or None, the output view, the input view), both views flat bytes."""
+    def _out_view(
+        self, data: Any, output: Optional[Writable]
+    ) -> tuple[Optional[Union[bytes, bytearray]], memoryview, memoryview]:
+        """PyCryptodome's output checks (then the data check), and where the result goes: (the object to return
+        through finish(), or None; the output view; the input view), both views flat bytes. A large result is
+        a new bytes object written in place (_common.new_output): no second copy of a multi-MiB message."""
         src, dst = io_views(data, output)
         if dst is None:
-            result = bytearray(len(src))
-            return result, memoryview(result), src
+            result, view = new_output(len(src))
+            return result, view, src
         return None, dst, src
 
     def _process(self, data: Buffer, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
@@ -282,7 +304,7 @@ class AeadCipher(Stateful):
                 self._xor(src, offset, out)
             self._plain.append(keep if keep is not None else bytes(out))
         self._broken = None
-        return bytes(result) if result is not None else None
+        return finish(result) if result is not None else None
 
     def _recover_plain(self) -> None:
         # After a failed one-shot decrypt_and_verify: the plaintext was never kept; rebuild it.

@@ -21,7 +21,8 @@ from typing import Any, Optional, overload
 from .._afalg import KernelError
 from .._afalg import aead as _k
 from .._afalg import core as _core
-from .._afalg.hash import mac_stream
+from .._afalg import keyed as _keyed
+from .._afalg.hash import HashStream
 from ._aead import (
     Buffer,
     Mac,
@@ -33,7 +34,7 @@ from ._aead import (
     xor16,
     zero,
 )
-from ._common import Unavailable, nbytes, pycryptodome_fallback
+from ._common import Unavailable, finish, nbytes, pycryptodome_fallback
 from ._common import c_buffer as flat
 from ._state_machine import ALL, Method
 
@@ -53,7 +54,10 @@ class _GhashMac(Mac):
 
     def __init__(self, mode: GcmMode) -> None:
         h = mode._ecb_block(bytes(16))
-        self._stream = mac_stream("ghash", h)
+        # H is per key, not per message: the 'ghash' tfm keyed with it comes from the keyed-tfm cache (no socket,
+        # bind, setsockopt per message; its op socket from the tfm's pool). The stream holds the tfm, so the
+        # cache never re-keys it under this message.
+        self._stream = HashStream(_keyed.cached_tfm("hash", "ghash", h))
         self._ek_j0 = mode._ecb_block(mode._j0())
         self._alen = 0
         self._clen = 0
@@ -314,7 +318,7 @@ class GcmMode(NistAeadCipher):
                 self._pre_verify()
                 if not ok:
                     raise ValueError("MAC check failed")
-                return bytes(result) if result is not None else None
+                return finish(result) if result is not None else None
         try:
             plaintext = self.decrypt(ciphertext, output=output)
             self.verify(received_mac_tag)

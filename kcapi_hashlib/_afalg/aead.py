@@ -92,9 +92,11 @@ def _fit(op: OpSocket, in_len: int, out_len: int, alg: Tfm) -> None:
     ):
         want = need + 2 * _PAGE
         # The kernel doubles the value and caps SO_*BUF at net.core.{w,r}mem_max; the FORCE variants need
-        # CAP_NET_ADMIN and have no cap.
+        # CAP_NET_ADMIN and have no cap (net/core/sock.c sk_setsockopt: SO_SNDBUFFORCE sets
+        # sk_sndbuf = max(2 * val, SOCK_MIN_SNDBUF)), so once one succeeded the size is known: no getsockopt.
         try:
             op.setsockopt(socket.SOL_SOCKET, force, want)
+            continue
         except OSError:
             try:
                 op.setsockopt(socket.SOL_SOCKET, plain, want)
