@@ -156,3 +156,47 @@ def test_the_wrapper_adds_no_syscall() -> None:
     wrapped = steady_state("import kcapi_hashlib as h", "h.sha256(b'abc').digest()")
     bare = steady_state("import kcapi_hashlib as h\nf = h.sha256.__wrapped__", "f(b'abc').digest()")
     assert wrapped.per_op == bare.per_op, (wrapped, bare)
+
+
+# hashlib's names that are classes here (blake2b/blake2s always; sha3/shake where hashlib takes them from _sha3)
+HASHLIB_TYPES = [n for n in HASHLIB_NAMES if isinstance(getattr(hashlib, n), type)]
+
+
+@pytest.mark.parametrize("name", HASHLIB_TYPES)
+def test_isinstance_against_hashlib_types_works_after_install(name: str) -> None:
+    """`isinstance(h, hashlib.blake2b)`: a plain function there made isinstance() raise TypeError."""
+    from kcapi_hashlib._algorithms import BY_NAME
+
+    original = getattr(hashlib, name)
+    made_before = original()
+    other = "blake2s" if name != "blake2s" else "blake2b"
+    other_before = getattr(hashlib, other)()
+    kernel_row = BY_NAME[name].kernel
+    in_kernel = kernel_row is not None and _afalg.probe("hash", kernel_row) is None
+    attrs = {a: getattr(original, a) for a in ("MAX_DIGEST_SIZE", "MAX_KEY_SIZE", "SALT_SIZE", "PERSON_SIZE")
+             if hasattr(original, a)}  # fmt: skip
+    previous = kcapi_hashlib.set_policy("fallback")  # blake2s: the kernel dropped its shash in 5.19
+    with kcapi_hashlib.patched(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", kcapi_hashlib.KernelFallbackWarning)
+        ctor = getattr(hashlib, name)
+        assert ctor is not original
+        before = _afalg.kernel_operations()
+        h = ctor(b"abc")
+        assert h.hexdigest() == original(b"abc").hexdigest()
+        if in_kernel:
+            assert _afalg.kernel_operations() > before  # the kernel's hash, not the original class
+        assert isinstance(h, ctor) and isinstance(hashlib.new(name), ctor)
+        assert isinstance(made_before, ctor) and issubclass(original, ctor)
+        assert not isinstance(hashlib.sha256(), ctor) and not isinstance(other_before, ctor)
+        assert {a: getattr(ctor, a) for a in attrs} == attrs  # class attributes read through it
+        assert (ctor.digest_size, ctor.block_size) == (h.digest_size, h.block_size)
+
+        class Holder:
+            digest = ctor  # stored on a class, it does not bind (the Django pattern)
+
+        assert Holder().digest(b"abc").digest() == h.digest()
+        assert pickle.loads(pickle.dumps(ctor)) is ctor and copy.deepcopy(ctor) is ctor
+        with pytest.raises(TypeError, match=r"cannot be subclassed after kcapi_hashlib\.install"):
+            exec("class Sub(ctor): pass", {"ctor": ctor})
+    kcapi_hashlib.set_policy(previous)
+    assert getattr(hashlib, name) is original

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any, Iterator
 
 from . import _gates
+from ._callable import builtin
 
 # target module -> our module that replaces its public names. Later modules (hmac, Crypto.*) append here.
 REPLACEMENTS: list[tuple[str, str]] = [
@@ -57,6 +58,59 @@ _lock = threading.RLock()
 _saved: list[tuple[ModuleType, str, Any]] = []
 
 
+class TypeLike(builtin):
+    """What install() puts where the original is a class but kcapi_hashlib's replacement is a constructor
+    function: hashlib.blake2b and hashlib.blake2s are types (_blake2.blake2b), and so are sha3_*/shake_* where
+    hashlib takes them from _sha3. Real code checks `isinstance(h, hashlib.blake2b)` and reads class attributes
+    (hashlib.blake2b.MAX_DIGEST_SIZE, SALT_SIZE, ...); a plain function there makes isinstance() raise TypeError
+    ("arg 2 must be a type"). isinstance() and issubclass() consult __instancecheck__/__subclasscheck__ on the
+    type of their second argument whatever it is (PyObject_IsInstance), so this callable answers them:
+
+    - isinstance(x, hashlib.blake2b): True for the original type's instances (made before install(), or by a
+      fallback) and for kcapi_hashlib's hash objects of that name (what the constructor returns now).
+    - issubclass(C, hashlib.blake2b): the original's answer (kcapi_hashlib has one HASH class for every name).
+    - other attributes: the replacement's, else the original class's (MAX_DIGEST_SIZE, ...).
+    Subclassing it (`class H(hashlib.blake2b)`) raises TypeError saying why: that would hash in userspace unseen."""
+
+    def __new__(cls, func: Any, original: type, name: str, module: str) -> TypeLike:
+        return super().__new__(cls, getattr(func, "__wrapped__", func))  # type: ignore[return-value]
+
+    def __init__(self, func: Any, original: type, name: str, module: str) -> None:
+        super().__init__(getattr(func, "__wrapped__", func), module, name)
+        self.__dict__["_kcapi_replacement"] = func
+        self.__dict__["_kcapi_original"] = original
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        from ._hashes import HASH
+
+        if isinstance(obj, self.__dict__["_kcapi_original"]):
+            return True
+        return isinstance(obj, HASH) and getattr(obj, "name", None) == self.__name__
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return issubclass(cls, self.__dict__["_kcapi_original"])
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        raise TypeError(
+            f"{self.__module__}.{self.__name__} cannot be subclassed after kcapi_hashlib.install(): it is "
+            "kcapi_hashlib's constructor, and a subclass of the original class would hash in userspace unseen"
+        )
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_kcapi_"):
+            raise AttributeError(attr)
+        try:
+            return getattr(self.__dict__["_kcapi_replacement"], attr)
+        except AttributeError:
+            return getattr(self.__dict__["_kcapi_original"], attr)
+
+
+def _replacement_for(target: ModuleType, name: str, original: Any, replacement: Any) -> Any:
+    if isinstance(original, type) and not isinstance(replacement, type) and callable(replacement):
+        return TypeLike(replacement, original, name, target.__name__)
+    return replacement
+
+
 def _public_names(ours: ModuleType, target: ModuleType) -> list[str]:
     names: list[str] = list(getattr(ours, "_REPLACES", None) or getattr(ours, "__all__", None) or ())
     # Only names the target has: install() must not invent API the real module lacks.
@@ -85,6 +139,7 @@ def install() -> None:
                 replacement = getattr(ours, name)
                 if original is replacement:
                     continue
+                replacement = _replacement_for(target, name, original, replacement)
                 _set(target, name, replacement)
                 if callable(original) and not isinstance(original, type):
                     swaps[id(original)] = (name, original, replacement)
