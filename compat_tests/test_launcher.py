@@ -192,6 +192,47 @@ def test_children_are_kernel_backed_and_merged_into_the_report(tmp_path: Path, m
     assert len(report["processes"]) >= 3, report["processes"]  # launcher, subprocess, process (+ forkserver)
 
 
+KILLED = """
+import hashlib, multiprocessing, os, signal, subprocess, sys, time
+
+def work(ready):
+    hashlib.sha256(b"counted, never reported").digest()
+    ready.set()
+    time.sleep(600)
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context(sys.argv[1])
+    ready = ctx.Event()
+    p = ctx.Process(target=work, args=(ready,))
+    p.start()
+    assert ready.wait(120)
+    p.kill(); p.join(120)
+    assert p.exitcode == -signal.SIGKILL, p.exitcode
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; print(flush=True); time.sleep(600)"],
+                             stdout=subprocess.PIPE)
+    child.stdout.readline()  # it has started (and written its marker)
+    child.terminate(); child.wait(120)
+    print(p.pid, child.pid)
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_children_killed_by_a_signal_are_named_in_the_report(tmp_path: Path, method: str) -> None:
+    """A child killed by a signal runs no exit handler, so it cannot report its counts: the report says so per
+    child (the signal seen by its kernel-backed parent's wait) instead of silently leaving it out."""
+    _write(tmp_path / "killed.py", KILLED)
+    ran = _run([*LAUNCHER, "--json", "--report", str(tmp_path / "r.json"), "killed.py", method], tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    killed, terminated = map(int, ran.stdout.split())
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {"pid": killed, "signal": "SIGKILL"} in report["unreported"], report["unreported"]
+    assert {"pid": terminated, "signal": "SIGTERM"} in report["unreported"], report["unreported"]
+    assert killed not in report["processes"] and terminated not in report["processes"]
+    table = _run([*LAUNCHER, "killed.py", method], tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "killed by SIGKILL, no report" in table.stderr and "killed by SIGTERM, no report" in table.stderr
+
+
 def test_environment_hook_without_the_launcher(tmp_path: Path) -> None:
     app = _write(tmp_path / "app.py", "import hashlib, hmac\nprint(hashlib.sha256.__module__, hmac.new.__module__)\n")
     on = _run([sys.executable, str(app)], tmp_path, KCAPI_HASHLIB_INSTALL="1")

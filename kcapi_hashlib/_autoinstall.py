@@ -47,9 +47,41 @@ class _Hook:
 _HOOK = _Hook()
 
 
+def _note(suffix: str, text: str, pid: int = 0) -> None:
+    """A small marker file in the report directory: "<pid>.started" when a reporting child starts, "<pid>.signal"
+    when a kernel-backed process reaps a child that a signal killed (the launcher then names what happened to
+    a child that left no report: kcapi_hashlib._report.unreported)."""
+    directory = _report_dir()
+    if not directory:
+        return
+    try:
+        with open(os.path.join(directory, f"{pid or os.getpid()}.{suffix}"), "w") as f:
+            f.write(text)
+    except OSError:
+        pass  # the launcher is gone and took its directory
+
+
+def _started() -> None:
+    if str(os.getpid()) != os.environ.get(ENV_LAUNCHER):
+        _note("started", "")
+
+
+_original_waitpid = os.waitpid
+
+
+def _observing_waitpid(pid: int, options: int) -> tuple[int, int]:
+    """os.waitpid, unchanged, noting a child killed by a signal (subprocess's and multiprocessing's waits call
+    os.waitpid): such a child runs no exit handler, so it writes no report of its own."""
+    got, status = _original_waitpid(pid, options)
+    if got > 0 and os.WIFSIGNALED(status):
+        _note("signal", str(os.WTERMSIG(status)), got)
+    return got, status
+
+
 def _after_multiprocessing_fork(_obj: Any) -> None:
     # Run inside Process._bootstrap, after it cleared the parent's finalizers: a fork (or forkserver) child ends
     # with os._exit(), which skips atexit, but _bootstrap runs util._exit_function() and so this finalizer.
+    _started()
     util = sys.modules["multiprocessing.util"]
     util.Finalize(None, write_child_report, exitpriority=-1000)
 
@@ -66,8 +98,11 @@ def activate() -> None:
 
     install()
     if _report_dir():
+        _started()
         atexit.register(write_child_report)
         os.register_at_fork(after_in_child=_in_forked_child)
+        if os.waitpid is _original_waitpid:
+            os.waitpid = _observing_waitpid
 
 
 if os.environ.get(ENV_INSTALL, "0") not in ("", "0"):

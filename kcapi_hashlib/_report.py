@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 from typing import Any, Optional
@@ -85,6 +86,11 @@ def format_table(report: dict[str, Any]) -> str:
                     lines.append(f"      {n} x {text}")
     if not report["fallbacks"]:
         lines.append("  nothing computed in userspace")
+    for row in report.get("unreported", ()):
+        if row["signal"]:
+            lines.append(f"  pid {row['pid']}: killed by {row['signal']}, no report")
+        else:
+            lines.append(f"  pid {row['pid']}: ended without a report (killed by a signal, or os._exit)")
     return "\n".join(lines) + "\n"
 
 
@@ -101,6 +107,34 @@ def write_own(directory: str) -> Optional[str]:
     return final
 
 
+def unreported(directory: str) -> list[dict[str, Any]]:
+    """The children that started reporting (a "<pid>.started" marker, kcapi_hashlib._autoinstall) and left no
+    report: [{"pid": N, "signal": "SIGKILL" or None}], the signal where a kernel-backed parent reaped it (a
+    "<pid>.signal" marker), None where nobody saw how it ended (killed and reaped elsewhere, or os._exit)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    reported = {n.split("-", 1)[0] for n in names if n.endswith(".json") and not n.startswith(".")}
+    out = []
+    for name in sorted(names, key=lambda n: (len(n), n)):
+        pid, _, suffix = name.partition(".")
+        if suffix != "started" or not pid.isdigit() or pid in reported:
+            continue
+        signame: Optional[str] = None
+        try:
+            with open(os.path.join(directory, f"{pid}.signal")) as f:
+                number = int(f.read())
+            try:
+                signame = signal.Signals(number).name
+            except ValueError:
+                signame = f"signal {number}"
+        except (OSError, ValueError):
+            pass
+        out.append({"pid": int(pid), "signal": signame})
+    return out
+
+
 def collect(directory: str) -> list[dict[str, Any]]:
     out = []
     for name in sorted(os.listdir(directory)):
@@ -113,4 +147,6 @@ def collect(directory: str) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["REPORT_DIR", "accounting", "collect", "format_table", "merge", "reset_accounting", "write_own"]
+__all__ = [
+    "REPORT_DIR", "accounting", "collect", "format_table", "merge", "reset_accounting", "unreported", "write_own",
+]  # fmt: skip

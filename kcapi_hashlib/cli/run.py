@@ -14,7 +14,8 @@ the environment, which the `kcapi_hashlib.pth` start-up hook acts on (kcapi_hash
 multiprocessing's spawn, fork and forkserver children. Each of them writes its accounting into a directory
 the launcher made (KCAPI_HASHLIB_REPORT_DIR); at exit the launcher merges them with its own and prints the
 report: to stderr, or --report PATH (- for stdout), as a table or --json. A child killed by a signal (a
-multiprocessing Pool's terminate(), say) reports nothing.
+multiprocessing Pool's terminate(), say) cannot report its counts: the report names it ("pid N: killed by
+SIGTERM, no report"; JSON "unreported").
 """
 
 from __future__ import annotations
@@ -110,13 +111,14 @@ def _final_report() -> None:
     """atexit, registered before the program runs: so it runs after the program's own exit handlers."""
     if os.getpid() != _state.get("pid"):
         return  # a forked child: it reports through the directory (kcapi_hashlib._autoinstall)
-    from .._report import collect, format_table, merge
+    from .._report import collect, format_table, merge, unreported
 
     directory: str = _state["dir"]
     try:
         from .._report import accounting
 
         report = merge([accounting(), *collect(directory)])
+        report["unreported"] = unreported(directory)
         text = json.dumps(report, indent=1, sort_keys=True) + "\n" if _state["json"] else format_table(report)
         target = _state["report"]
         if target == "-":
