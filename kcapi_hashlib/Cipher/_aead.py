@@ -44,7 +44,7 @@ _ONESHOT = 192 * 1024
 # Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
 _CHUNK = 128 * 1024
 # Keystream operations of large messages start at this size (fewer syscalls per MiB: 2 per piece, plus the
-# socket-buffer raise of _afalg.aead._fit) and halve, down to _CHUNK, where the kernel refuses a piece for its
+# socket-buffer raise of _afalg.aead._fit) and shrink, down to _CHUNK, where the kernel refuses a piece for its
 # size: a socket buffer that cannot be raised that far (SO_SNDBUF is capped at net.core.wmem_max without
 # CAP_NET_ADMIN), or ENOMEM from sock_kmalloc of the scatterlists (af_alg_alloc_tsgl, af_alg_get_rsgl: bounded
 # by net.core.optmem_max, 20 KiB on 6.1, which stops one operation between 640 and 768 KiB). What worked is
@@ -200,7 +200,8 @@ class AeadCipher(Stateful):
                 # dst is rewritten whole by the retry.
                 if chunk <= _CHUNK or not _k.too_big(e):
                     raise
-                _stream_chunk[0] = max(_CHUNK, chunk // 2)
+                # 512 -> 384 KiB (fits an unprivileged buffer: 2 * wmem_max, 416 KiB by default) -> 256 -> 128
+                _stream_chunk[0] = max(_CHUNK, chunk - (128 * 1024 if chunk <= 384 * 1024 else chunk // 4))
                 continue
             pos += take
 

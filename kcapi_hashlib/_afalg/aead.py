@@ -73,6 +73,7 @@ def cmsgs(op: int, iv: Optional[Buffer] = None, assoclen: Optional[int] = None) 
 # --- socket buffer sizes -------------------------------------------------------------------------------
 
 _default_bufs: list[int] = []  # [usable send bytes, usable receive bytes] of a fresh op socket
+_force_ok = [True]  # SO_*BUFFORCE may be tried (emptied at the first EPERM: capabilities do not come back)
 
 
 def _usable(op: OpSocket, opt: int) -> int:
@@ -94,14 +95,18 @@ def _fit(op: OpSocket, in_len: int, out_len: int, alg: Tfm) -> None:
         # The kernel doubles the value and caps SO_*BUF at net.core.{w,r}mem_max; the FORCE variants need
         # CAP_NET_ADMIN and have no cap (net/core/sock.c sk_setsockopt: SO_SNDBUFFORCE sets
         # sk_sndbuf = max(2 * val, SOCK_MIN_SNDBUF)), so once one succeeded the size is known: no getsockopt.
-        try:
-            op.setsockopt(socket.SOL_SOCKET, force, want)
-            continue
-        except OSError:
+        if _force_ok:
             try:
-                op.setsockopt(socket.SOL_SOCKET, plain, want)
-            except OSError as e:
-                raise kernel_error(e, "setsockopt(SO_SNDBUF)", alg.alg_type, alg.name) from None
+                op.setsockopt(socket.SOL_SOCKET, force, want)
+                continue
+            except PermissionError:  # no CAP_NET_ADMIN (sk_setsockopt: EPERM): not tried again in this process
+                _force_ok.clear()
+            except OSError:
+                pass
+        try:
+            op.setsockopt(socket.SOL_SOCKET, plain, want)
+        except OSError as e:
+            raise kernel_error(e, "setsockopt(SO_SNDBUF)", alg.alg_type, alg.name) from None
         have = _usable(op, plain)
         if have < need:
             raise KernelError(
