@@ -20,6 +20,9 @@ class Algorithm(NamedTuple):
     module: str = ""  # the Crypto.Hash module whose new(data) makes it (SHA512 with truncate= for SHA-512/t)
     module_aliases: tuple[str, ...] = ()  # other Crypto.Hash modules for the same hash
     truncate: str = ""  # Crypto.Hash.SHA512's truncate= value for this hash
+    # The Crypto.Hash module kcapi_hashlib.Hash mirrors for this hash where that is not `module` (BLAKE2b: its
+    # new() is keyword-only, so it is no `module`); install() replaces `module` or this (kcapi_hashlib._install).
+    mirror_module: str = ""
 
 
 _A = Algorithm
@@ -49,7 +52,7 @@ ROWS: tuple[Algorithm, ...] = (
        crypto_new=("SHA3-384", "SHA-3-384"), module="SHA3_384"),
     _A("sha3_512", "sha3-512", 64, 72, ("sha3-512",), True, oid=_NIST + "10", hmac_oid=_NIST + "16",
        crypto_new=("SHA3-512", "SHA-3-512"), module="SHA3_512"),
-    _A("blake2b", "blake2b-512", 64, 128, ("blake2b512",), True, (20, 32, 48, 64)),
+    _A("blake2b", "blake2b-512", 64, 128, ("blake2b512",), True, (20, 32, 48, 64), mirror_module="BLAKE2b"),
     # the kernel dropped its blake2s shash in 5.19: probed
     _A("blake2s", "blake2s-256", 32, 64, ("blake2s256",), True, (16, 20, 28, 32)),
     _A("ripemd160", "rmd160", 20, 64, ("ripemd-160", "rmd160"), oid="1.3.36.3.2.1", module="RIPEMD160",
