@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from kcapi_hashlib import _afalg
 from kcapi_hashlib.Cipher import AES, ChaCha20_Poly1305
 
+from . import requires
+
 data = st.binary(max_size=600)
 aes_keys = st.sampled_from((16, 24, 32)).flatmap(lambda n: st.binary(min_size=n, max_size=n))
 
@@ -85,6 +87,29 @@ def _gcm_case(draw: Any) -> tuple[Any, ...]:
     nonce = draw(st.one_of(st.binary(min_size=12, max_size=12), st.binary(min_size=1, max_size=40)))
     mac_len = draw(st.integers(4, 16))
     return key, nonce, mac_len, _pieces(draw, draw(data)), _pieces(draw, draw(data)), draw(st.booleans())
+
+
+# what each mode of test_large_and_switching binds: the AEAD, and the keystream of the streaming path (GCM and
+# CCM on ctr(aes), CCM's CBC-MAC on cbc(aes), ChaCha20-Poly1305 on chacha20). xchachapoly needs xchacha20 and
+# checks the refusal itself where the kernel has no poly1305 (Debian's 7.3).
+_LARGE = {
+    "gcm": {"aead": "gcm(aes)", "skcipher": "ctr(aes)"},
+    "gcm-nonce16": {"aead": "gcm(aes)", "skcipher": "ctr(aes)"},
+    "ccm": {"aead": "ccm(aes)", "skcipher": ("ctr(aes)", "cbc(aes)")},
+    "chachapoly": {"aead": "rfc7539(chacha20,poly1305)", "skcipher": "chacha20"},
+    "xchachapoly": {"skcipher": "xchacha20"},
+}
+pytestmark = [
+    *requires.cipher_code("AES.MODE_GCM", only="test_gcm"),
+    *requires.cipher_code("AES.MODE_CCM AES.MODE_CBC", only="test_ccm"),
+    *requires.cipher_code("ChaCha20_Poly1305", only="test_chacha20_poly1305"),
+    *(
+        requires.kernel_alg(
+            t, from_param="mode", kernel=lambda m, t=t: _LARGE[m].get(t), only="test_large_and_switching"
+        )
+        for t in ("aead", "skcipher")
+    ),
+]
 
 
 @given(_gcm_case())

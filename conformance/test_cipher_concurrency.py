@@ -29,6 +29,8 @@ from Crypto.Cipher import ChaCha20_Poly1305 as RefCP
 import kcapi_hashlib
 from kcapi_hashlib.Cipher import AES, ChaCha20, ChaCha20_Poly1305
 
+from . import requires
+
 KEY = bytes(range(16))
 KEY32 = bytes(range(32))
 NONCE8 = bytes(range(8))
@@ -83,6 +85,12 @@ def _run_threads(work: Callable[[int], None], n: int) -> None:
     assert not hung, f"threads still running after {JOIN_S} s (deadlock?): {hung}"
     if errors:
         raise errors[0]
+
+
+pytestmark = [
+    *requires.ciphers_of("name", SHARED, only="test_threads_sharing_one_object_get_disjoint_key_stream"),
+    *requires.ciphers("make"),  # the tests parametrized by the code that makes the object
+]
 
 
 @pytest.mark.parametrize("name", sorted(SHARED))
@@ -262,6 +270,10 @@ AEADS: dict[str, Maker] = {
     "ccm": lambda m: m.AES.new(KEY, m.AES.MODE_CCM, nonce=NONCE12[:11]),
     "chacha20-poly1305": lambda m: m.CP.new(key=KEY32, nonce=NONCE12),
 }
+pytestmark += [
+    *requires.ciphers_of("name", AEADS, only="test_multibyte_views_as_aad"),
+    *requires.ciphers_of("name", AEADS, only="test_multibyte_views_as_aead_data"),
+]
 
 AAD = bytes(range(200, 232))  # 32 bytes: every view above has it as a whole number of items
 DATA = bytes(range(64))

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from kcapi_hashlib import _afalg
 from kcapi_hashlib.Cipher import AES, DES3, ChaCha20
 
+from . import requires
 from .test_cipher_vectors import reference_xts
 
 
@@ -42,6 +43,19 @@ def splits(draw: st.DrawFn, data: bytes, unit: int = 1) -> list[bytes]:
 
 
 OUTPUTS = ("return", "bytearray", "memoryview", "in-place")
+
+pytestmark = [
+    *requires.cipher_code("AES.MODE_ECB", only="test_ecb"),
+    *requires.cipher_code("AES.MODE_CBC", only="test_cbc"),
+    *requires.cipher_code("AES.MODE_CTR AES.MODE_ECB", only="test_ctr_*"),  # counter blocks: ecb (_mode_ctr.py)
+    *requires.cipher_code("AES.MODE_CFB", only="test_cfb"),
+    *requires.cipher_code("AES.MODE_OFB", only="test_ofb"),
+    *requires.cipher_code("AES.MODE_XTS", only="test_xts"),
+    # hypothesis draws ECB, CBC, CTR, CFB, OFB
+    *requires.cipher_code("DES3.MODE_ECB DES3.MODE_CBC DES3.MODE_CTR", only="test_des3"),
+    requires.kernel_alg("skcipher", ("chacha20", "xchacha20"), only="test_chacha20"),  # nonces of 8, 12, 24
+    requires.kernel_alg("skcipher", "chacha20", only="test_chacha20_64bit_counter_carry"),
+]
 
 
 def _call(method: Callable[..., Any], piece: bytes, how: str) -> bytes:

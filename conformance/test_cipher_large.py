@@ -15,6 +15,8 @@ from Crypto.Cipher import ChaCha20 as RefChaCha20
 from kcapi_hashlib import _afalg
 from kcapi_hashlib.Cipher import AES, ChaCha20
 
+from . import requires
+
 SIZE = 64 << 20
 SLACK = 2 << 20  # constant overhead allowed on top of the output (scratch, Python objects)
 KEY = bytes(range(32))
@@ -40,6 +42,11 @@ def _peak(fn: Callable[[], Any]) -> tuple[Any, int]:
         return result, tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
+
+
+pytestmark = requires.kernel_alg(
+    "skcipher", from_param="name", kernel={"cbc": "cbc(aes)", "ctr+5": "ctr(aes)", "chacha20+7": "chacha20"}.get
+)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from Crypto.Cipher import ChaCha20 as RefChaCha20
 
 from kcapi_hashlib.Cipher import AES, DES3, ChaCha20
 
+from . import requires
 from .test_cipher_vectors import reference_xts
 
 KEY = bytes(range(16))
@@ -76,6 +77,18 @@ def _methods(name: str) -> tuple[str, ...]:
 def _sequences(name: str) -> list[tuple[str, ...]]:
     methods = _methods(name)
     return [seq for n in range(1, 5) for seq in itertools.product(methods, repeat=n)]
+
+
+pytestmark = [
+    *requires.ciphers_of("name", MODES),
+    *requires.cipher_code("AES.MODE_XTS", only="test_xts_state"),
+    *requires.cipher_code("AES.MODE_CTR AES.MODE_ECB", only="test_ctr_exhaustion"),
+    *requires.cipher_code("DES3.MODE_CTR", only="test_ctr_exhaustion_des3"),
+    requires.kernel_alg(
+        "skcipher", from_param="nonce_len", kernel=lambda n: "xchacha20" if n == 24 else "chacha20",
+        only="test_chacha20_exhaustion_and_seek",
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(MODES))

@@ -14,7 +14,18 @@ import pytest
 
 from kcapi_hashlib._afalg import skcipher
 
+from . import requires
 from .syscalls import Count, steady_state
+
+pytestmark = [
+    *requires.ciphers("op"),  # the measured code, per parametrized case
+    *requires.cipher_code("AES.MODE_CFB", only="test_cfb8_encryption_is_a_pair_per_segment"),
+    # a random IV is get_random_bytes: algif_rng's stdrng
+    *requires.cipher_code("AES.MODE_CBC", only="test_random_iv_costs_one_recv"),
+    requires.kernel_alg("rng", "stdrng", only="test_random_iv_costs_one_recv"),
+    requires.kernel_alg("rng", "stdrng", only="test_get_random_bytes"),
+    *requires.cipher_code("AES.MODE_CBC", only="test_new_key_every_call"),
+]
 
 SETUP = """
 from kcapi_hashlib.Cipher import AES, DES3, ChaCha20

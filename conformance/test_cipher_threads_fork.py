@@ -15,8 +15,22 @@ from Crypto.Cipher import AES as RefAES
 from kcapi_hashlib._afalg import skcipher
 from kcapi_hashlib.Cipher import AES
 
+from . import requires
+
 KEY = bytes(range(32))
 IV = bytes(16)
+
+
+pytestmark = [
+    *requires.cipher_code("AES.MODE_CTR", only="test_threads_share_a_key"),
+    *requires.cipher_code("AES.MODE_CBC", only="test_one_object_in_many_threads_in_turn"),
+    *requires.cipher_code("AES.MODE_CBC", only="test_forked_child_continues_the_stream_independently"),
+    *requires.cipher_code("AES.MODE_ECB AES.MODE_CBC", only="test_key_churn_rekeys_in_place_and_stays_correct"),
+    *requires.cipher_code("AES.MODE_ECB", only="test_tfms_from_before_a_fork_are_never_rekeyed"),
+    *requires.cipher_code("AES.MODE_CBC", only="test_fork_while_a_thread_holds_a_cbc_object"),
+    *requires.cipher_code("AES.MODE_CTR", only="test_fork_while_threads_share_a_ctr_object"),
+    *requires.cipher_code("AES.MODE_GCM", only="test_fork_while_a_thread_holds_a_gcm_object"),
+]
 
 
 def test_threads_share_a_key() -> None:

@@ -17,9 +17,14 @@ from kcapi_hashlib.Cipher import AES as KAES
 from kcapi_hashlib.Cipher import DES3 as KDES3
 from kcapi_hashlib.Hash import CMAC
 
+from . import requires
+
 _KEY_SIZES: dict[str, list[int]] = {"AES": [16, 24, 32], "DES3": [16, 24], "DES": [8], "Blowfish": [4, 16, 56],
                                     "CAST": [5, 16]}  # fmt: skip
 _MODULES = {"AES": AES, "DES3": DES3, "DES": DES, "Blowfish": Blowfish, "CAST": CAST}
+# the kernel's cmac(<cipher>) per module (Hash/CMAC.py _CIPHERS)
+_KERNEL = {"AES": "aes", "DES3": "des3_ede", "DES": "des", "Blowfish": "blowfish", "CAST": "cast5"}
+pytestmark = requires.kernel_alg("hash", from_param="cipher", kernel=lambda c: f"cmac({_KERNEL[c]})")
 
 steps = st.lists(
     st.one_of(

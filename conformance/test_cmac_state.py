@@ -17,8 +17,14 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule
 
 from kcapi_hashlib.Hash import CMAC, HMAC, SHA3_256, SHA256
 
+from . import requires
+
 CMAC_KEYS = [(bytes(range(16)), AES), (b"\x01" * 16 + b"\x02" * 16, AES), (bytes(range(24)), DES3)]
 HMAC_MODULES = [(SHA256, PySHA256), (SHA3_256, PySHA3_256)]
+pytestmark = [
+    requires.kernel_alg("hash", ("cmac(aes)", "cmac(des3_ede)")),
+    requires.hash_names("hmac:sha256", "hmac:sha3_256"),
+]
 
 
 def _outcome(fn: Any) -> Any:

@@ -16,6 +16,13 @@ import threading
 from kcapi_hashlib import _afalg
 from kcapi_hashlib._afalg import core
 
+from . import requires
+
+pytestmark = [
+    requires.hash_names("sha256"),  # every test's tfm
+    requires.hash_names("sha1", only="test_storm_over_accept_wrap_pool_close_leaks_nothing"),  # the child's
+]
+
 _CHILD = r"""
 import gc, os, random, signal, sys, time
 from kcapi_hashlib import _afalg

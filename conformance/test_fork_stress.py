@@ -24,7 +24,9 @@ from typing import Any
 import pytest
 
 import kcapi_hashlib
-from conformance import stress
+from conformance import requires, stress
+
+pytestmark = requires.hash_names("sha256", "hmac:sha256")
 
 CHILD_TIMEOUT = 5.0  # a forked child finishes in ~1 s in the VM; the margin absorbs a loaded host
 

@@ -10,6 +10,15 @@ import threading
 import kcapi_hashlib
 from kcapi_hashlib import _afalg
 
+from . import requires
+
+pytestmark = [
+    requires.hash_names("sha256"),  # every test
+    requires.hash_names("sha1", only="test_fd_count_stable_over_100k_operations"),
+    requires.hash_names("sha1", only="test_garbage_collection_closes_without_resource_warnings"),
+    requires.hash_names("sha512", only="test_threads_with_their_own_objects"),
+]
+
 
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))

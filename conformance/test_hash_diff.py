@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 import kcapi_hashlib
 
+from . import requires
+
 
 def _reference(name: str, **kw: Any) -> Callable[[], Any] | None:
     try:
@@ -30,6 +32,24 @@ def _reference(name: str, **kw: Any) -> Callable[[], Any] | None:
 
 KNOWN_ABSENT = {"blake2s", "sm3"}
 ALGORITHMS = sorted(n for n in kcapi_hashlib._hashes.ALGORITHMS if kcapi_hashlib._hashes.ALGORITHMS[n].kernel)
+
+pytestmark = [
+    requires.hashes("name", only="test_programs"),
+    requires.hash_names(
+        "md5",
+        "sha1",
+        "sha256",
+        "sha512",
+        "sha3_256",
+        "blake2b",
+        only="test_every_kernel_algorithm_is_checked_somewhere",
+    ),
+    requires.hash_names("blake2b", only="test_blake2b_sizes_and_keys"),
+    requires.hash_names("sha1", only="test_buffer_types"),
+    requires.hash_names("sha256", only="test_initial_data_equals_update"),
+    requires.hash_names("sha256", only="test_mutating_the_buffer_after_update_does_not_change_the_digest"),
+    requires.hash_names("sha256", only="test_wide_items_are_hashed_as_bytes"),
+]
 
 
 def test_every_kernel_algorithm_is_checked_somewhere() -> None:

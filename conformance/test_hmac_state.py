@@ -15,8 +15,11 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib._afalg import keyed
 
+from . import requires
+
 KEYS = [b"", b"k", b"key-" * 16, b"\xaa" * 200]
 NAMES = ["sha256", "sha1", "sha512", "sha3_256"]
+pytestmark = requires.hash_names(*(f"hmac:{n}" for n in NAMES))
 
 
 class HMACObjects(RuleBasedStateMachine):

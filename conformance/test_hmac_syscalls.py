@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pytest
 
+from . import requires
 from .syscalls import steady_state
 
 _FRESH_KEYS = """
@@ -28,6 +29,23 @@ keys = (i.to_bytes(8, 'big') for i in itertools.count())
 for _ in range(keyed.CACHE_SIZE + 10):  # fill the key cache: the measured ops all evict
     hmac.new(next(keys), b'warm', 'sha256').digest()
 """
+
+
+pytestmark = [
+    requires.hash_names("hmac:sha256", only="test_never_seen_key_*"),
+    requires.hash_names("hmac:sha512", only="test_never_seen_key_other_hash_rebinds_at_most_seven"),
+    requires.hash_names("hmac:sha256", only="test_same_key_many_messages_at_most_three"),
+    requires.hmacs("name", only="test_same_key_other_hashes"),
+    requires.hash_names("hmac:sha256", only="test_pycryptodome_style_hmac_same_key"),
+    requires.kernel_alg("hash", "cmac(aes)", only="test_cmac_same_key"),
+    requires.hash_names("blake2b", only="test_keyed_blake2b_same_key"),
+    requires.hash_names("hmac:sha256", only="test_*pbkdf2*_per_prf_call"),
+    requires.hash_names("hmac:sha1", only="test_pbkdf2_two_blocks_one_op_socket"),
+    requires.hash_names("hmac:sha256", only="test_hkdf_two_syscalls_per_prf_call"),
+    requires.hash_names("hmac:sha256", only="test_sp800_108_with_kcapi_prf_two_syscalls_per_prf_call"),
+    requires.hash_names("hmac:sha256", "hmac:sha512", "hmac:sha1", only="test_measured_operations_*"),
+    requires.kernel_alg("hash", "cmac(aes)", only="test_measured_operations_*"),
+]
 
 
 def test_never_seen_key_at_most_six() -> None:

@@ -18,8 +18,11 @@ import kcapi_hashlib
 from kcapi_hashlib.Hash import HMAC
 from kcapi_hashlib.Protocol import KDF
 
+from . import requires
+
 _MODULES = {"md5": "MD5", "sha1": "SHA1", "sha224": "SHA224", "sha256": "SHA256", "sha384": "SHA384",
             "sha512": "SHA512", "sha3_256": "SHA3_256", "ripemd160": "RIPEMD160"}  # fmt: skip
+pytestmark = requires.hmacs("name")  # every test's PRF is the kernel's hmac(<name>)
 
 secrets = st.one_of(
     st.binary(max_size=70), st.binary(min_size=129, max_size=300), st.binary(min_size=4097, max_size=5000)

@@ -7,6 +7,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from . import requires
+
+pytestmark = [
+    requires.hash_names("sha256", only="test_handler_*_the_object_*"),
+    # _CIPHER_CHILD's modes: ctr, cbc, ofb, cfb (full blocks) and gcm
+    *requires.cipher_code(
+        "AES.MODE_CTR AES.MODE_CBC AES.MODE_OFB AES.MODE_CFB AES.MODE_GCM",
+        only="test_handler_encrypting_with_the_object_at_every_line",
+    ),
+]
+
 _CHILD = r"""
 import hashlib, random, signal, sys, time
 import kcapi_hashlib

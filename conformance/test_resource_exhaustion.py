@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 import kcapi_hashlib
-from conformance import stress
+from conformance import requires, stress
 
 CASES = [
     ("hash", "strict", 0), ("hash", "strict", 1), ("hash", "strict", 2), ("hash-stream", "strict", 1),
@@ -36,6 +36,18 @@ CASES = [
     ("gcm", "strict", 0), ("gcm", "strict", 1), ("gcm", "fallback", 0),
     ("random", "strict", 0), ("random", "fallback", 0),
 ]  # fmt: skip
+# What each primitive binds (stress.exhaust_workload); every test first reaches the kernel with sha256.
+_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "hash": {"hash": ("sha256",)},
+    "hash-stream": {"hash": ("sha256",)},
+    "hmac": {"hash": ("sha256", "hmac(sha256)")},
+    "gcm": {"hash": ("sha256",), "aead": ("gcm(aes)",), "skcipher": ("ctr(aes)",)},
+    "random": {"hash": ("sha256",), "rng": ("stdrng",)},
+}
+pytestmark = [
+    requires.kernel_alg(t, from_param="primitive", kernel=lambda p, t=t: _NEEDS[p].get(t))
+    for t in ("hash", "aead", "skcipher", "rng")
+]
 
 
 def _kernel_answer(a: dict[str, Any]) -> bool:

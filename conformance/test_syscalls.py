@@ -7,7 +7,16 @@ import os
 
 import pytest
 
+from . import requires
 from .syscalls import steady_state
+
+pytestmark = [
+    requires.hash_names("sha256", only="test_small_*"),
+    requires.hash_names("sha256", only="test_repeated_digest_is_cached"),
+    requires.hash_names("sha256", only="test_thousand_small_updates_then_digest_at_most_five"),
+    requires.hashes("name", only="test_other_algorithms_small_digest"),
+    requires.hash_names("sha256", only="test_file_digest_of_64_mib_splices"),
+]
 
 
 def test_small_digest_is_two_syscalls() -> None:
