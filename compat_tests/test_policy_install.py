@@ -141,3 +141,19 @@ def test_install_in_a_fresh_interpreter_before_importing_users() -> None:
     import uuid
 
     assert value == str(uuid.uuid5(uuid.NAMESPACE_DNS, "python.org"))
+
+
+def test_replacements_cover_every_hash_module_of_the_table() -> None:
+    """Issue 8: install()'s REPLACEMENTS derive the Crypto.Hash modules from kcapi_hashlib._algorithms: every
+    kcapi_hashlib.Hash module is replaced (both namespaces), and every derived one exists."""
+    import importlib
+
+    from kcapi_hashlib import Hash, _install
+
+    targets = dict(_install.REPLACEMENTS)
+    for name in Hash.__all__:
+        for prefix in ("Crypto", "Cryptodome"):
+            assert targets.get(f"{prefix}.Hash.{name}") == f"kcapi_hashlib.Hash.{name}", name
+    for target, ours in _install.REPLACEMENTS:
+        importlib.import_module(ours)
+        assert ours.startswith("kcapi_hashlib") and (target in ("hashlib", "hmac") or target.startswith("Crypto"))

@@ -16,28 +16,33 @@ from types import ModuleType
 from typing import Any, Iterator
 
 from . import _gates
+from ._algorithms import ROWS
 from ._callable import builtin
 
-# target module -> our module that replaces its public names. Later modules (hmac, Crypto.*) append here.
+
+def _hash_modules() -> list[tuple[str, str]]:
+    """Crypto.Hash.<M> -> kcapi_hashlib.Hash.<M> for every hash module of the algorithm table (kcapi_hashlib's
+    _algorithms.ROWS: `module`, or `mirror_module` where the module is no plain new(data) one, e.g. BLAKE2b),
+    for the hashes the kernel has (the others have no kcapi_hashlib.Hash module: SHA-512/t is SHA512's)."""
+    out: list[tuple[str, str]] = []
+    for row in ROWS:
+        name = row.module or row.mirror_module
+        if row.kernel is None or not name:
+            continue
+        pair = (f"Crypto.Hash.{name}", f"kcapi_hashlib.Hash.{name}")
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
+# target module -> our module that replaces its public names.
 REPLACEMENTS: list[tuple[str, str]] = [
     ("hashlib", "kcapi_hashlib"),
     ("hmac", "kcapi_hashlib.hmac"),
     ("Crypto.Hash", "kcapi_hashlib.Hash"),
     ("Crypto.Hash.HMAC", "kcapi_hashlib.Hash.HMAC"),
     ("Crypto.Hash.CMAC", "kcapi_hashlib.Hash.CMAC"),
-    ("Crypto.Hash.MD5", "kcapi_hashlib.Hash.MD5"),
-    ("Crypto.Hash.SHA1", "kcapi_hashlib.Hash.SHA1"),
-    ("Crypto.Hash.SHA224", "kcapi_hashlib.Hash.SHA224"),
-    ("Crypto.Hash.SHA256", "kcapi_hashlib.Hash.SHA256"),
-    ("Crypto.Hash.SHA384", "kcapi_hashlib.Hash.SHA384"),
-    ("Crypto.Hash.SHA512", "kcapi_hashlib.Hash.SHA512"),
-    ("Crypto.Hash.SHA3_224", "kcapi_hashlib.Hash.SHA3_224"),
-    ("Crypto.Hash.SHA3_256", "kcapi_hashlib.Hash.SHA3_256"),
-    ("Crypto.Hash.SHA3_384", "kcapi_hashlib.Hash.SHA3_384"),
-    ("Crypto.Hash.SHA3_512", "kcapi_hashlib.Hash.SHA3_512"),
-    ("Crypto.Hash.BLAKE2b", "kcapi_hashlib.Hash.BLAKE2b"),
-    ("Crypto.Hash.RIPEMD160", "kcapi_hashlib.Hash.RIPEMD160"),
-    ("Crypto.Hash.MD4", "kcapi_hashlib.Hash.MD4"),
+    *_hash_modules(),
     ("Crypto.Protocol.KDF", "kcapi_hashlib.Protocol.KDF"),
     ("Crypto.Cipher.AES", "kcapi_hashlib.Cipher.AES"),
     ("Crypto.Cipher.DES3", "kcapi_hashlib.Cipher.DES3"),
