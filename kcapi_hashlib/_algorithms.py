@@ -23,6 +23,8 @@ class Algorithm(NamedTuple):
     # The Crypto.Hash module kcapi_hashlib.Hash mirrors for this hash where that is not `module` (BLAKE2b: its
     # new() is keyword-only, so it is no `module`); install() replaces `module` or this (kcapi_hashlib._install).
     mirror_module: str = ""
+    bsd_tag: str = ""  # the tag of BSD-style checksum lines (coreutils' --tag); "": the name in upper case
+    sized: bool = False  # the digest size is a parameter (BLAKE2's digest_size=, coreutils' --length)
 
 
 _A = Algorithm
@@ -45,16 +47,18 @@ ROWS: tuple[Algorithm, ...] = (
     _A("sha512", "sha512", 64, 128, ("sha-512",), True, oid=_NIST + "3", hmac_oid=_RSA + "11",
        crypto_new=("SHA512", "SHA-512"), module="SHA512"),
     _A("sha3_224", "sha3-224", 28, 144, ("sha3-224",), True, oid=_NIST + "7", hmac_oid=_NIST + "13",
-       crypto_new=("SHA3-224", "SHA-3-224"), module="SHA3_224"),
+       crypto_new=("SHA3-224", "SHA-3-224"), module="SHA3_224", bsd_tag="SHA3-224"),
     _A("sha3_256", "sha3-256", 32, 136, ("sha3-256",), True, oid=_NIST + "8", hmac_oid=_NIST + "14",
-       crypto_new=("SHA3-256", "SHA-3-256"), module="SHA3_256"),
+       crypto_new=("SHA3-256", "SHA-3-256"), module="SHA3_256", bsd_tag="SHA3-256"),
     _A("sha3_384", "sha3-384", 48, 104, ("sha3-384",), True, oid=_NIST + "9", hmac_oid=_NIST + "15",
-       crypto_new=("SHA3-384", "SHA-3-384"), module="SHA3_384"),
+       crypto_new=("SHA3-384", "SHA-3-384"), module="SHA3_384", bsd_tag="SHA3-384"),
     _A("sha3_512", "sha3-512", 64, 72, ("sha3-512",), True, oid=_NIST + "10", hmac_oid=_NIST + "16",
-       crypto_new=("SHA3-512", "SHA-3-512"), module="SHA3_512"),
-    _A("blake2b", "blake2b-512", 64, 128, ("blake2b512",), True, (20, 32, 48, 64), mirror_module="BLAKE2b"),
+       crypto_new=("SHA3-512", "SHA-3-512"), module="SHA3_512", bsd_tag="SHA3-512"),
+    _A("blake2b", "blake2b-512", 64, 128, ("blake2b512",), True, (20, 32, 48, 64), mirror_module="BLAKE2b",
+       bsd_tag="BLAKE2b", sized=True),
     # the kernel dropped its blake2s shash in 5.19: probed
-    _A("blake2s", "blake2s-256", 32, 64, ("blake2s256",), True, (16, 20, 28, 32)),
+    _A("blake2s", "blake2s-256", 32, 64, ("blake2s256",), True, (16, 20, 28, 32), bsd_tag="BLAKE2s",
+       sized=True),
     _A("ripemd160", "rmd160", 20, 64, ("ripemd-160", "rmd160"), oid="1.3.36.3.2.1", module="RIPEMD160",
        module_aliases=("RIPEMD",)),
     # No oid: hmac uses a Crypto.Hash.MD4 object as given (kcapi_hashlib.Hash has no MD4); the module counts.
