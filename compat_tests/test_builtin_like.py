@@ -176,27 +176,29 @@ def test_isinstance_against_hashlib_types_works_after_install(name: str) -> None
     attrs = {a: getattr(original, a) for a in ("MAX_DIGEST_SIZE", "MAX_KEY_SIZE", "SALT_SIZE", "PERSON_SIZE")
              if hasattr(original, a)}  # fmt: skip
     previous = kcapi_hashlib.set_policy("fallback")  # blake2s: the kernel dropped its shash in 5.19
-    with kcapi_hashlib.patched(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", kcapi_hashlib.KernelFallbackWarning)
-        ctor = getattr(hashlib, name)
-        assert ctor is not original
-        before = _afalg.kernel_operations()
-        h = ctor(b"abc")
-        assert h.hexdigest() == original(b"abc").hexdigest()
-        if in_kernel:
-            assert _afalg.kernel_operations() > before  # the kernel's hash, not the original class
-        assert isinstance(h, ctor) and isinstance(hashlib.new(name), ctor)
-        assert isinstance(made_before, ctor) and issubclass(original, ctor)
-        assert not isinstance(hashlib.sha256(), ctor) and not isinstance(other_before, ctor)
-        assert {a: getattr(ctor, a) for a in attrs} == attrs  # class attributes read through it
-        assert (ctor.digest_size, ctor.block_size) == (h.digest_size, h.block_size)
+    try:
+        with kcapi_hashlib.patched(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", kcapi_hashlib.KernelFallbackWarning)
+            ctor = getattr(hashlib, name)
+            assert ctor is not original
+            before = _afalg.kernel_operations()
+            h = ctor(b"abc")
+            assert h.hexdigest() == original(b"abc").hexdigest()
+            if in_kernel:
+                assert _afalg.kernel_operations() > before  # the kernel's hash, not the original class
+            assert isinstance(h, ctor) and isinstance(hashlib.new(name), ctor)
+            assert isinstance(made_before, ctor) and issubclass(original, ctor)
+            assert not isinstance(hashlib.sha256(), ctor) and not isinstance(other_before, ctor)
+            assert {a: getattr(ctor, a) for a in attrs} == attrs  # class attributes read through it
+            assert (ctor.digest_size, ctor.block_size) == (h.digest_size, h.block_size)
 
-        class Holder:
-            digest = ctor  # stored on a class, it does not bind (the Django pattern)
+            class Holder:
+                digest = ctor  # stored on a class, it does not bind (the Django pattern)
 
-        assert Holder().digest(b"abc").digest() == h.digest()
-        assert pickle.loads(pickle.dumps(ctor)) is ctor and copy.deepcopy(ctor) is ctor
-        with pytest.raises(TypeError, match=r"cannot be subclassed after kcapi_hashlib\.install"):
-            exec("class Sub(ctor): pass", {"ctor": ctor})
-    kcapi_hashlib.set_policy(previous)
+            assert Holder().digest(b"abc").digest() == h.digest()
+            assert pickle.loads(pickle.dumps(ctor)) is ctor and copy.deepcopy(ctor) is ctor
+            with pytest.raises(TypeError, match=r"cannot be subclassed after kcapi_hashlib\.install"):
+                exec("class Sub(ctor): pass", {"ctor": ctor})
+    finally:
+        kcapi_hashlib.set_policy(previous)
     assert getattr(hashlib, name) is original
