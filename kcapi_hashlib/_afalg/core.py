@@ -22,11 +22,13 @@ import functools
 import operator
 import os
 import socket
+import struct
 import weakref
 from itertools import starmap
 from typing import Any, Callable, Optional, Sequence, Union
 
 from . import accounting, restrict
+from .keyring import Serial
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -37,6 +39,7 @@ ALG_SET_IV = 2
 ALG_SET_OP = 3
 ALG_SET_AEAD_ASSOCLEN = 4
 ALG_SET_AEAD_AUTHSIZE = 5
+ALG_SET_KEY_BY_KEY_SERIAL = 7  # Linux >= 6.2 (crypto/af_alg.c: alg_setkey_by_key_serial)
 ALG_OP_DECRYPT = 0
 ALG_OP_ENCRYPT = 1
 MSG_MORE = socket.MSG_MORE
@@ -96,6 +99,10 @@ def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
     if refusal is not None:  # af_alg_restrict >= 1 refused it, or may have (7.3+: see restrict.py)
         return refusal.sentence
     what = f"{alg_type} algorithm {alg_name!r}"
+    if step.startswith("setsockopt(ALG_SET_KEY_BY_KEY_SERIAL"):
+        by_serial = _explain_serial(err, step, what)
+        if by_serial is not None:
+            return by_serial
     level = _restrict_level()
     restricted = f" (/proc/sys/crypto/af_alg_restrict is {level})" if level not in (None, "0") else ""
     if err == errno.EAFNOSUPPORT:
@@ -132,6 +139,52 @@ def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
         )
     name = errno.errorcode.get(err, str(err))
     return f"{what}: {step}() failed with {name}: {os.strerror(err)}"
+
+
+def _explain_serial(err: int, step: str, what: str) -> Optional[str]:
+    """ALG_SET_KEY_BY_KEY_SERIAL's own errnos (crypto/af_alg.c: alg_setkey_by_key_serial, Linux >= 6.2).
+
+    Its lookup is lookup_user_key(serial, 0, KEY_NEED_SEARCH), which key_validate()s the key: ENOKEY (no such key,
+    or invalidated), EKEYREVOKED, EKEYEXPIRED, EACCES (no search permission). ENOPROTOOPT is two things: a kernel
+    before 6.2 (or without CONFIG_KEYS) does not know option 7 (alg_setsockopt's default case), and 6.2+ answers
+    it for a key type it takes no payload from (anything but user, logon, encrypted, trusted)."""
+    key = step[len("setsockopt(ALG_SET_KEY_BY_KEY_SERIAL") : -1].removeprefix(", ")
+    key = key or "the keyring key"
+    if err == errno.ENOPROTOOPT:
+        release = os.uname().release
+        try:
+            major, minor = (int(x) for x in release.split(".")[:2])
+            old = (major, minor) < (6, 2)
+        except ValueError:
+            old = False
+        if old:
+            return (
+                f"{what}: this kernel ({release}) is too old for keyring keys: setsockopt(ALG_SET_KEY_BY_KEY_SERIAL) "
+                "failed with ENOPROTOOPT; ALG_SET_KEY_BY_KEY_SERIAL arrived in Linux 6.2 (give the key as bytes, "
+                "or run a newer kernel)"
+            )
+        return (
+            f"{what}: setsockopt(ALG_SET_KEY_BY_KEY_SERIAL) of {key} failed with ENOPROTOOPT: AF_ALG takes only "
+            "'logon', 'user', 'encrypted' and 'trusted' keys (the last two where the kernel has that key type), "
+            "or this kernel was built without CONFIG_KEYS"
+        )
+    if err == errno.ENOKEY:
+        return f"{what}: {key} is not reachable: ENOKEY (no such key in this process's keyrings, or it was invalidated)"
+    if err == errno.EKEYREVOKED:
+        return f"{what}: {key} was revoked: EKEYREVOKED (a revoked key can never be used again; add a new one)"
+    if err == errno.EKEYEXPIRED:
+        return f"{what}: {key} has expired: EKEYEXPIRED (its timeout passed; add a new one)"
+    if err == errno.EACCES:
+        return (
+            f"{what}: this process may not use {key}: EACCES (AF_ALG needs the key's search permission: "
+            "keyctl setperm, or possess it through a keyring this process holds)"
+        )
+    if err == errno.EINVAL:
+        return (
+            f"{what}: the kernel refused the payload of {key} as a key: EINVAL (a key size this algorithm does not "
+            "take)"
+        )
+    return None
 
 
 # errnos that say "not now" rather than "not this algorithm": a descriptor table or memory that is full now,
@@ -282,7 +335,7 @@ class Tfm:
         self,
         alg_type: str,
         name: str,
-        key: Optional[Buffer] = None,
+        key: Union[Buffer, Serial, None] = None,
         authsize: Optional[int] = None,
     ) -> None:
         self.alg_type = alg_type
@@ -320,8 +373,19 @@ class Tfm:
     def closed(self) -> bool:
         return bool(self._sock.fileno() < 0)
 
-    def setkey(self, key: Buffer) -> None:
-        """ALG_SET_KEY (alg_setkey); EBUSY while op sockets of this tfm exist."""
+    def setkey(self, key: Union[Buffer, Serial]) -> None:
+        """ALG_SET_KEY (alg_setkey), or ALG_SET_KEY_BY_KEY_SERIAL for a keyring key; EBUSY while op sockets of
+        this tfm exist."""
+        if isinstance(key, Serial):
+            # alg_setkey_by_key_serial: optlen must be sizeof(key_serial_t) (a native int32, else EINVAL); the
+            # kernel copies the payload under key->sem into sock_kmalloc'ed memory, sets it, and frees it zeroed.
+            # The bytes never enter this process.
+            try:
+                self._live().setsockopt(SOL_ALG, ALG_SET_KEY_BY_KEY_SERIAL, struct.pack("=i", key.serial))
+            except OSError as e:
+                step = f"setsockopt(ALG_SET_KEY_BY_KEY_SERIAL, {key!r})"
+                raise kernel_error(e, step, self.alg_type, self.name) from None
+            return
         try:
             self._live().setsockopt(SOL_ALG, ALG_SET_KEY, bytes(key))
         except OSError as e:
@@ -479,7 +543,7 @@ def af_alg_status() -> Optional[AlgUnavailable]:
     return None
 
 
-def keyed_tfm(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = None) -> Tfm:
+def keyed_tfm(alg_type: str, name: str, key: Union[Buffer, Serial], authsize: Optional[int] = None) -> Tfm:
     """A new private tfm carrying `key` (one tfm per key: the key is fixed once op sockets exist)."""
     failure = _probe_cache.get((alg_type, name))
     if failure is not None:

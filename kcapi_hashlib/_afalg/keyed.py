@@ -41,9 +41,10 @@ import os
 import sys
 from collections import OrderedDict
 from types import TracebackType
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from . import core
+from . import keyring as _keyring
 from .core import (
     _MAX_SEND,
     Buffer,
@@ -67,15 +68,17 @@ CACHE_SIZE = 64  # keyed tfms kept; each holds one fd (plus one pooled op socket
 DEFAULT_AUTHSIZE = 16
 
 Prepare = Callable[[Buffer], Buffer]
+Key = Union[Buffer, _keyring.Serial]  # key bytes, or a kernel keyring key by serial (ALG_SET_KEY_BY_KEY_SERIAL)
 
 
 class _Entry:
-    __slots__ = ("tfm", "generation", "authsize")
+    __slots__ = ("tfm", "generation", "authsize", "serial")
 
-    def __init__(self, tfm: Tfm, generation: int, authsize: Optional[int] = None) -> None:
+    def __init__(self, tfm: Tfm, generation: int, authsize: Optional[int] = None, serial: Optional[int] = None) -> None:
         self.tfm = tfm
         self.generation = generation
         self.authsize = authsize
+        self.serial = serial  # the keyring key's serial for an ALG_SET_KEY_BY_KEY_SERIAL tfm
 
 
 # No lock: every step below is one C call on the OrderedDict (get, move_to_end, popitem, setdefault), so the cache
@@ -86,12 +89,17 @@ _secret: Optional[bytes] = None
 _generation = 0  # bumped at every fork: entries from an older generation are shared with another process
 
 
-def _fingerprint(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = None) -> bytes:
+def _fingerprint(alg_type: str, name: str, key: Key, authsize: Optional[int] = None) -> bytes:
     global _secret
     secret = _secret
     if secret is None:
         secret = _secret = os.urandom(32)
     assert _blake2b is not None
+    if isinstance(key, _keyring.Serial):
+        # A keyring key is indexed by its serial, in its own domain: "\1" where byte keys have "\0" after the
+        # authsize (a decimal number or None), so no byte key can collide with a serial.
+        h = _blake2b(f"{alg_type}\0{name}\0{authsize}\1{key.serial}".encode(), digest_size=32, key=secret)
+        return bytes(h.digest())
     h = _blake2b(f"{alg_type}\0{name}\0{authsize}\0".encode(), digest_size=32, key=secret)
     h.update(key)
     out: bytes = h.digest()
@@ -115,12 +123,12 @@ def _sole_owner(entry: _Entry) -> bool:
     return _SOLE > 0 and _first_refcount(entry) == _SOLE
 
 
-def _new_tfm(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = None) -> Tfm:
+def _new_tfm(alg_type: str, name: str, key: Key, authsize: Optional[int] = None) -> Tfm:
     # core remembers a refusal to bind (never a transient one): later calls raise without a syscall.
     return core.keyed_tfm(alg_type, name, key, authsize)
 
 
-def _rekey(entry: _Entry, alg_type: str, name: str, key: Buffer, authsize: Optional[int]) -> Optional[Tfm]:
+def _rekey(entry: _Entry, alg_type: str, name: str, key: Key, authsize: Optional[int]) -> Optional[Tfm]:
     """Re-use an evicted entry's tfm socket for (alg_type, name, key); None if it cannot be (then it is gone)."""
     # (Checked before any local name refers to the tfm: _sole_owner counts references.)
     sole = _sole_owner(entry)
@@ -160,7 +168,7 @@ def _rekey(entry: _Entry, alg_type: str, name: str, key: Buffer, authsize: Optio
 
 
 def cached_tfm(
-    alg_type: str, name: str, key: Buffer, prepare: Optional[Prepare] = None, authsize: Optional[int] = None
+    alg_type: str, name: str, key: Key, prepare: Optional[Prepare] = None, authsize: Optional[int] = None
 ) -> Tfm:
     """The cached tfm for (alg_type, name) keyed with `key` (and, for AEAD, tag size `authsize`; None = the
     algorithm's maximum), made (or re-keyed) on a miss. This one cache serves every keyed transform: HMAC,
@@ -168,14 +176,31 @@ def cached_tfm(
 
     `prepare(key)` gives the bytes handed to setsockopt on a miss (e.g. an over-long HMAC key hashed first);
     the cache is indexed by the caller's key. Raises AlgUnavailable / KernelError as core.keyed_tfm does.
+
+    A keyring key (a keyring.Serial) is indexed by its serial and never `prepare`d (the kernel reads its payload).
+    Its tfm holds a copy of the payload made at setsockopt time (alg_setkey_by_key_serial), which revoking the
+    key does not touch: so every hit first asks the kernel whether the key is still usable (keyring.check, one
+    keyctl), and a revoked, expired, invalidated or no longer permitted key drops its entry and raises
+    KeyringError. (An in-place update of the key's payload keeps its serial and cannot be seen: clear().)
     The caller keeps the returned Tfm referenced while it uses it: a referenced tfm is never re-keyed.
     """
     if authsize == DEFAULT_AUTHSIZE:
         authsize = None
     if _blake2b is None:  # pragma: no cover - no fingerprint function: no cache, a private tfm per object
-        return _new_tfm(alg_type, name, prepare(key) if prepare is not None else key, authsize)
+        return _new_tfm(
+            alg_type,
+            name,
+            prepare(key) if prepare is not None and not isinstance(key, _keyring.Serial) else key,
+            authsize,
+        )
     fp = _fingerprint(alg_type, name, key, authsize)
     entry = _lru.get(fp)
+    if entry is not None and isinstance(key, _keyring.Serial):
+        try:
+            _keyring.check(key.serial)
+        except _keyring.KeyringError:
+            drop_serial(key.serial)
+            raise
     if entry is not None and not entry.tfm.closed:
         try:
             _lru.move_to_end(fp)
@@ -192,7 +217,8 @@ def cached_tfm(
         except KeyError:
             pass
     generation = _generation
-    material = prepare(key) if prepare is not None else key
+    serial = key.serial if isinstance(key, _keyring.Serial) else None
+    material = prepare(key) if prepare is not None and not isinstance(key, _keyring.Serial) else key
     t: Optional[Tfm] = None
     if victim is not None:
         t = _rekey(victim, alg_type, name, material, authsize)
@@ -201,7 +227,7 @@ def cached_tfm(
         t = _new_tfm(alg_type, name, material, authsize)
     if generation != _generation:
         return t  # a fork happened meanwhile: use it, do not cache it
-    mine = _Entry(t, generation, authsize)
+    mine = _Entry(t, generation, authsize, serial)
     other = _lru.setdefault(fp, mine)
     if other is not mine:
         if not other.tfm.closed:
@@ -217,7 +243,19 @@ def cached_tfm(
     return t
 
 
-def private_tfm(alg_type: str, name: str, key: Buffer) -> Tfm:
+def drop_serial(serial: int) -> int:
+    """Drop every cached tfm keyed with keyring key `serial` (revoked, invalidated, updated, unlinked): closed where
+    nothing else uses them. Returns how many entries went."""
+    n = 0
+    for fp, e in list(_lru.items()):
+        if e.serial == serial and _lru.pop(fp, None) is e:
+            n += 1
+            if _sole_owner(e):
+                e.tfm.close()
+    return n
+
+
+def private_tfm(alg_type: str, name: str, key: Key) -> Tfm:
     """An uncached keyed tfm (for one derivation); the caller closes it."""
     return _new_tfm(alg_type, name, key)
 
