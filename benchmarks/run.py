@@ -12,6 +12,11 @@ one operation costs, counted with `strace -f -c` in fresh interpreters (conforma
 (count for n+1 operations - count for 1) / n, every syscall of the process). The CHECK column says whether
 the implementations agreed on the result.
 
+Anchors (benchmarks/anchors.py; --no-anchors to skip): for cases with a kernel counterpart, rows for the
+kernel's own speed (tcrypt), libkcapi's C API (a reused handle; its one-shot helpers) and a raw AF_ALG socket
+loop in Python, with VS KCAPI as above, and a line "kcapi_hashlib / anchor" (1.00x = as fast as the anchor).
+Missing pieces print "n/a: why".
+
 --quick: sizes 64 B, 4 KiB and 1 MiB, shorter timings. Inside user-mode-linux every syscall costs ~25 us,
 so there the syscall count decides small-input speed. Benchmarks print; they never assert.
 """
@@ -183,6 +188,29 @@ def run_case(case: Case, args: argparse.Namespace) -> None:
         check = "-" if key is None or ours_key is None else ("ok" if key == ours_key else "DIFFERS")
         extra = syscalls if impl == "kcapi_hashlib" else ""
         print(Row.line([label, size, impl, f"{ops:,.1f}", f"{mib:,.2f}", ratio, check, extra]), flush=True)
+    if args.anchors:
+        _print_anchors(case, label, size, ours_seconds, args)
+
+
+def _print_anchors(case: Case, label: str, size: str, ours: Optional[float], args: argparse.Namespace) -> None:
+    """The anchor rows (benchmarks/anchors.py) and the ratios kcapi_hashlib / anchor (1.00x = as fast)."""
+    from benchmarks.anchors import anchors
+
+    rows = anchors(case.group, case.name, case.size, args.tcrypt, args.min_time,
+                   lambda fn: time_call(fn, args.min_time, args.repeats))  # fmt: skip
+    ratios = []
+    for a in rows:
+        if a.seconds is None:
+            print(Row.line([label, size, a.label, "-", "-", "-", "-", a.note]), flush=True)
+            continue
+        ops = 1.0 / a.seconds
+        mib = case.size / a.seconds / (1 << 20)
+        ratio = f"{ours / a.seconds:.2f}x" if ours else "-"
+        print(Row.line([label, size, a.label, f"{ops:,.1f}", f"{mib:,.2f}", ratio, "-", a.note]), flush=True)
+        if ours:
+            ratios.append(f"{a.label.split(' (')[0] if 'tcrypt' in a.label else a.label} {a.seconds / ours:.2f}x")
+    if ratios:
+        print(f"#   {label} {size}: kcapi_hashlib / " + "; / ".join(ratios), flush=True)
 
 
 def discover(names: Optional[list[str]]) -> list[str]:
@@ -213,6 +241,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed batches per implementation, best kept (default 5; quick 3)")
     parser.add_argument("--no-syscalls", dest="syscalls", action="store_false", help="don't count syscalls")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument(
+        "--no-anchors",
+        dest="anchors",
+        action="store_false",
+        help="no in-kernel (tcrypt), libkcapi and raw-socket anchor rows (benchmarks/anchors.py)",
+    )
+    parser.add_argument("--tcrypt", choices=("none", "quick", "all"), default="quick",
+                        help="which tcrypt speed tests to run for the in-kernel anchor (quick: sha256 only, "
+                        "~22 s under UML; all: also sha1, sha512, gcm(aes): minutes)")  # fmt: skip
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)).split(",")]
     args.min_time = args.min_time if args.min_time is not None else (0.05 if args.quick else 0.3)
