@@ -9,6 +9,7 @@ Syscall design (every syscall of the process counts, see benchmarks/ and conform
 
 from __future__ import annotations
 
+import errno
 import hashlib as _stdlib_hashlib
 import inspect
 import io
@@ -17,9 +18,10 @@ import os
 import stat
 import sys
 import warnings
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _afalg, _policy
+from ._afalg import procfs
 from ._algorithms import BY_NAME, ROWS, Algorithm
 from ._callable import as_builtin, make_builtin
 
@@ -432,6 +434,8 @@ if sys.version_info >= (3, 14):
     def new(name: str, *args: Any, **kwargs: Any) -> Any:
         """new(name, data=b'') - Return a new hashing object using the named algorithm;
         optionally initialized with data (which must be a bytes-like object)."""
+        if "driver" in kwargs:
+            return _new_with_driver(name, args, kwargs, "data")
         canon = _name_or_its_error(name)
         if canon is None:
             return _beyond_the_table(name, args, kwargs)
@@ -451,6 +455,8 @@ else:
     def new(name: str, data: Buffer = b"", **kwargs: Any) -> Any:
         """new(name, data=b'', **kwargs) - Return a new hashing object using the named algorithm;
         optionally initialized with data (which must be a bytes-like object)."""
+        if "driver" in kwargs:
+            return _new_with_driver(name, (data,), kwargs, None)
         canon = _name_or_its_error(name)
         if canon is None:
             return _beyond_the_table(name, (data,), kwargs)
@@ -463,6 +469,124 @@ else:
         keywords = _BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
         data, rest = _arguments(original, None, keywords, (data,), kwargs)
         return CONSTRUCTORS[canon](data, **rest)
+
+
+# --- driver choice: one implementation of an algorithm, by its cra_driver_name --------------------------
+
+
+class Implementation(NamedTuple):
+    """One kernel implementation (driver) of a hash, as implementations() reports it."""
+
+    name: str  # hashlib's name
+    kernel: str  # the kernel's cra_name ("sha256", "blake2b-256")
+    driver: str  # cra_driver_name: what new(name, driver=...) binds ("sha256-generic")
+    module: str  # "kernel" when built in
+    priority: int  # a bind by cra_name takes the highest-priority tested one
+    selftest: str  # "passed" or "unknown"
+    internal: bool  # CRYPTO_ALG_INTERNAL: only a part of other algorithms, never reachable from AF_ALG
+    asynchronous: Optional[bool]  # an async (ahash) implementation; None where /proc/crypto says nothing (shash)
+    fips_allowed: Optional[bool]  # allowed in FIPS mode; None where the kernel does not say (not in FIPS mode)
+    default: bool  # the one a bind by cra_name (new(name) without driver=) gets
+    reachable: bool  # AF_ALG can bind it by its driver name in this process
+    reason: Optional[str]  # why not, where not reachable
+
+
+def _drivers_text(kname: str, impls: list[procfs.Implementation]) -> str:
+    if not impls:
+        return f"/proc/crypto lists no driver for {kname!r}"
+    listed = ", ".join(f"{i.driver} (priority {i.priority}{', internal' if i.internal else ''})" for i in impls)
+    return f"{kname!r} has the drivers {listed}"
+
+
+def implementations(name: str, digest_size: Optional[int] = None) -> list[Implementation]:
+    """Every kernel implementation of hash `name` (hashlib's name; BLAKE2 with digest_size picks the kernel's
+    blake2b-NNN), highest priority first, each with whether AF_ALG can reach it here (it binds each once).
+
+    Raises ValueError for a name hashlib has not, or one the kernel has no AF_ALG hash for."""
+    canon = canonical_name(name) if isinstance(name, str) else None
+    if canon is None:
+        raise ValueError(UNSUPPORTED + str(name))
+    kname = kernel_name(canon, digest_size)
+    if kname is None:
+        raise ValueError(
+            f"the kernel has no AF_ALG hash for {canon}" + (f" of {digest_size} bytes" if digest_size else "")
+        )
+    found = []
+    surveyed = procfs.survey("hash", kname)  # binds kname first: its modules are loaded, then listed
+    default = procfs.chosen("hash", kname)
+    for impl, why in surveyed:
+        found.append(
+            Implementation(
+                canon, kname, impl.driver, impl.module, impl.priority, impl.selftest, impl.internal,
+                impl.asynchronous, impl.fips_allowed, default is not None and impl.driver == default.driver,
+                why is None, None if why is None else procfs.unreachable(impl, why),
+            )
+        )  # fmt: skip
+    return found
+
+
+def _driver_tfm(name: str, kname: str, driver: str, key: Optional[bytes]) -> _afalg.Tfm:
+    """A tfm bound to `driver`, validated against /proc/crypto: a bind by cra_driver_name picks exactly that
+    implementation (crypto/api.c __crypto_alg_lookup: an exact cra_driver_name match ends the search, a
+    cra_name match only competes on priority), so the name must be one of kname's drivers. ValueError names
+    the driver and kname's drivers; a listed driver AF_ALG cannot bind raises UnsupportedAlgorithm under every
+    policy: the fallback cannot compute "that kernel implementation"."""
+    impl = procfs.by_driver(driver)
+    if impl is None:
+        _afalg.probe("hash", kname)  # loads kname's modules
+        _afalg.probe("hash", driver)  # and the module named by the driver (MODULE_ALIAS_CRYPTO(driver))
+        impl = procfs.by_driver(driver)
+    if impl is None or impl.name != kname or impl.type not in procfs.PROC_TYPES["hash"]:
+        if impl is None:
+            lead = f"no kernel driver {driver!r}"
+        else:
+            lead = f"driver {driver!r} implements {impl.type} {impl.name!r}, not {kname!r},"
+        raise ValueError(f"{lead} for {name}: {_drivers_text(kname, procfs.of('hash', kname))}")
+    try:
+        if impl.internal:
+            raise _afalg.AlgUnavailable(errno.ENOENT, "bind", "hash", driver)
+        return _afalg.keyed_tfm("hash", driver, key) if key else _afalg.tfm("hash", driver)
+    except _afalg.AlgUnavailable as e:
+        if e.transient:
+            raise
+        reason = procfs.unreachable(impl, e)
+        raise _policy.UnsupportedAlgorithm(f"unsupported hash type {name} (driver {driver!r})", reason) from e
+
+
+def _new_with_driver(name: Any, args: Any, kwargs: dict[str, Any], first: Optional[str]) -> Any:
+    """new(name, data, driver=...): the hash computed by that kernel implementation (see _driver_tfm)."""
+    kwargs = dict(kwargs)
+    driver = kwargs.pop("driver")
+    if not isinstance(driver, str):
+        raise TypeError(f"new() argument 'driver' must be str, not {type(driver).__name__}")
+    canon = _name_or_its_error(name)
+    if canon is None:
+        raise ValueError(UNSUPPORTED + name)
+
+    def original(*a: Any, **k: Any) -> Any:
+        return _STDLIB_NEW(name, *a, **k)
+
+    blake2 = canon in ("blake2b", "blake2s")
+    keywords = _BLAKE2_KEYWORDS if blake2 else frozenset({"usedforsecurity"})
+    data, rest = _arguments(original, first, keywords, args, kwargs)
+    alg = ALGORITHMS[canon]
+    size = alg.digest_size
+    key: Optional[bytes] = None
+    if blake2:
+        extra = {k for k, v in rest.items() if k not in ("digest_size", "key", "usedforsecurity")
+                 and v != {**_BLAKE2_DEFAULTS, **_TREE_DEFAULTS}.get(k)}  # fmt: skip
+        if extra:
+            raise ValueError(
+                f"driver= takes digest_size and key only: the kernel's {canon} has no {', '.join(sorted(extra))}"
+            )
+        size = operator.index(rest.get("digest_size", alg.digest_size))
+        key = byte_view(rest.get("key", b"")).tobytes() or None
+    kname = kernel_name(canon, size)
+    if kname is None:
+        raise ValueError(f"the kernel has no AF_ALG hash for {canon}" + (f" of {size} bytes" if blake2 else ""))
+    h = HASH._create(canon, size, alg.block_size, _driver_tfm(canon, kname, driver, key))
+    h.update(data)
+    return h
 
 
 def _beyond_the_table(name: str, args: Any, kwargs: dict[str, Any]) -> Any:

@@ -168,12 +168,9 @@ def module_aliases() -> frozenset[str]:
 
 
 def _proc_crypto_names() -> set[str]:
-    names = set()
-    for line in (_read("/proc/crypto", 1 << 24) or "").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "name":
-            names.add(value.strip())
-    return names
+    from .procfs import names  # the one /proc/crypto parser (it reads with _read, above: imported lazily)
+
+    return names()
 
 
 def kernel_has(name: str) -> Optional[str]:

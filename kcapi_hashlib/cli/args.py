@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="is AF_ALG usable here; if not, why and what to do (exit 1)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--fips",
+        action="store_true",
+        help="FIPS mode: fips_enabled, which algorithms are FIPS-allowed, what fallback computes instead",
+    )
+    p.add_argument(
+        "-a",
+        "--algorithm",
+        action="append",
+        metavar="NAME",
+        help="with --fips: only this algorithm (as list names it, or its kernel name; repeatable)",
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser(

@@ -14,15 +14,6 @@ from typing import IO, Any, Callable, Optional
 
 from .output import PROG, err, write_bytes
 
-# The BSD tag (--tag, and what -c accepts) per algorithm; coreutils' own where it has the algorithm.
-_TAGS = {
-    "md5": "MD5", "sha1": "SHA1", "sha224": "SHA224", "sha256": "SHA256", "sha384": "SHA384",
-    "sha512": "SHA512", "blake2b": "BLAKE2b", "blake2s": "BLAKE2s", "sm3": "SM3",
-    "sha3_224": "SHA3-224", "sha3_256": "SHA3-256", "sha3_384": "SHA3-384", "sha3_512": "SHA3-512",
-    "ripemd160": "RIPEMD160", "md4": "MD4", "whirlpool": "WHIRLPOOL",
-    "streebog256": "STREEBOG256", "streebog512": "STREEBOG512",
-}  # fmt: skip
-
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 # Characters gnulib's shell quoting leaves alone (quotef: shell-escape style, ':' quoted too).
 _SHELL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789%+,-./@_]")
@@ -114,12 +105,15 @@ class _Summer:
         if name is None or ALGORITHMS[name].digest_size == 0:
             raise _UsageError(f"unsupported algorithm {algorithm!r} (choose from {', '.join(sum_algorithms())})")
         self.name = name
-        self.tag = _TAGS.get(name, name.upper())
-        self.max_size = ALGORITHMS[name].digest_size
-        self.blake2 = name in ("blake2b", "blake2s")
+        alg = ALGORITHMS[name]
+        # The BSD tag (--tag, and what -c accepts): coreutils' own where it has the algorithm (the table's).
+        self.tag = alg.bsd_tag or name.upper()
+        self.max_size = alg.digest_size
+        self.sized = alg.sized  # BLAKE2: the digest size is a parameter (--length, "BLAKE2b-256" tags)
         if bits is not None:
-            if not self.blake2:
-                raise _UsageError("--length is only supported with blake2b and blake2s")
+            if not self.sized:
+                sized = " and ".join(n for n, a in ALGORITHMS.items() if a.sized)
+                raise _UsageError(f"--length is only supported with {sized}")
             if bits % 8 or not 0 < bits <= self.max_size * 8:
                 raise _UsageError(f"invalid length: {bits}; it must be a multiple of 8, at most {self.max_size * 8}")
         self.size = (bits // 8) if bits else self.max_size
@@ -128,7 +122,7 @@ class _Summer:
 
     def constructor(self, size: Optional[int] = None) -> Callable[[], Any]:
         size = size or self.size
-        if self.blake2:
+        if self.sized:
             ctor = getattr(self._module, self.name)
             return lambda: ctor(digest_size=size)
         name = self.name
@@ -151,7 +145,7 @@ class _Summer:
             return bytes(self._module.file_digest(f, ctor).digest())
 
     def tag_prefix(self, size: int) -> str:
-        return f"{self.tag}-{size * 8}" if self.blake2 and size != self.max_size else self.tag
+        return f"{self.tag}-{size * 8}" if self.sized and size != self.max_size else self.tag
 
     # -- generating --
 
@@ -185,7 +179,7 @@ class _Summer:
         tag = self.tag.encode()
         if s.startswith(tag, i):
             i += len(tag)
-            if self.blake2 and s[i : i + 1] == b"-":
+            if self.sized and s[i : i + 1] == b"-":
                 m = re.match(rb"-(\d+)", s[i:])
                 if m is None:
                     return None

@@ -6,10 +6,10 @@ import argparse
 import os
 import sys
 
+from .._afalg import procfs
 from .doctor import diagnose
 from .listing import algorithm_report
 from .output import PROG, out
-from .proc import crypto_entry, proc_crypto
 
 
 def interpreter_binary() -> str:
@@ -64,8 +64,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .._hashes import ALGORITHMS
 
     kname = ALGORITHMS[algorithm].kernel or algorithm
-    entry = crypto_entry(proc_crypto(), "hash", kname)
-    driver = entry.get("driver", "?") if entry else "?"
+    entry = procfs.chosen("hash", kname)
+    driver = entry.driver if entry else "?"
     out(f"  kernel  ({kname}, driver {driver}): {kernel_digest}")
     out(f"  hashlib ({algorithm}):{' ' * max(0, len(kname) + len(driver) + 10 - len(algorithm))} {stdlib_digest}")
     out(f"  kernel operations: {used}")

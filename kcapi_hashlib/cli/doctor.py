@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
 
 from .. import _afalg, _policy
+from .._afalg import procfs
 from .._afalg import restrict as _restrict
 from . import host
 from .listing import algorithm_report
 from .output import PROG, errname, out
-from .proc import crypto_entry, proc_crypto, read
+from .proc import read
 
 # AF_ALG types and an algorithm each that any kernel with that algif module can bind.
 DOCTOR_PROBES = (("hash", "sha256"), ("skcipher", "cbc(aes)"), ("aead", "gcm(aes)"), ("rng", "stdrng"))
@@ -50,7 +51,7 @@ class Survey:
     restrict_level: Optional[str]  # /proc/sys/crypto/af_alg_restrict; None where the kernel has none
     caps: list[str]
     type_errors: dict[str, Optional[_afalg.AlgUnavailable]]  # DOCTOR_PROBES' results (empty: not probed)
-    blocks: list[dict[str, str]]  # /proc/crypto after the probes
+    crypto: str  # /proc/crypto's text after the probes
     config_path: Optional[str]
     config: dict[str, str]
     af_alg_state: str
@@ -84,13 +85,13 @@ def survey() -> Survey:
     status = host.proc_status()
     restrict = read("/proc/sys/crypto/af_alg_restrict")
     type_errors: dict[str, Optional[_afalg.AlgUnavailable]] = {}
-    blocks: list[dict[str, str]] = []
+    crypto = ""
     report: list[dict[str, Any]] = []
     if socket_error is None:
         for alg_type, name in DOCTOR_PROBES:
             type_errors[alg_type] = _afalg.probe(alg_type, name)
         report = algorithm_report()
-        blocks = proc_crypto()
+        crypto = procfs.read()
     config_path, config = host.kernel_config()
     return Survey(
         uname=os.uname(),
@@ -104,7 +105,7 @@ def survey() -> Survey:
         restrict_level=restrict.strip() if restrict is not None else None,
         caps=host.capabilities(status.get("CapEff", "")),
         type_errors=type_errors,
-        blocks=blocks,
+        crypto=crypto,
         config_path=config_path,
         config=config,
         af_alg_state=host.module_state("af_alg", loader),
@@ -144,12 +145,8 @@ def about_algif(alg_type: str, name: str) -> Callable[[Survey], Finding]:
             return Finding(module, "info", f"not probed (no AF_ALG socket); module {state}")
         failure = s.type_errors[alg_type]
         if failure is None:
-            entry = crypto_entry(s.blocks, alg_type, name)
-            driver = (
-                f" -> {entry.get('driver')} (priority {entry.get('priority')}, selftest {entry.get('selftest')})"
-                if entry
-                else ""
-            )
+            entry = procfs.chosen(alg_type, name, s.crypto)
+            driver = f" -> {entry.driver} (priority {entry.priority}, selftest {entry.selftest})" if entry else ""
             return Finding(module, "ok", f"binds {alg_type} {name!r}{driver}")
         state = host.module_state(module, s.loader)
         hints: list[str] = []
@@ -385,16 +382,109 @@ def diagnose() -> tuple[bool, list[Finding], str]:
     return s.hash_ok, [finding(s) for finding in FINDINGS], verdict(s)
 
 
+# --- doctor --fips ---------------------------------------------------------------------------------------
+
+
+def _userspace(kind: str) -> str:
+    """What the fallback policy computes `kind` with, outside the kernel (and its FIPS module)."""
+    if kind in ("hash", "hmac", "part"):
+        try:
+            import _hashlib  # CPython's OpenSSL binding: what hashlib.new() uses where it has the name
+
+            mode = f", OpenSSL FIPS mode {_hashlib.get_fips_mode()}"
+        except (ImportError, AttributeError, ValueError):
+            mode = ""
+        import ssl
+
+        return f"the standard library's hashlib ({ssl.OPENSSL_VERSION}{mode}; its builtin code where OpenSSL lacks it)"
+    if kind == "rng":
+        return "os.urandom (getrandom(2): the kernel's CRNG, not its DRBG)"
+    from ..Cipher import real_package
+
+    return f"PyCryptodome ({real_package() or 'Crypto, not installed'})"
+
+
+def fips_report(report: list[dict[str, Any]], wanted: Optional[list[str]] = None) -> dict[str, Any]:
+    """doctor --fips: is the kernel in FIPS mode, which of the `wanted` algorithms (names as list shows them,
+    or kernel names; None: all) its implementations are FIPS-allowed for, and what the fallback policy would
+    compute in userspace for the ones the kernel does not serve."""
+    enabled = procfs.fips_enabled()
+    rows = [r for r in report if not wanted or r["name"] in wanted or r["kernel"] in wanted]
+    unknown = [w for w in wanted or () if not any(w in (r["name"], r["kernel"]) for r in report)]
+    policy = _policy.get_policy()
+    entries = []
+    for r in rows:
+        impl = procfs.chosen(r["alg_type"], r["kernel"]) if r["kernel"] else None
+        allowed = impl.fips_allowed if impl is not None else None
+        if r["available"]:
+            fallback = None
+        elif policy == "fallback":
+            fallback = _userspace(r["kind"])
+        else:
+            fallback = f"nothing: policy strict raises (under fallback: {_userspace(r['kind'])})"
+        entries.append(
+            {
+                "kind": r["kind"],
+                "name": r["name"],
+                "kernel": r["kernel"],
+                "driver": impl.driver if impl is not None else None,
+                "fips_allowed": allowed,
+                "served_by_kernel": r["available"],
+                "fallback": fallback,
+            }
+        )
+    return {
+        "fips_enabled": enabled,
+        "path": procfs.FIPS_ENABLED,
+        "policy": policy,
+        "unknown": unknown,
+        "algorithms": entries,
+    }
+
+
+def _fips_lines(fips: dict[str, Any]) -> list[str]:
+    enabled = fips["fips_enabled"]
+    if enabled is None:
+        state = f"{fips['path']} absent: the kernel has no FIPS mode (CONFIG_CRYPTO_FIPS unset); not in FIPS mode"
+    elif enabled:
+        state = (f"{fips['path']} = 1: the kernel is in FIPS mode; it serves only FIPS-allowed implementations "
+                 "(others fail their self-test and do not bind)")  # fmt: skip
+    else:
+        state = f"{fips['path']} = 0: the kernel is not in FIPS mode (/proc/crypto reports fips_allowed only in it)"
+    lines = [f"FIPS: {state}"]
+    for name in fips["unknown"]:
+        lines.append(f"  {name}: no algorithm of that name (see '{PROG} list')")
+    for e in fips["algorithms"]:
+        allowed = {True: "fips_allowed", False: "NOT fips_allowed", None: "fips_allowed not reported"}[
+            e["fips_allowed"]
+        ]
+        where = f"{e['kernel']} -> {e['driver']}" if e["driver"] else (e["kernel"] or "no kernel algorithm")
+        served = (
+            "served by the kernel" if e["served_by_kernel"] else f"not served by the kernel; fallback: {e['fallback']}"
+        )
+        lines.append(f"  {e['name']}: {where}: {allowed}; {served}")
+    return lines
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
-    ok, findings, conclusion = diagnose()
+    s = survey()
+    ok, findings, conclusion = s.hash_ok, [finding(s) for finding in FINDINGS], verdict(s)
+    fips = fips_report(s.report, args.algorithm) if args.fips else None
     if args.json:
-        out(json.dumps({"usable": ok, "verdict": conclusion, "findings": [f._asdict() for f in findings]}, indent=2))
+        doc: dict[str, Any] = {"usable": ok, "verdict": conclusion, "findings": [f._asdict() for f in findings]}
+        if fips is not None:
+            doc["fips"] = fips
+        out(json.dumps(doc, indent=2))
         return 0 if ok else 1
     width = max(len(f.topic) for f in findings)
     for f in findings:
         out(f"{f.topic.ljust(width)}  [{f.status}] {f.detail}")
         for advice in f.advice:
             out(f"{' ' * width}    -> {advice}")
+    if fips is not None:
+        out()
+        for line in _fips_lines(fips):
+            out(line)
     out()
     out(conclusion)
     return 0 if ok else 1

@@ -9,8 +9,8 @@ import os
 from collections.abc import Iterable
 from typing import Any, Callable, NamedTuple, Optional
 
+from .._afalg import procfs
 from .output import errname, out
-from .proc import crypto_entry, priority, proc_crypto
 
 
 class Row(NamedTuple):
@@ -123,6 +123,25 @@ def process_facts() -> dict[str, Any]:
     }
 
 
+def _implementation(
+    impl: procfs.Implementation, failure: Optional[OSError], default: Optional[procfs.Implementation]
+) -> dict[str, Any]:
+    """One implementation (driver) of an algorithm, as list --json carries it."""
+    return {
+        "driver": impl.driver,
+        "module": impl.module,
+        "priority": impl.priority,
+        "selftest": impl.selftest,
+        "type": impl.type,
+        "internal": impl.internal,
+        "async": impl.asynchronous,
+        "fips_allowed": impl.fips_allowed,
+        "default": default is not None and impl.driver == default.driver,
+        "reachable": failure is None,  # AF_ALG binds it by its driver name in this process
+        "reason": None if failure is None else procfs.unreachable(impl, failure),
+    }
+
+
 def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, Any]]:
     """One dict per algorithm: bound first (binding makes the kernel load its module, so it shows up in
     /proc/crypto), then described from /proc/crypto. "cause"/"remedy" say why the kernel does not serve it to
@@ -136,13 +155,16 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
     for row in rows:
         if row.kernel is not None and (row.alg_type, row.kernel) not in failures:
             failures[(row.alg_type, row.kernel)] = _afalg.probe(row.alg_type, row.kernel)
-    blocks = proc_crypto()
+    # Every implementation of each kernel algorithm, each bound by its driver name (procfs.survey); after the
+    # binds above, so the modules they loaded are listed.
+    surveys = {key: procfs.survey(*key) for key, failure in failures.items()}
     policy = _policy.get_policy()
     seccomp = host.proc_status().get("Seccomp")
     report = []
     for row in rows:
-        entry = crypto_entry(blocks, row.alg_type, row.kernel) if row.kernel else None
-        why: Optional[BaseException] = failures.get((row.alg_type, row.kernel)) if row.kernel else None
+        key = (row.alg_type, row.kernel) if row.kernel else None
+        entry = procfs.chosen(row.alg_type, row.kernel) if row.kernel else None
+        why: Optional[BaseException] = failures.get(key) if key else None
         available = row.kernel is not None and why is None
         reason = "" if available else (str(why) if why is not None else row.note)
         if available:
@@ -157,16 +179,20 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
                 "name": row.name,
                 "alg_type": row.alg_type,
                 "kernel": row.kernel,
-                "driver": entry.get("driver") if entry else None,
-                "module": entry.get("module") if entry else None,
-                "priority": priority(entry) if entry else None,
-                "selftest": entry.get("selftest") if entry else None,
+                "driver": entry.driver if entry else None,
+                "module": entry.module if entry else None,
+                "priority": entry.priority if entry else None,
+                "selftest": entry.selftest if entry else None,
+                "fips_allowed": entry.fips_allowed if entry else None,
                 "available": available,
                 "errno": errname(why.errno) if isinstance(why, OSError) else None,
                 "cause": cause,
                 "remedy": remedy,
                 "reason": reason,
                 "served_by": "kernel" if available else ("stdlib" if policy == "fallback" else None),
+                "implementations": [
+                    _implementation(impl, failure, entry) for impl, failure in (surveys.get(key, []) if key else [])
+                ],
             }
         )
     return report
@@ -186,6 +212,16 @@ def _availability(r: dict[str, Any]) -> str:
     if r["kernel"] is None:
         return "no (none in kernel)"
     return f"no ({r['cause'] or r['errno']})"
+
+
+def _yes_no(value: Optional[bool]) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def _driver_cells(d: dict[str, Any]) -> list[str]:
+    """MODULE, FIPS, ASYNC, AF_ALG of one implementation (AF_ALG: whether a bind by its driver name works)."""
+    reach = "yes" if d["reachable"] else ("internal" if d["internal"] else "no")
+    return [d["module"] or "-", _yes_no(d["fips_allowed"]), _yes_no(d["async"]), reach]
 
 
 def describe_process(facts: dict[str, Any]) -> str:
@@ -208,13 +244,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         out(json.dumps({"process": facts, "algorithms": report}, indent=2))
         return 0
-    header = ["NAME", "KERNEL", "DRIVER", "PRIORITY", "SELFTEST", "AVAILABLE"]
+    header = ["NAME", "KERNEL", "DRIVER", "PRIORITY", "SELFTEST", "AVAILABLE", "MODULE", "FIPS", "ASYNC", "AF_ALG"]
     kinds = list(dict.fromkeys(r["kind"] for r in report))
     for i, kind in enumerate(kinds):
         rows = []
         for r in report:
             if r["kind"] != kind:
                 continue
+            impls = r["implementations"]
+            first = next((d for d in impls if d["default"]), None)
             rows.append(
                 [
                     r["name"],
@@ -223,8 +261,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "-" if r["priority"] is None else str(r["priority"]),
                     r["selftest"] or "-",
                     _availability(r),
+                    *(_driver_cells(first) if first else ["-", "-", "-", "-"]),
                 ]
             )
+            for d in impls:  # the other implementations, one line each, under the one a bind by name gets
+                if d is not first:
+                    rows.append(["  +", r["kernel"], d["driver"], str(d["priority"]), d["selftest"], "",
+                                 *_driver_cells(d)])  # fmt: skip
         if i:
             out()
             out(f"{kind}:")
