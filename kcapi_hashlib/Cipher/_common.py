@@ -32,10 +32,11 @@ class MessageTooLongError(ValueError, OverflowError):
 def too_long(message: str) -> NoReturn:
     """Raise Crypto.MessageTooLongError if the caller's process has PyCryptodome loaded (so `except` clauses
     written for it work), else ours (also a ValueError and an OverflowError, like PyCryptodome's)."""
-    crypto = sys.modules.get("Crypto")
-    cls = getattr(crypto, "MessageTooLongError", None) if crypto is not None else None
-    if isinstance(cls, type) and issubclass(cls, BaseException):
-        raise cls(message)
+    for package in ("Crypto", "Cryptodome"):  # pycryptodomex installs only the second
+        crypto = sys.modules.get(package)
+        cls = getattr(crypto, "MessageTooLongError", None) if crypto is not None else None
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            raise cls(message)
     raise MessageTooLongError(message)
 
 
@@ -138,6 +139,9 @@ def pycryptodome_fallback(what: str, reason: object, module: str, make: Callable
     """The policy for a cipher the kernel cannot serve: raise under strict (UnsupportedAlgorithm, a ValueError,
     carrying the reason); under fallback count it and return make(PyCryptodome's `module`)."""
     _policy.unavailable("cipher", what, reason)
+    from . import real_module  # "Cryptodome.Cipher.X" where only pycryptodomex is installed
+
+    module = real_module(module)
     try:
         import importlib
 
