@@ -17,7 +17,7 @@ from ._afalg import AlgUnavailable, KernelError
 from ._gates import scrypt
 from ._hashes import CONSTRUCTORS as _CONSTRUCTORS
 from ._hashes import GUARANTEED as _GUARANTEED
-from ._hashes import HASH, blake2b, blake2s, file_digest, new
+from ._hashes import HASH, blake2b, blake2s, file_digest, implementations, new
 from ._hashes import algorithms_available as _algorithms_available
 from ._install import install, installed, patched, uninstall
 from ._kdf import pbkdf2_hmac
@@ -64,5 +64,5 @@ __all__ = [
     # kcapi_hashlib's own
     "HASH", "AlgUnavailable", "KernelError", "KernelFallbackWarning", "UnsupportedAlgorithm",
     "set_policy", "get_policy", "fallback_counts", "reset_fallback_counts",
-    "install", "uninstall", "installed", "patched", "accounting", "reset_accounting",
+    "install", "uninstall", "installed", "patched", "accounting", "reset_accounting", "implementations",
 ]  # fmt: skip
