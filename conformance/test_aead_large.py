@@ -14,6 +14,11 @@ import pytest
 
 from kcapi_hashlib import _afalg
 
+from . import requires
+
+# The child encrypts with both AEADs (and the kernel MACs where the kernel streams them).
+pytestmark = [*requires.cipher_code("AES.MODE_GCM ChaCha20_Poly1305")]
+
 _CHILD = r"""
 import json, os, sys, warnings
 import kcapi_hashlib

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from . import requires
 from .syscalls import steady_state
+
+pytestmark = [
+    *requires.cipher_code("AES.MODE_GCM", only="test_gcm_*"),
+    *requires.cipher_code("AES.MODE_GCM", only="test_in_process_operation_reaches_the_kernel"),
+    *requires.cipher_code("ChaCha20_Poly1305", only="test_chacha20_poly1305_*"),
+    *requires.cipher_code("AES.MODE_CCM", only="test_ccm_*"),
+]
 
 SETUP = """
 import os

@@ -23,7 +23,11 @@ from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib.Hash import HMAC, SHA1, SHA256
 from kcapi_hashlib.Protocol import KDF
 
+from . import requires
 from .vectors import ids, load
+
+# Every derivation is HMAC over the vector's hash: RFC 6070 is PBKDF2-HMAC-SHA1, RFC 5869 names its hash.
+pytestmark = [requires.hash_names("hmac:sha1", only="test_pbkdf2_*"), requires.hmacs("v", "hash", only="test_hkdf_*")]
 
 PBKDF2_VECTORS = load("rfc6070.json")
 HKDF_VECTORS = load("rfc5869.json")

@@ -19,7 +19,10 @@ import socket
 
 import pytest
 
+from . import requires
 from .syscalls import steady_state
+
+pytestmark = [*requires.cipher_code("AES.MODE_GCM")]
 
 SETUP = """
 import os
