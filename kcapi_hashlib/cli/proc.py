@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .._afalg import restrict
+from .._afalg import procfs, restrict
 
 
 def read(path: str, limit: int = 1 << 20) -> Optional[str]:
@@ -23,30 +23,9 @@ _PROC_TYPES = {
 
 
 def proc_crypto(text: Optional[str] = None) -> list[dict[str, str]]:
-    """The blocks of /proc/crypto: blank-line separated `key : value` lines, one dict per block."""
-    if text is None:
-        text = read("/proc/crypto", 1 << 24) or ""
-    blocks: list[dict[str, str]] = []
-    block: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if block:
-                blocks.append(block)
-                block = {}
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            block[key.strip()] = value.strip()
-    if block:
-        blocks.append(block)
-    return blocks
-
-
-def priority(block: dict[str, str]) -> int:
-    try:
-        return int(block.get("priority", "0"))
-    except ValueError:
-        return 0
+    """The blocks of /proc/crypto (or of `text`), one dict per block: the library's one parser
+    (_afalg.procfs)."""
+    return procfs.blocks(text)
 
 
 def crypto_entry(blocks: list[dict[str, str]], alg_type: str, name: str) -> Optional[dict[str, str]]:
@@ -57,4 +36,4 @@ def crypto_entry(blocks: list[dict[str, str]], alg_type: str, name: str) -> Opti
     pool = typed or candidates
     if not pool:
         return None
-    return max(pool, key=lambda b: (b.get("selftest", "passed") == "passed", priority(b)))
+    return max(pool, key=lambda b: (b.get("selftest", "passed") == "passed", procfs._priority(b)))
