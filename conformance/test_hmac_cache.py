@@ -29,6 +29,7 @@ pytestmark = [
     requires.hmacs("name", only="test_keys_of_every_length"),
     requires.kernel_alg("hash", "cmac(aes)", only="test_cache_holds_no_key_bytes"),
     requires.kernel_alg("hash", "cmac(aes)", only="test_no_descriptor_leaks_on_error_paths"),
+    *requires.cipher_code("AES.MODE_GCM AES.MODE_CCM", only="test_evicted_*"),
 ]
 
 
@@ -226,3 +227,23 @@ def test_no_descriptor_leaks_on_error_paths() -> None:
         _raises(lambda: kcapi_hashlib.pbkdf2_hmac("sha256", "pw", b"salt", 1), TypeError)  # type: ignore[arg-type]
         _raises(lambda: kcapi_hashlib.pbkdf2_hmac("sha512_256", b"pw", b"salt", 1), ValueError)
     assert _fds() == base
+
+
+def test_evicted_aead_tfm_rebound_to_another_algorithm_takes_the_tag_size() -> None:
+    # Fill the cache with gcm(aes) tfms at a 4-byte tag, drop them, then ask for ccm(aes) at 4 bytes: the
+    # oldest gcm entry is rebound to ccm(aes) (a fresh kernel tfm, at the 16-byte maximum) and must be told 4
+    # again. Found by test_aead_diff on 3.13 (test_ccm after test_gcm: recvmsg EINVAL).
+    from Crypto.Cipher import AES as RefAES
+
+    from kcapi_hashlib.Cipher import AES as KAES
+
+    keyed.clear()
+    nonce = bytes(12)
+    for i in range(keyed.CACHE_SIZE):
+        KAES.new(_key(i, b"gcm-fill"), KAES.MODE_GCM, nonce=nonce, mac_len=4).encrypt_and_digest(b"fill")
+    gc.collect()
+    for mac_len in (4, 16, 6):
+        key = os.urandom(16)
+        got = KAES.new(key, KAES.MODE_CCM, nonce=nonce[:11], mac_len=mac_len).encrypt_and_digest(b"data")
+        want = RefAES.new(key, RefAES.MODE_CCM, nonce=nonce[:11], mac_len=mac_len).encrypt_and_digest(b"data")
+        assert got == want, mac_len

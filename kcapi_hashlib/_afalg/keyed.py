@@ -143,7 +143,8 @@ def _rekey(entry: _Entry, alg_type: str, name: str, key: Key, authsize: Optional
     # Close the pooled op sockets: the tfm takes a new key (alg_setsockopt) or algorithm (alg_bind) only
     # when no op socket refers to it any more (af_alg_release_parent).
     t.drop_idle()
-    if t.name != name:
+    rebound = t.name != name
+    if rebound:
         try:
             t.rebind(name)
         except OSError:
@@ -157,8 +158,10 @@ def _rekey(entry: _Entry, alg_type: str, name: str, key: Key, authsize: Optional
         if e.errno == errno.EBUSY:
             return None  # an op socket was still being released: make a fresh tfm
         raise
-    if authsize != entry.authsize:
-        # A fresh AEAD tfm starts at maxauthsize (crypto_aead_init_tfm); a re-keyed one keeps the old size.
+    if authsize != entry.authsize or (rebound and authsize is not None):
+        # A fresh AEAD tfm starts at maxauthsize (crypto_aead_init_tfm); a re-keyed one keeps the old size. A
+        # rebound one is a fresh tfm (alg_bind allocates a new one): the old entry's size says nothing about it
+        # (gcm(aes) at 4 bytes rebound to ccm(aes) at 4 skipped this and left ccm at 16: recvmsg EINVAL).
         try:
             t.setauthsize(authsize if authsize is not None else DEFAULT_AUTHSIZE)
         except KernelError:
