@@ -233,6 +233,49 @@ def test_children_killed_by_a_signal_are_named_in_the_report(tmp_path: Path, met
     assert "killed by SIGKILL, no report" in table.stderr and "killed by SIGTERM, no report" in table.stderr
 
 
+WAITS = """
+import hashlib, os, signal, sys, time
+
+def child():
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        hashlib.sha256(b"counted, never reported").digest()
+        os.write(w, b"x")
+        time.sleep(600)
+        os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"x"  # it has started (and written its marker)
+    os.close(r)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+reaped = []
+pid = child(); assert os.wait()[0] == pid; reaped.append(pid)
+pid = child(); assert os.wait3(0)[0] == pid; reaped.append(pid)
+pid = child(); assert os.wait4(pid, 0)[0] == pid; reaped.append(pid)
+pid = child()
+assert os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT).si_pid == pid  # seen, not reaped: waitpid reaps it
+assert os.waitpid(pid, 0)[0] == pid; reaped.append(pid)
+if hasattr(os, "pidfd_open"):
+    pid = child(); fd = os.pidfd_open(pid)
+    assert os.waitid(os.P_PIDFD, fd, os.WEXITED).si_pid == pid; os.close(fd); reaped.append(pid)
+print(*reaped)
+"""
+
+
+def test_children_reaped_by_any_wait_call_are_named_in_the_report(tmp_path: Path) -> None:
+    """os.wait, wait3, wait4, waitid (by pid and by pidfd, with WNOWAIT too) see a killed child as waitpid does."""
+    _write(tmp_path / "waits.py", WAITS)
+    ran = _run([*LAUNCHER, "--json", "--report", str(tmp_path / "r.json"), "waits.py"], tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    reaped = [int(p) for p in ran.stdout.split()]
+    assert len(reaped) >= 4, ran.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    for pid in reaped:
+        assert report["unreported"].count({"pid": pid, "signal": "SIGKILL"}) == 1, (pid, report["unreported"])
+
+
 def test_environment_hook_without_the_launcher(tmp_path: Path) -> None:
     app = _write(tmp_path / "app.py", "import hashlib, hmac\nprint(hashlib.sha256.__module__, hmac.new.__module__)\n")
     on = _run([sys.executable, str(app)], tmp_path, KCAPI_HASHLIB_INSTALL="1")

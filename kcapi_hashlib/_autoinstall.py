@@ -67,15 +67,68 @@ def _started() -> None:
 
 
 _original_waitpid = os.waitpid
+_original_wait = os.wait
+_original_wait3 = os.wait3
+_original_wait4 = os.wait4
+_original_waitid = getattr(os, "waitid", None)  # not on every platform
+
+
+def _observe(got: int, status: int) -> None:
+    if got > 0 and os.WIFSIGNALED(status):
+        _note("signal", str(os.WTERMSIG(status)), got)
 
 
 def _observing_waitpid(pid: int, options: int) -> tuple[int, int]:
     """os.waitpid, unchanged, noting a child killed by a signal (subprocess's and multiprocessing's waits call
     os.waitpid): such a child runs no exit handler, so it writes no report of its own."""
     got, status = _original_waitpid(pid, options)
-    if got > 0 and os.WIFSIGNALED(status):
-        _note("signal", str(os.WTERMSIG(status)), got)
+    _observe(got, status)
     return got, status
+
+
+def _observing_wait() -> tuple[int, int]:
+    """os.wait, unchanged, noting a child killed by a signal (as _observing_waitpid)."""
+    got, status = _original_wait()
+    _observe(got, status)
+    return got, status
+
+
+def _observing_wait3(options: int) -> tuple[int, int, Any]:
+    """os.wait3, unchanged, noting a child killed by a signal (as _observing_waitpid)."""
+    got, status, usage = _original_wait3(options)
+    _observe(got, status)
+    return got, status, usage
+
+
+def _observing_wait4(pid: int, options: int) -> tuple[int, int, Any]:
+    """os.wait4, unchanged, noting a child killed by a signal (as _observing_waitpid)."""
+    got, status, usage = _original_wait4(pid, options)
+    _observe(got, status)
+    return got, status, usage
+
+
+def _observing_waitid(idtype: int, ident: int, options: int) -> Any:
+    """os.waitid (also the pidfd form, P_PIDFD), unchanged, noting a child killed by a signal: si_code CLD_KILLED
+    or CLD_DUMPED, si_status the signal. With WNOWAIT the child is still waitable and is noted again by the wait
+    that reaps it; the report keeps one line per pid."""
+    assert _original_waitid is not None
+    result = _original_waitid(idtype, ident, options)
+    if result is not None and result.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+        _note("signal", str(result.si_status), result.si_pid)
+    return result
+
+
+def _observe_waits() -> None:
+    """Replace each of os's wait calls (once) with its observing twin; a program that replaced one itself keeps it."""
+    for name, original, observing in (
+        ("waitpid", _original_waitpid, _observing_waitpid),
+        ("wait", _original_wait, _observing_wait),
+        ("wait3", _original_wait3, _observing_wait3),
+        ("wait4", _original_wait4, _observing_wait4),
+        ("waitid", _original_waitid, _observing_waitid),
+    ):
+        if original is not None and getattr(os, name, None) is original:
+            setattr(os, name, observing)
 
 
 def _after_multiprocessing_fork(_obj: Any) -> None:
@@ -87,6 +140,9 @@ def _after_multiprocessing_fork(_obj: Any) -> None:
 
 
 def _in_forked_child() -> None:
+    # Any fork child (os.fork, not only multiprocessing's) inherits the atexit report; the marker says it started,
+    # so one killed by a signal, or ended by os._exit(), is named in the report instead of silently missing.
+    _started()
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         util.register_after_fork(_HOOK, _after_multiprocessing_fork)
@@ -101,8 +157,7 @@ def activate() -> None:
         _started()
         atexit.register(write_child_report)
         os.register_at_fork(after_in_child=_in_forked_child)
-        if os.waitpid is _original_waitpid:
-            os.waitpid = _observing_waitpid
+        _observe_waits()
 
 
 if os.environ.get(ENV_INSTALL, "0") not in ("", "0"):
