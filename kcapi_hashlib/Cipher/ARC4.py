@@ -24,6 +24,7 @@ from .._afalg.skcipher import Stream
 from .._callable import as_builtin
 from . import real_module
 from ._common import Stateful, c_buffer, finish, key_bytes, new_output, pycryptodome_fallback
+from ._legacy import check_length
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -87,8 +88,7 @@ def new(key: Buffer, drop: int = 0) -> Any:
 
     :param key: the secret key, 1 to 256 bytes (16 recommended).
     :param drop: how many bytes to discard from the start of the key stream (3072 recommended; default 0)."""
-    if len(key) not in key_size:
-        raise ValueError(f"Incorrect ARC4 key length ({len(key)} bytes)")
+    check_length(key, _NAME, key_size)
     raw = key_bytes(key)
     try:
         stream = Stream(_KERNEL, raw)

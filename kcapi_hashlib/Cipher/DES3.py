@@ -8,31 +8,19 @@ kernel, which takes only 24-byte keys (des3_ede_setkey), as K1 || K2 || K1, the 
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Union
+from typing import Any
 
 from .._callable import as_builtin
-from . import _create_cipher
+from . import MODE_CBC, MODE_CFB, MODE_CTR, MODE_EAX, MODE_ECB, MODE_OFB, MODE_OPENPGP
 from ._common import key_bytes
-
-Buffer = Union[bytes, bytearray, memoryview]
-
-MODE_ECB = 1
-MODE_CBC = 2
-MODE_CFB = 3
-MODE_OFB = 5
-MODE_CTR = 6
-MODE_OPENPGP = 7
-MODE_EAX = 9
+from ._legacy import REPLACES, declare, pop_key
 
 #: Size of a data block (in bytes)
 block_size: int = 8
 #: Size of a key (in bytes)
 key_size: tuple[int, int] = (16, 24)
 
-_NAME = "DES3"
-_KERNEL = "des3_ede"
-_PYCRYPTODOME = "Crypto.Cipher.DES3"
+_NAME, _KERNEL, _PYCRYPTODOME = "DES3", "des3_ede", "Crypto.Cipher.DES3"
 
 
 @as_builtin()
@@ -71,25 +59,19 @@ def _tobytes(s: Any) -> bytes:
 
 def _create_base_cipher(dict_parameters: dict[str, Any]) -> bytes:
     """Pop and check the key with PyCryptodome's errors; returns the 24-byte key the kernel takes."""
-    try:
-        key_in = dict_parameters.pop("key")
-    except KeyError:
-        raise TypeError("Missing 'key' parameter") from None
-    key = adjust_key_parity(_tobytes(key_in))
+    key = adjust_key_parity(_tobytes(pop_key(dict_parameters)))
     if len(key) == 16:
         key = key + key[:8]  # two-key TDES: K3 = K1
     return key_bytes(key)
 
 
-@as_builtin()
-def new(key: Buffer, mode: int, *args: Any, **kwargs: Any) -> Any:
-    """Create a new Triple DES cipher, as Crypto.Cipher.DES3.new (key: 16 or 24 bytes, parity ignored)."""
-    return _create_cipher(sys.modules[__name__], key, mode, *args, **kwargs)
-
+new = declare(
+    __name__, "Create a new Triple DES cipher, as Crypto.Cipher.DES3.new (key: 16 or 24 bytes, parity ignored)."
+)
 
 __all__ = [
     "new", "adjust_key_parity", "block_size", "key_size",
     "MODE_ECB", "MODE_CBC", "MODE_CFB", "MODE_OFB", "MODE_CTR", "MODE_OPENPGP", "MODE_EAX",
 ]  # fmt: skip
 # install() replaces only these in Crypto.Cipher.DES3 (adjust_key_parity behaves the same in both).
-_REPLACES = ["new", "MODE_ECB", "MODE_CBC", "MODE_CFB", "MODE_OFB", "MODE_CTR", "MODE_OPENPGP", "MODE_EAX"]
+_REPLACES = REPLACES
