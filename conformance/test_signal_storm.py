@@ -82,8 +82,15 @@ def test_signal_storm(target: str) -> None:
     if r["sanity"]:
         problems.append(f"fresh objects after the storm: {r['sanity']}")
     # The storm really happened and really did work (otherwise the checks above prove nothing).
-    if r["interrupted"] < 20 or r["checks"] < 50 or r["bystander_checks"] < 20:
-        problems.append("storm too weak: fewer than 20 interrupted calls, 50 checked results or 20 bystander checks")
+    if (
+        r["interrupted"] < stress.MIN_INTERRUPTED
+        or r["checks"] < stress.MIN_CHECKS
+        or r["bystander_checks"] < stress.MIN_BYSTANDER_CHECKS
+    ):
+        problems.append(
+            f"storm too weak: fewer than {stress.MIN_INTERRUPTED} interrupted calls, {stress.MIN_CHECKS} checked"
+            f" results or {stress.MIN_BYSTANDER_CHECKS} bystander checks"
+        )
     assert not problems, "; ".join(problems) + "\n" + report
 
 
