@@ -13,6 +13,9 @@ kernel cannot run as hmac(...) (your own hash class, say), `_inner`/`_outer` has
 construction (computed by kcapi_hashlib's kernel hashes when the digestmod names one). Hash names the kernel
 lacks follow kcapi_hashlib's policy: strict raises ValueError('unsupported hash type NAME'), fallback uses
 the standard library (counted, see kcapi_hashlib.fallback_counts()).
+
+The key is checked once, here, at the public entry point (the stdlib's types and messages); the keyed layer below
+(kcapi_hashlib._afalg.keyed) receives the checked buffer and never calls back.
 """
 
 from __future__ import annotations
@@ -46,11 +49,6 @@ _MISSING_DIGESTMOD = (
     if sys.version_info >= (3, 13)
     else "Missing required parameter 'digestmod'."
 )
-
-# Keys longer than this are hashed before they reach setsockopt (RFC 2104 section 2: a key longer than the
-# block size is replaced by its hash, which the hmac template would do itself): alg_setkey copies the key
-# into sock_kmalloc'ed memory bounded by net.core.optmem_max (20 KiB before 6.8), so a 30 KB key gets ENOMEM.
-_LONG_KEY = 4096
 
 
 class _NotKernel(ValueError):
@@ -122,31 +120,26 @@ def identify(digestmod: Any) -> Optional[str]:
     return None
 
 
-def _prehash(kname: str, digest_size: int) -> Callable[[Buffer], Buffer]:
-    def prepare(key: Buffer) -> Buffer:
-        if len(key) <= _LONG_KEY:
-            return key
-        return _afalg.hash_oneshot(_afalg.tfm("hash", kname), (key,), digest_size)
-
-    return prepare
-
-
 def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.Tfm]:
     """The kernel's hmac(<name>) tfm keyed with `key` (from the key cache unless cached=False), or None if the
-    kernel has no such hash or hmac template here. KernelError (e.g. ENOMEM) propagates."""
+    kernel has no such hash or hmac template here. KernelError (e.g. ENOMEM) propagates.
+
+    `key` is a buffer the public entry point has already checked (validated once, there: nothing below calls back
+    into this module); an over-long key is hashed by the keyed layer before setsockopt (keyed.Prehash)."""
     alg = _hashes.ALGORITHMS[name]
     if alg.kernel is None:
         return None
-    prepare = _prehash(alg.kernel, alg.digest_size)
+    prehash = (alg.kernel, alg.digest_size)
     try:
         if cached:
-            return _keyed.cached_tfm("hash", f"hmac({alg.kernel})", key, prepare)
-        return _keyed.private_tfm("hash", f"hmac({alg.kernel})", prepare(key))
+            return _keyed.cached_tfm("hash", f"hmac({alg.kernel})", key, prehash)
+        return _keyed.private_tfm("hash", f"hmac({alg.kernel})", key, prehash)
     except _afalg.AlgUnavailable:
         return None
 
 
 def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashes.HASH]:
+    """The kernel's keyed hmac(<name>) object for a validated key buffer, or None (digestmod not the kernel's)."""
     if name is None:
         return None
     tfm = kernel_tfm(name, key)
@@ -279,6 +272,7 @@ class HMAC:
                    recommended, though not required for legacy API reasons.
         """
 
+        # The key is checked here, once; below, the kernel gets these bytes as they are.
         if not isinstance(key, (bytes, bytearray)):
             raise TypeError(f"key: expected bytes or bytearray, but got {type(key).__name__!r}")
 

@@ -28,7 +28,7 @@ from itertools import starmap
 from typing import Any, Callable, Optional, Sequence, Union
 
 from . import accounting, restrict
-from .keyring import Serial
+from .keyring import KeyringError, Serial
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -144,10 +144,14 @@ def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
 def _explain_serial(err: int, step: str, what: str) -> Optional[str]:
     """ALG_SET_KEY_BY_KEY_SERIAL's own errnos (crypto/af_alg.c: alg_setkey_by_key_serial, Linux >= 6.2).
 
-    Its lookup is lookup_user_key(serial, 0, KEY_NEED_SEARCH), which key_validate()s the key: ENOKEY (no such key,
-    or invalidated), EKEYREVOKED, EKEYEXPIRED, EACCES (no search permission). ENOPROTOOPT is two things: a kernel
-    before 6.2 (or without CONFIG_KEYS) does not know option 7 (alg_setsockopt's default case), and 6.2+ answers
-    it for a key type it takes no payload from (anything but user, logon, encrypted, trusted)."""
+    Its lookup is lookup_key -> lookup_user_key(serial, 0, KEY_NEED_SEARCH): EINVAL for a serial below 1 that is
+    no KEY_SPEC_* value, ENOKEY for an unknown or dead one (key_lookup); wait_for_key_construction -> key_validate:
+    ENOKEY once invalidated, EKEYREVOKED, EKEYEXPIRED (EIO while not instantiated); key_task_permission: EACCES
+    without search permission (read is never needed: a "logon" key works). ENOPROTOOPT is three things: a kernel
+    before 6.2 has no case for option 7 in alg_setsockopt's switch and returns the ENOPROTOOPT it set before it; a
+    kernel without CONFIG_KEYS has the stub that returns ENOPROTOOPT; and 6.2+ answers it for a key type it takes
+    no payload from (anything but user, logon, encrypted, trusted). EINVAL is also an optlen other than 4, or the
+    algorithm's setkey refusing the payload's size; ENOMEM a payload above net.core.optmem_max (sock_kmalloc)."""
     key = step[len("setsockopt(ALG_SET_KEY_BY_KEY_SERIAL") : -1].removeprefix(", ")
     key = key or "the keyring key"
     if err == errno.ENOPROTOOPT:
@@ -179,6 +183,8 @@ def _explain_serial(err: int, step: str, what: str) -> Optional[str]:
             f"{what}: this process may not use {key}: EACCES (AF_ALG needs the key's search permission: "
             "keyctl setperm, or possess it through a keyring this process holds)"
         )
+    if err == errno.EIO:
+        return f"{what}: {key} is not instantiated yet: EIO (its construction has not finished)"
     if err == errno.EINVAL:
         return (
             f"{what}: the kernel refused the payload of {key} as a key: EINVAL (a key size this algorithm does not "
@@ -218,6 +224,17 @@ class AlgUnavailable(OSError):
 
 class KernelError(OSError):
     """A kernel operation failed after the algorithm was bound (ENOKEY, EBADMSG, EINVAL, short send, ...)."""
+
+
+class KeyUnusable(KernelError, KeyringError):
+    """setsockopt(ALG_SET_KEY_BY_KEY_SERIAL) refused the keyring key itself (ENOKEY, EKEYREVOKED, EKEYEXPIRED,
+    EKEYREJECTED, EACCES, EIO: the lookup in alg_setkey_by_key_serial): both a KernelError and a KeyringError."""
+
+
+# lookup_user_key's answers about the key (see _explain_serial), not about the algorithm or the kernel
+_KEY_STATE = frozenset(
+    {errno.ENOKEY, errno.EKEYREVOKED, errno.EKEYEXPIRED, errno.EKEYREJECTED, errno.EACCES, errno.EIO}
+)
 
 
 def kernel_error(e: OSError, step: str, alg_type: str, alg_name: str) -> KernelError:
@@ -383,7 +400,10 @@ class Tfm:
             try:
                 self._live().setsockopt(SOL_ALG, ALG_SET_KEY_BY_KEY_SERIAL, struct.pack("=i", key.serial))
             except OSError as e:
-                step = f"setsockopt(ALG_SET_KEY_BY_KEY_SERIAL, {key!r})"
+                step = f"setsockopt(ALG_SET_KEY_BY_KEY_SERIAL, key {key.serial})"
+                err = e.errno if e.errno is not None else errno.EIO
+                if err in _KEY_STATE:
+                    raise KeyUnusable(err, explain(err, step, self.alg_type, self.name)) from None
                 raise kernel_error(e, step, self.alg_type, self.name) from None
             return
         try:

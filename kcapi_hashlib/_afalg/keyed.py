@@ -56,6 +56,7 @@ from .core import (
 from .core import recv as _recv
 from .core import send as _send
 from .core import sendv as _sendv
+from .hash import hash_oneshot as _hash_oneshot
 
 _blake2b: Optional[Callable[..., Any]]
 try:
@@ -67,8 +68,12 @@ CACHE_SIZE = 64  # keyed tfms kept; each holds one fd (plus one pooled op socket
 # The tag size of a fresh AEAD tfm: maxauthsize, 16 for every template used here (gcm, ccm, rfc7539).
 DEFAULT_AUTHSIZE = 16
 
-Prepare = Callable[[Buffer], Buffer]
 Key = Union[Buffer, _keyring.Serial]  # key bytes, or a kernel keyring key by serial (ALG_SET_KEY_BY_KEY_SERIAL)
+# (kernel hash name, digest size): an hmac(...) key longer than LONG_KEY bytes is replaced by its hash before it
+# reaches setsockopt (RFC 2104 section 2: the hmac template would do the same itself); alg_setkey copies the key
+# into sock_kmalloc'ed memory bounded by net.core.optmem_max (20 KiB before 6.8), so a 30 KB key gets ENOMEM.
+Prehash = tuple[str, int]
+LONG_KEY = 4096
 
 
 class _Entry:
@@ -170,17 +175,26 @@ def _rekey(entry: _Entry, alg_type: str, name: str, key: Key, authsize: Optional
     return t
 
 
+def _material(key: Key, prehash: Optional[Prehash]) -> Key:
+    """What setsockopt gets for `key`: a long hmac key's hash (see Prehash), else the key itself. A keyring key
+    is never hashed here: the kernel reads its payload (and the hmac template hashes a long one itself)."""
+    if prehash is None or isinstance(key, _keyring.Serial) or nbytes(key) <= LONG_KEY:
+        return key
+    return _hash_oneshot(core.tfm("hash", prehash[0]), (key,), prehash[1])
+
+
 def cached_tfm(
-    alg_type: str, name: str, key: Key, prepare: Optional[Prepare] = None, authsize: Optional[int] = None
+    alg_type: str, name: str, key: Key, prehash: Optional[Prehash] = None, authsize: Optional[int] = None
 ) -> Tfm:
     """The cached tfm for (alg_type, name) keyed with `key` (and, for AEAD, tag size `authsize`; None = the
     algorithm's maximum), made (or re-keyed) on a miss. This one cache serves every keyed transform: HMAC,
     CMAC, keyed BLAKE2b, skcipher and AEAD.
 
-    `prepare(key)` gives the bytes handed to setsockopt on a miss (e.g. an over-long HMAC key hashed first);
-    the cache is indexed by the caller's key. Raises AlgUnavailable / KernelError as core.keyed_tfm does.
+    `key` is bytes the caller has validated (a C-contiguous buffer) or a keyring.Serial; `prehash` names the hash
+    an over-long HMAC key is replaced by on a miss (see Prehash); the cache is indexed by the caller's key. Raises
+    AlgUnavailable / KernelError as core.keyed_tfm does.
 
-    A keyring key (a keyring.Serial) is indexed by its serial and never `prepare`d (the kernel reads its payload).
+    A keyring key (a keyring.Serial) is indexed by its serial and never hashed here (the kernel reads its payload).
     Its tfm holds a copy of the payload made at setsockopt time (alg_setkey_by_key_serial), which revoking the
     key does not touch: so every hit first asks the kernel whether the key is still usable (keyring.check, one
     keyctl), and a revoked, expired, invalidated or no longer permitted key drops its entry and raises
@@ -190,12 +204,7 @@ def cached_tfm(
     if authsize == DEFAULT_AUTHSIZE:
         authsize = None
     if _blake2b is None:  # pragma: no cover - no fingerprint function: no cache, a private tfm per object
-        return _new_tfm(
-            alg_type,
-            name,
-            prepare(key) if prepare is not None and not isinstance(key, _keyring.Serial) else key,
-            authsize,
-        )
+        return _new_tfm(alg_type, name, _material(key, prehash), authsize)
     fp = _fingerprint(alg_type, name, key, authsize)
     entry = _lru.get(fp)
     if entry is not None and isinstance(key, _keyring.Serial):
@@ -221,13 +230,20 @@ def cached_tfm(
             pass
     generation = _generation
     serial = key.serial if isinstance(key, _keyring.Serial) else None
-    material = prepare(key) if prepare is not None and not isinstance(key, _keyring.Serial) else key
+    material = _material(key, prehash)
     t: Optional[Tfm] = None
-    if victim is not None:
-        t = _rekey(victim, alg_type, name, material, authsize)
-        victim = None
-    if t is None:
-        t = _new_tfm(alg_type, name, material, authsize)
+    try:
+        if victim is not None:
+            t = _rekey(victim, alg_type, name, material, authsize)
+            victim = None
+        if t is None:
+            t = _new_tfm(alg_type, name, material, authsize)
+    except core.KeyUnusable:
+        # setsockopt(ALG_SET_KEY_BY_KEY_SERIAL) refused the key (revoked, expired, invalidated, no permission):
+        # no tfm of any algorithm keyed with it may be served from the cache any more.
+        assert serial is not None
+        drop_serial(serial)
+        raise
     if generation != _generation:
         return t  # a fork happened meanwhile: use it, do not cache it
     mine = _Entry(t, generation, authsize, serial)
@@ -258,9 +274,9 @@ def drop_serial(serial: int) -> int:
     return n
 
 
-def private_tfm(alg_type: str, name: str, key: Key) -> Tfm:
+def private_tfm(alg_type: str, name: str, key: Key, prehash: Optional[Prehash] = None) -> Tfm:
     """An uncached keyed tfm (for one derivation); the caller closes it."""
-    return _new_tfm(alg_type, name, key)
+    return _new_tfm(alg_type, name, _material(key, prehash))
 
 
 def clear() -> int:

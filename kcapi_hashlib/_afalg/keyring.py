@@ -15,7 +15,9 @@ import ctypes
 import errno
 import os
 import platform
-from typing import Optional
+from typing import Optional, Union
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 # (add_key, request_key, keyctl) per architecture (arch/*/include/uapi/asm/unistd*.h; asm-generic for the new ones)
 _SYSCALLS = {
@@ -46,6 +48,7 @@ KEYCTL_SETPERM = 5
 KEYCTL_DESCRIBE = 6
 KEYCTL_UNLINK = 9
 KEYCTL_SEARCH = 10
+KEYCTL_READ = 11
 KEYCTL_SET_TIMEOUT = 15
 KEYCTL_INVALIDATE = 21
 
@@ -57,10 +60,19 @@ KEYRINGS = {
     "user-session": KEY_SPEC_USER_SESSION_KEYRING,
 }
 
-# The key types alg_setkey_by_key_serial takes the payload of (crypto/af_alg.c): "user" and "logon"
-# (key_data_ptr_user), "encrypted" (key_data_ptr_encrypted: the decrypted data) and "trusted"
-# (key_data_ptr_trusted: the unsealed key), the last two only where CONFIG_ENCRYPTED_KEYS/CONFIG_TRUSTED_KEYS are
-# reachable. Any other type (a keyring, "asymmetric", ...) is answered with ENOPROTOOPT.
+# The key types alg_setkey_by_key_serial takes the payload of (crypto/af_alg.c, Linux >= 6.2): "user" and "logon"
+# (key_data_ptr_user: the user_key_payload, key->datalen bytes), "encrypted" (key_data_ptr_encrypted: the decrypted
+# data) and "trusted" (key_data_ptr_trusted: the unsealed key), the last two only where CONFIG_ENCRYPTED_KEYS /
+# CONFIG_TRUSTED_KEYS are reachable. Any other type (a keyring, "asymmetric", ...) is answered with ENOPROTOOPT, as
+# is a payload already gone (IS_ERR_OR_NULL: EKEYREVOKED). It finds the key with lookup_key ->
+# lookup_user_key(serial, 0, KEY_NEED_SEARCH): serial < 1 that is no KEY_SPEC_* is EINVAL, an unknown or dead serial
+# ENOKEY (key_lookup), then wait_for_key_construction -> key_validate (ENOKEY once invalidated, EKEYREVOKED,
+# EKEYEXPIRED; a negatively instantiated key its reject_error, an uninstantiated one EIO), then
+# key_task_permission(KEY_NEED_SEARCH): EACCES without the search bit for possessor/user/group/other (the kernel's
+# userspace-if.rst says EPERM; the code answers EACCES, or an LSM's own errno). Only search is needed, never read:
+# so a "logon" key, which userspace can never read (no ->read method), works. The payload is copied under key->sem
+# into sock_kmalloc'ed memory (bounded by net.core.optmem_max: ENOMEM above it), set with the type's setkey (its
+# EINVAL for a size the algorithm does not take) and freed zeroed (sock_kzfree_s).
 ALG_KEY_TYPES = ("logon", "user", "encrypted", "trusted")
 
 _libc: Optional[ctypes.CDLL] = None
@@ -124,6 +136,10 @@ def explain(err: int, step: str, what: str) -> str:
         return f"{what}: {step} failed with ENODEV: this kernel has no such key type (its module is not loaded)"
     if err == errno.EINVAL:
         return f"{what}: {step} failed with EINVAL: the kernel refused the key's type, description or payload"
+    if err == errno.EOPNOTSUPP:
+        return f"{what}: {step} failed with EOPNOTSUPP: this key type cannot be read from userspace (a 'logon' key)"
+    if err == errno.EIO:
+        return f"{what}: {step} failed with EIO: the key is not instantiated yet (its construction has not finished)"
     name = errno.errorcode.get(err, str(err))
     return f"{what}: {step} failed with {name}: {os.strerror(err)}"
 
@@ -138,18 +154,41 @@ def _call(index: int, step: str, what: str, *args: object) -> int:
         raise KeyringError(err, explain(err, step, what)) from None
 
 
-def add_key(key_type: str, description: str, payload: bytes, keyring: int) -> int:
-    """add_key(2): the new (or updated: same type and description in that keyring) key's serial."""
-    return _call(
-        0,
-        "add_key",
-        f"{key_type} key {description!r}",
-        key_type.encode(),
-        description.encode(),
-        ctypes.c_char_p(payload),
-        ctypes.c_size_t(len(payload)),
-        ctypes.c_int(keyring),
-    )
+def add_key(key_type: str, description: str, payload: Buffer, keyring: int) -> int:
+    """add_key(2): the new (or updated: same type and description in that keyring) key's serial.
+
+    `payload` is any C-contiguous buffer. The kernel copies it (key_create_or_update); this function keeps no
+    reference to it, and makes no copy of its own except for a read-only buffer that is not bytes (a read-only
+    memoryview, say: ctypes cannot point into it), whose temporary copy is zeroed before returning."""
+    view = memoryview(payload)
+    if not view.c_contiguous:
+        raise BufferError("add_key: the payload must be a C-contiguous buffer")
+    n = view.nbytes
+    scratch: Optional[bytearray] = None
+    arg: object
+    if isinstance(payload, bytes):
+        arg = ctypes.c_char_p(payload)  # points into the bytes object itself
+    elif not view.readonly:
+        arg = (ctypes.c_char * n).from_buffer(view.cast("B")) if n else ctypes.c_char_p(b"")
+    else:
+        scratch = bytearray(view.cast("B"))
+        arg = (ctypes.c_char * n).from_buffer(scratch) if n else ctypes.c_char_p(b"")
+    try:
+        return _call(
+            0,
+            "add_key",
+            f"{key_type} key {description!r}",
+            key_type.encode(),
+            description.encode(),
+            arg,
+            ctypes.c_size_t(n),
+            ctypes.c_int(keyring),
+        )
+    finally:
+        del arg
+        view.release()
+        if scratch is not None:
+            scratch[:] = bytes(n)
 
 
 def request_key(key_type: str, description: str, keyring: int = 0) -> int:
@@ -187,8 +226,9 @@ def check(serial: int) -> None:
     """Raise KeyringError unless `serial` is usable by AF_ALG now.
 
     keyctl(KEYCTL_GET_KEYRING_ID, serial, 0) does the lookup alg_setkey_by_key_serial does (keyctl_get_keyring_ID:
-    lookup_user_key(id, 0, KEY_NEED_SEARCH), which key_validate()s: EKEYREVOKED, EKEYEXPIRED, ENOKEY once
-    invalidated) for any key type, not only keyrings, and changes nothing: one syscall."""
+    lookup_user_key(id, 0, KEY_NEED_SEARCH), whose wait_for_key_construction key_validate()s: EKEYREVOKED,
+    EKEYEXPIRED, ENOKEY once invalidated; then key_task_permission: EACCES) for any key type, not only keyrings,
+    and changes nothing: one syscall."""
     _keyctl(KEYCTL_GET_KEYRING_ID, "KEYCTL_GET_KEYRING_ID", serial, ctypes.c_int(0))
 
 
@@ -201,6 +241,14 @@ def describe(serial: int) -> tuple[str, str]:
     if len(parts) != 5:
         raise KeyringError(errno.EINVAL, f"key {serial}: KEYCTL_DESCRIBE answered {text!r}")
     return parts[0], parts[4]
+
+
+def payload_size(serial: int) -> int:
+    """The payload's length in bytes, with none of it copied: keyctl(KEYCTL_READ) with a NULL buffer
+    (keyctl_read_key: "!buffer || !buflen" asks the type's ->read for the length only). Needs read permission
+    (or possession); a "logon" key has no ->read: EOPNOTSUPP. For "encrypted"/"trusted" keys the length is
+    that of their sealed blob, not of the key AF_ALG gets."""
+    return _keyctl(KEYCTL_READ, "KEYCTL_READ", serial, ctypes.c_void_p(None), ctypes.c_size_t(0))
 
 
 def revoke(serial: int) -> None:
