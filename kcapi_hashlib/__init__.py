@@ -30,6 +30,7 @@ from ._policy import (
     set_policy,
 )
 from ._report import accounting, reset_accounting
+from .keyring import KernelKey, KeyringError
 
 __version__ = "0.1.0"
 
@@ -65,4 +66,5 @@ __all__ = [
     "HASH", "AlgUnavailable", "KernelError", "KernelFallbackWarning", "UnsupportedAlgorithm",
     "set_policy", "get_policy", "fallback_counts", "reset_fallback_counts",
     "install", "uninstall", "installed", "patched", "accounting", "reset_accounting", "implementations",
+    "KernelKey", "KeyringError",
 ]  # fmt: skip

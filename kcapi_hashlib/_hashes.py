@@ -21,9 +21,11 @@ import warnings
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _afalg, _policy
+from . import keyring as _keyring
 from ._afalg import procfs
 from ._algorithms import BY_NAME, ROWS, Algorithm
 from ._callable import as_builtin, make_builtin
+from .keyring import KernelKey
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -298,6 +300,8 @@ def _blake2(
     tree: dict[str, Any],
     usedforsecurity: bool,
 ) -> Any:
+    if isinstance(key, KernelKey):
+        return _blake2_keyring(name, data, digest_size, key, salt, person, tree, usedforsecurity)
     # Every argument check is the original's own, on the running Python: its constructor is called with these
     # arguments and, for a valid key, zero bytes of the same length (no user data; nothing is hashed), so the
     # exception types, messages and their order (digest_size, key, salt, person, tree, then data) are
@@ -327,6 +331,36 @@ def _blake2(
         return _STDLIB[name](
             data, digest_size=digest_size, key=key, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
         )
+    h.update(data)
+    return h
+
+
+def _blake2_keyring(
+    name: str,
+    data: Buffer,
+    digest_size: int,
+    key: KernelKey,
+    salt: Buffer,
+    person: Buffer,
+    tree: dict[str, Any],
+    usedforsecurity: bool,
+) -> Any:
+    """blake2b/blake2s keyed from the kernel keyring: the kernel's keyed blake2b-<bits> or an error under every
+    policy (there are no key bytes for the userspace implementation). The other arguments are checked by the
+    original constructor (with an empty key), for its errors."""
+    _STDLIB[name](
+        digest_size=digest_size, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
+    )  # fmt: skip
+    size = operator.index(digest_size)
+    params = {k: bool(v) if k == "last_node" else operator.index(v) for k, v in tree.items()}
+    kname = kernel_name(name, size)
+    if memoryview(salt).nbytes or memoryview(person).nbytes or params != _TREE_DEFAULTS:
+        _keyring.unsupported("hash", name, key, f"the kernel's {name} takes no salt, person or tree parameters")
+    if kname is None:
+        sizes = ", ".join(str(s) for s in _BLAKE2_KERNEL_SIZES.get(name, ())) or "none"
+        _keyring.unsupported("hash", name, key, f"the kernel's {name} has digest sizes {sizes} only, not {size}")
+    tfm = _keyring.kernel_tfm(key, "hash", kname, "hash", name)
+    h = HASH._create(name, size, ALGORITHMS[name].block_size, tfm)
     h.update(data)
     return h
 

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import warnings
-from typing import Optional
+from typing import NoReturn, Optional
 
 from ._afalg import AlgUnavailable
 from ._afalg import accounting as _accounting
@@ -108,6 +108,19 @@ def unavailable(kind: str, name: str, reason: object) -> None:
             KernelFallbackWarning,
             stacklevel=_caller_level(),
         )
+
+
+def no_fallback(kind: str, name: str, reason: object, why: str) -> NoReturn:
+    """The kernel cannot serve `name` and nothing in userspace can either (`why`: e.g. the key is in the kernel
+    keyring, so this process has no bytes to compute with): raise under every policy, fallback included,
+    UnsupportedAlgorithm whose message carries the reason and why there is no fallback. A transient refusal
+    (EMFILE, ENOMEM, ...) is raised as the OSError it is, as under strict."""
+    _accounting.refused(kind, name, str(reason))
+    if isinstance(reason, AlgUnavailable) and reason.transient:
+        raise reason
+    raise UnsupportedAlgorithm(f"unsupported {kind} type {name}: {reason}; policy {_policy!r} {why}", reason) from (
+        reason if isinstance(reason, BaseException) else None
+    )
 
 
 def _caller_level() -> int:

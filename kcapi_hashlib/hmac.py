@@ -14,8 +14,12 @@ construction (computed by kcapi_hashlib's kernel hashes when the digestmod names
 lacks follow kcapi_hashlib's policy: strict raises ValueError('unsupported hash type NAME'), fallback uses
 the standard library (counted, see kcapi_hashlib.fallback_counts()).
 
+The key may be a kcapi_hashlib.keyring.KernelKey, a key in the kernel keyring: the kernel's hmac(<hash>) is keyed
+from it (ALG_SET_KEY_BY_KEY_SERIAL, Linux >= 6.2) and its bytes never enter this process. There is no fallback for
+it under any policy (see kcapi_hashlib.keyring).
+
 The key is checked once, here, at the public entry point (the stdlib's types and messages); the keyed layer below
-(kcapi_hashlib._afalg.keyed) receives the checked buffer and never calls back.
+(kcapi_hashlib._afalg.keyed) receives the checked buffer or the keyring serial and never calls back.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from types import BuiltinFunctionType, ModuleType
 from typing import Any, Callable, Optional, Union
 
 from . import _afalg, _hashes, _policy
+from . import keyring as _keyring
 from ._afalg import keyed as _keyed
 from ._algorithms import ROWS
 from ._callable import as_builtin
+from .keyring import KernelKey
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -149,6 +155,30 @@ def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashes.HASH]:
     return _hashes.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
 
 
+def _keyring_tfm(key: KernelKey, digestmod: Any) -> tuple[str, _afalg.Tfm]:
+    """(hash name, hmac tfm) for a kernel keyring key: only the kernel's hmac(<hash>) can use it, so a digestmod
+    that is no kernel hash (a class of your own, shake_*, sha512_256) raises under every policy: there are no
+    key bytes to run RFC 2104 over in userspace."""
+    name = identify(digestmod)
+    if name is None:
+        if isinstance(digestmod, str):
+            _keyring.unsupported("hash", digestmod, key, f"the kernel has no hash named {digestmod!r}")
+        raise TypeError(
+            f"a kernel keyring key needs a digestmod the kernel runs as hmac(<hash>) (a hash name, a hashlib "
+            f"constructor or a Crypto.Hash module), not {digestmod!r}: {_keyring.NO_FALLBACK} ({key!r})"
+        )
+    alg = _hashes.ALGORITHMS[name]
+    if alg.kernel is None:
+        _keyring.unsupported("hash", name, key, f"the kernel has no AF_ALG hash for {name}")
+    return name, _keyring.kernel_tfm(key, "hash", f"hmac({alg.kernel})", "hash", name)
+
+
+def _keyring_hmac(key: KernelKey, digestmod: Any) -> _hashes.HASH:
+    name, tfm = _keyring_tfm(key, digestmod)
+    alg = _hashes.ALGORITHMS[name]
+    return _hashes.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
+
+
 _buffer = _hashes.byte_view  # a C function's Py_buffer argument: TypeError, or BufferError if not C-contiguous
 
 
@@ -258,10 +288,11 @@ class HMAC:
     block_size: int
     digest_size: int
 
-    def __init__(self, key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> None:
+    def __init__(self, key: Union[Buffer, KernelKey], msg: Optional[Buffer] = None, digestmod: Any = "") -> None:
         """Create a new HMAC object.
 
-        key: bytes or buffer, key for the keyed hash object.
+        key: bytes or buffer, key for the keyed hash object; or a kcapi_hashlib.keyring.KernelKey (a key in the
+             kernel keyring, used by the kernel's hmac(<hash>) without its bytes entering this process).
         msg: bytes or buffer, Initial input for the hash or None.
         digestmod: A hash name suitable for hashlib.new(). *OR*
                    A hashlib constructor returning a new hash object. *OR*
@@ -272,7 +303,13 @@ class HMAC:
                    recommended, though not required for legacy API reasons.
         """
 
-        # The key is checked here, once; below, the kernel gets these bytes as they are.
+        # The key is checked here, once; below, the kernel gets these bytes (or this keyring key) as they are.
+        if isinstance(key, KernelKey):
+            if not digestmod:
+                raise TypeError(_MISSING_DIGESTMOD)
+            self._init_keyring(key, msg, digestmod)
+            return
+
         if not isinstance(key, (bytes, bytearray)):
             raise TypeError(f"key: expected bytes or bytearray, but got {type(key).__name__!r}")
 
@@ -306,6 +343,20 @@ class HMAC:
             self._digest_cons = _digest_cons(digestmod)
         elif sys.version_info >= (3, 14):
             self._inner = self._outer = None  # as 3.14's _init_openssl_hmac/_init_builtin_hmac
+
+    def _init_keyring(self, key: KernelKey, msg: Optional[Buffer], digestmod: Any) -> None:
+        """The kernel's hmac(<hash>) keyed from the kernel keyring (no RFC 2104 fallback: no bytes to run it on)."""
+        h = _keyring_hmac(key, digestmod)
+        if msg is not None:
+            h.update(msg)
+        self._hmac = h
+        self.digest_size = h.digest_size
+        self.block_size = h.block_size
+        if sys.version_info < (3, 10):
+            self._inner = self._outer = None
+            self._digest_cons = _digest_cons(digestmod)
+        elif sys.version_info >= (3, 14):
+            self._inner = self._outer = None
 
     if sys.version_info >= (3, 14):
         # 3.14's HMAC has an initializer per C implementation (OpenSSL's, HACL*'s); the kernel stands for both.
@@ -415,10 +466,10 @@ class HMAC:
 
 
 @as_builtin()
-def new(key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> HMAC:
+def new(key: Union[Buffer, KernelKey], msg: Optional[Buffer] = None, digestmod: Any = "") -> HMAC:
     """Create a new hashing object and return it.
 
-    key: bytes or buffer, The starting key for the hash.
+    key: bytes or buffer, The starting key for the hash (or a kcapi_hashlib.keyring.KernelKey).
     msg: bytes or buffer, Initial input for the hash, or None.
     digestmod: A hash name suitable for hashlib.new(). *OR*
                A hashlib constructor returning a new hash object. *OR*
@@ -436,15 +487,17 @@ def new(key: Buffer, msg: Optional[Buffer] = None, digestmod: Any = "") -> HMAC:
 
 
 @as_builtin()
-def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
+def digest(key: Union[Buffer, KernelKey], msg: Buffer, digest: Any) -> bytes:
     """Fast inline implementation of HMAC.
 
-    key: bytes or buffer, The key for the keyed hash object.
+    key: bytes or buffer, The key for the keyed hash object (or a kcapi_hashlib.keyring.KernelKey).
     msg: bytes or buffer, Input message.
     digest: A hash name suitable for hashlib.new() for best performance. *OR*
             A hashlib constructor returning a new hash object. *OR*
             A module supporting PEP 247.
     """
+    if isinstance(key, KernelKey):
+        return _keyring_digest(key, msg, digest)
     name = identify(digest)
     if _userspace_only(name):
         return _stdlib_hmac.digest(key, msg, _stdlib_digestmod(name, digest))  # type: ignore[arg-type, arg-type]
@@ -465,6 +518,13 @@ def digest(key: Buffer, msg: Buffer, digest: Any) -> bytes:
             return _afalg.hash_oneshot(tfm, (_buffer(msg),), _hashes.ALGORITHMS[name].digest_size)
 
     return _compute_digest_fallback(key, msg, digest)
+
+
+def _keyring_digest(key: KernelKey, msg: Buffer, digest: Any) -> bytes:
+    """hmac.digest() with a kernel keyring key: one sendmsg + one recv on the cached keyed tfm."""
+    m = _buffer(msg)
+    name, tfm = _keyring_tfm(key, digest)
+    return _afalg.hash_oneshot(tfm, (m,), _hashes.ALGORITHMS[name].digest_size)
 
 
 def _compute_digest_fallback(key: Buffer, msg: Buffer, digest: Any) -> bytes:

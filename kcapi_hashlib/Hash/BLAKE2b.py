@@ -7,19 +7,30 @@ kcapi_hashlib.hmac.clear_key_cache). Other digest sizes follow kcapi_hashlib's p
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .. import _afalg, _hashes
+from .. import keyring as _keyring
 from .._afalg import keyed as _keyed
 from .._algorithms import BY_NAME
 from .._callable import as_builtin
 from ..hmac import compare_digest
+from ..keyring import KernelKey
 from ._base import Buffer, HashBase, check_data, unhexlify_tag
 
 _KERNEL_SIZES = BY_NAME["blake2b"].kernel_sizes
 
 
-def _start(digest_bytes: int, key: Buffer) -> Any:
+def _start(digest_bytes: int, key: Any) -> Any:
+    if isinstance(key, KernelKey):
+        # A kernel keyring key: the kernel's blake2b-<bits> or nothing (no key bytes to hash with in userspace).
+        if digest_bytes not in _KERNEL_SIZES:
+            sizes = ", ".join(str(n) for n in _KERNEL_SIZES)
+            _keyring.unsupported(
+                "hash", "blake2b", key, f"the kernel's blake2b has digest sizes {sizes} only, not {digest_bytes}"
+            )
+        tfm = _keyring.kernel_tfm(key, "hash", f"blake2b-{digest_bytes * 8}", "hash", "blake2b")
+        return _hashes.HASH._create("blake2b", digest_bytes, BY_NAME["blake2b"].block_size, tfm)
     if key and digest_bytes in _KERNEL_SIZES:
         kname = f"blake2b-{digest_bytes * 8}"
         try:
@@ -49,7 +60,9 @@ class BLAKE2b_Hash(HashBase):
     # The internal block size of the hash algorithm in bytes (PyCryptodome's value).
     block_size: int = 64
 
-    def __init__(self, data: Optional[Buffer], key: Buffer, digest_bytes: int, update_after_digest: bool) -> None:
+    def __init__(
+        self, data: Optional[Buffer], key: Union[Buffer, KernelKey], digest_bytes: int, update_after_digest: bool
+    ) -> None:
         # The size of the resulting hash in bytes.
         self.digest_size = digest_bytes
 
@@ -60,7 +73,8 @@ class BLAKE2b_Hash(HashBase):
         if digest_bytes in (20, 32, 48, 64) and not key:
             self.oid = "1.3.6.1.4.1.1722.12.2.1." + str(digest_bytes // 4)
 
-        check_data(key)
+        if not isinstance(key, KernelKey):
+            check_data(key)
         self._h = _start(digest_bytes, key)
         if data:
             self.update(data)
@@ -131,7 +145,7 @@ class BLAKE2b_Hash(HashBase):
         data: Optional[Buffer] = None,
         digest_bytes: Optional[int] = None,
         digest_bits: Optional[int] = None,
-        key: Buffer = b"",
+        key: Union[Buffer, KernelKey] = b"",
         update_after_digest: bool = False,
     ) -> BLAKE2b_Hash:
         """Return a new instance of a BLAKE2b hash object.
@@ -155,7 +169,7 @@ def new(
     data: Optional[Buffer] = None,
     digest_bytes: Optional[int] = None,
     digest_bits: Optional[int] = None,
-    key: Buffer = b"",
+    key: Union[Buffer, KernelKey] = b"",
     update_after_digest: bool = False,
 ) -> BLAKE2b_Hash:
     """Create a new hash object.
@@ -170,8 +184,9 @@ def new(
             Optional and alternative to ``digest_bytes``.
             The size of the digest, in bits (8 to 512, in steps of 8).
             Default is 512.
-        key (bytes/bytearray/memoryview):
-            Optional. The key to use to compute the MAC (1 to 64 bytes).
+        key (bytes/bytearray/memoryview/kcapi_hashlib.keyring.KernelKey):
+            Optional. The key to use to compute the MAC (1 to 64 bytes; a KernelKey: at digest sizes 20, 32,
+            48 and 64 only, computed by the kernel).
             If not specified, no key will be used.
         update_after_digest (boolean):
             Optional. By default, a hash object cannot be updated anymore after
@@ -197,7 +212,10 @@ def new(
             raise ValueError("'digest_bits' not in range 8..512, with steps of 8")
         digest_bytes = digest_bits // 8
 
-    if len(key) > 64:
+    if isinstance(key, KernelKey):
+        if key.size is not None and key.size > 64:  # else the kernel checks it (blake2b setkey: EINVAL)
+            raise ValueError("BLAKE2b key cannot exceed 64 bytes")
+    elif len(key) > 64:
         raise ValueError("BLAKE2b key cannot exceed 64 bytes")
 
     return BLAKE2b_Hash(data, key, digest_bytes, update_after_digest)

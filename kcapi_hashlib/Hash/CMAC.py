@@ -15,9 +15,11 @@ from types import ModuleType
 from typing import Any, Callable, Optional, Union
 
 from .. import _afalg, _hashes, _policy
+from .. import keyring as _keyring
 from .._afalg import keyed as _keyed
 from .._callable import as_builtin
 from ..hmac import compare_digest
+from ..keyring import KernelKey
 from ._base import unhexlify_tag
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -73,10 +75,12 @@ def _kernel_cmac(key_obj: Any, ciphermod: Any, cipher_params: dict[str, Any], bs
 
     key_obj is checked as PyCryptodome's cipher modules check the key they are given: its len() (in items)
     against the key sizes, then its type (bytes, bytearray, memoryview); the kernel gets its bytes."""
-    key = bytes(key_obj)  # PyCryptodome's CMAC: self._key = bytes(key), before anything else
     modname = getattr(ciphermod, "__name__", "") or type(ciphermod).__name__
     package, _, leaf = modname.rpartition(".")
     spec = _CIPHERS.get(leaf) if package + "." in _CIPHER_PACKAGES else None
+    if isinstance(key_obj, KernelKey):
+        return _keyring_cmac(key_obj, modname, leaf, spec, cipher_params, bs)
+    key = bytes(key_obj)  # PyCryptodome's CMAC: self._key = bytes(key), before anything else
     reason: object = f"the kernel has no cmac for the cipher module {modname!r}"
     if spec is not None and spec[1] == bs:
         kcipher, _, check, harmless = spec
@@ -96,6 +100,31 @@ def _kernel_cmac(key_obj: Any, ciphermod: Any, cipher_params: dict[str, Any], bs
                 return _hashes.HASH._create(f"cmac({kcipher})", bs, bs, tfm)
     _policy.unavailable("cmac", f"cmac({leaf or modname})", reason)
     return _SP800_38B(key, ciphermod, cipher_params, bs)
+
+
+def _keyring_cmac(
+    key: KernelKey,
+    modname: str,
+    leaf: str,
+    spec: Optional[tuple[str, int, Callable[[bytes], bytes], frozenset[str]]],
+    cipher_params: dict[str, Any],
+    bs: int,
+) -> Any:
+    """cmac(<cipher>) keyed from the kernel keyring. No SP 800-38B fallback under any policy: the key's bytes are
+    not in this process. The key's size is the kernel's to check (the cipher's setkey: EINVAL -> ValueError);
+    for Triple DES the kernel's des3_ede takes 24-byte keys only (PyCryptodome's 16-byte form is expanded from the
+    bytes, which a keyring key does not give)."""
+    label = f"cmac({leaf or modname})"
+    if spec is None or spec[1] != bs:
+        _keyring.unsupported("cmac", label, key, f"the kernel has no cmac for the cipher module {modname!r}")
+    kcipher = spec[0]
+    extra = sorted(set(cipher_params) - spec[3])
+    if extra:
+        _keyring.unsupported(
+            "cmac", label, key, f"the kernel's cmac({kcipher}) takes no cipher parameters ({', '.join(extra)})"
+        )
+    tfm = _keyring.kernel_tfm(key, "hash", f"cmac({kcipher})", "cmac", label)
+    return _hashes.HASH._create(f"cmac({kcipher})", bs, bs, tfm)
 
 
 class _SP800_38B:
@@ -197,7 +226,7 @@ class CMAC:
 
     def __init__(
         self,
-        key: Buffer,
+        key: Union[Buffer, KernelKey],
         msg: Optional[Buffer],
         ciphermod: ModuleType,
         cipher_params: dict[str, Any],
@@ -324,7 +353,7 @@ class CMAC:
 
 @as_builtin()
 def new(
-    key: Buffer,
+    key: Union[Buffer, KernelKey],
     msg: Optional[Buffer] = None,
     ciphermod: Optional[ModuleType] = None,
     cipher_params: Optional[dict[str, Any]] = None,
@@ -334,8 +363,8 @@ def new(
     """Create a new MAC object.
 
     Args:
-        key (byte string/byte array/memoryview):
-            key for the CMAC object.
+        key (byte string/byte array/memoryview/kcapi_hashlib.keyring.KernelKey):
+            key for the CMAC object (a KernelKey: a kernel keyring key, used by the kernel by serial).
             The key must be valid for the underlying cipher algorithm.
             For instance, it must be 16 bytes long for AES-128.
         ciphermod (module):

@@ -16,7 +16,8 @@ from typing import Any, Optional, Union
 from .. import _hashes
 from .._algorithms import ROWS
 from .._callable import as_builtin
-from ..hmac import _kernel_hmac, compare_digest, identify
+from ..hmac import _kernel_hmac, _keyring_hmac, compare_digest, identify
+from ..keyring import KernelKey
 from ._base import check_data, unhexlify_tag
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -99,7 +100,13 @@ class HMAC:
                Only present if the algorithm was officially assigned one.
     """
 
-    def __init__(self, key: Buffer, msg: Buffer = b"", digestmod: Optional[ModuleType] = None) -> None:
+    _mac: Any
+    _sealed_by_digest: bool
+    _digested: bool
+
+    def __init__(
+        self, key: Union[Buffer, KernelKey], msg: Buffer = b"", digestmod: Optional[ModuleType] = None
+    ) -> None:
         if digestmod is None:
             digestmod = _default_digestmod()
 
@@ -116,6 +123,15 @@ class HMAC:
             self.oid = _hash2hmac_oid[digestmod.oid]
         except (KeyError, AttributeError):
             pass
+
+        if isinstance(key, KernelKey):
+            # A kernel keyring key: the kernel's hmac(<hash>) or nothing (no bytes for RFC 2104 in userspace).
+            self._mac = _keyring_hmac(key, digestmod)
+            self._sealed_by_digest = self._seals(identify(digestmod), digestmod)
+            self._digested = False
+            check_data(msg)
+            self._mac.update(msg)
+            return
 
         if isinstance(key, memoryview):
             key = key.tobytes()
@@ -139,12 +155,16 @@ class HMAC:
         self._mac = mac
         # PyCryptodome's SHA-3 objects refuse update() after digest() (unless made with update_after_digest),
         # and its HMAC inherits that from its inner hash object: so does ours.
-        self._sealed_by_digest = (
-            name is not None and name.startswith("sha3_") and not getattr(digestmod, "_update_after_digest", False)
-        )
+        self._sealed_by_digest = self._seals(name, digestmod)
         self._digested = False
         check_data(msg)
         mac.update(msg)
+
+    @staticmethod
+    def _seals(name: Optional[str], digestmod: Any) -> bool:
+        return bool(
+            name is not None and name.startswith("sha3_") and not getattr(digestmod, "_update_after_digest", False)
+        )
 
     def update(self, msg: Buffer) -> HMAC:
         """Authenticate the next chunk of message.
@@ -230,12 +250,12 @@ class HMAC:
 
 
 @as_builtin()
-def new(key: Buffer, msg: Buffer = b"", digestmod: Optional[ModuleType] = None) -> HMAC:
+def new(key: Union[Buffer, KernelKey], msg: Buffer = b"", digestmod: Optional[ModuleType] = None) -> HMAC:
     """Create a new MAC object.
 
     Args:
-        key (bytes/bytearray/memoryview):
-            key for the MAC object.
+        key (bytes/bytearray/memoryview/kcapi_hashlib.keyring.KernelKey):
+            key for the MAC object (a KernelKey: a kernel keyring key, used by the kernel by serial).
             It must be long enough to match the expected security level of the
             MAC.
         msg (bytes/bytearray/memoryview):
