@@ -40,6 +40,7 @@ from kcapi_hashlib.vm.guest import (
     sysctl_path,
     take_back,
 )
+from kcapi_hashlib.vm.runner import guest_options
 
 ROOT = Path(__file__).resolve().parent.parent
 # One qemu boot under TCG inside user-mode-linux: ~45 s on an idle machine; a loaded one takes longer.
@@ -231,6 +232,24 @@ def test_init_scripts_with_options_are_valid_shell(tmp_path: Path) -> None:
     assert 'modprobe" -q af_alg' in text  # af_alg_restrict exists only once af_alg.ko is in
     assert "/proc/sys/kernel/printk" in text
     assert "/usr/bin/setpriv --reuid=4242" in text
+
+
+def test_fips_boots_with_fips_1_and_the_init_checks_the_kernel_took_it(tmp_path: Path) -> None:
+    text = init_script(tmp_path, ["true"], "/", {}, GuestOptions(fips=True), (), "/usr/bin/setpriv")
+    assert subprocess.run(["sh", "-n"], input=text, text=True, timeout=60).returncode == 0
+    assert "/proc/sys/crypto/fips_enabled" in text and "no CONFIG_CRYPTO_FIPS" in text
+    plain = init_script(tmp_path, ["true"], "/", {}, GuestOptions(), (), "/usr/bin/setpriv")
+    assert "fips_enabled" not in plain
+    assert guest_options([], None, None, [], fips=True).fips
+
+
+@pytest.mark.slow
+def test_qemu_fips_on_a_kernel_without_fips_mode_fails_the_run_naming_it() -> None:
+    """Debian's 7.3 is built without CONFIG_CRYPTO_FIPS: fips=1 is ignored there, and the run says so."""
+    result = _vm("--kernel", "7.3-amd64", "--fips", "--", "echo", "ran")
+    assert result.returncode == EXIT_SETUP, result.stderr
+    assert "--fips: kernel 7.3-amd64 is not in FIPS mode with fips=1 (no CONFIG_CRYPTO_FIPS)" in result.stderr
+    assert "ran" not in result.stdout
 
 
 def test_accelerator_plan_tries_kvm_only_where_it_opens_and_has_not_hung_on_this_host(tmp_path: Path) -> None:

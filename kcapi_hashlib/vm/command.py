@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         "(a directory if PATH ends in /, else an empty file) and owned by the user until the VM is "
         "gone, then given back (a PATH made here to the caller; files made inside stay the user's)",
     )
+    parser.add_argument(
+        "--fips",
+        action="store_true",
+        help="boot the kernel in FIPS mode (fips=1 on its command line: only FIPS-allowed algorithms, each "
+        "self-tested at registration); the run fails with status 2 if the kernel has no FIPS mode",
+    )
     parser.add_argument("--force-vm", action="store_true", help="boot the VM even if the host has AF_ALG")
     parser.add_argument("--verbose", action="store_true", help="show the kernel console and timings")
     parser.add_argument("--mem", default="2G", help="VM memory (default 2G)")
@@ -130,6 +136,7 @@ def main(argv: list[str]) -> int:
             user=args.user,
             caps=args.cap,
             writable=args.writable,
+            fips=args.fips,
         )
     except KeyboardInterrupt:
         say("interrupted; VM stopped")

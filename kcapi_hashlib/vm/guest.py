@@ -133,6 +133,7 @@ class GuestOptions:
     caps: Optional[tuple[str, ...]] = None
     writable: tuple[str, ...] = ()
     tmpfs_tmpdir: bool = False
+    fips: bool = False  # booted with fips=1 (the backend adds it to the kernel command line); init checks it took
 
 
 def parse_sysctl(item: str) -> tuple[str, str]:
@@ -223,6 +224,15 @@ def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setp
     def fail(message: str, code: int) -> list[str]:
         return [f'  echo {q(PREFIX + message)} >>"$T/err"', f'  echo {code} > "$T/rc"; off']
 
+    if options.fips:
+        # fips=1 on the command line sets fips_enabled only where the kernel has CONFIG_CRYPTO_FIPS
+        # (crypto/fips.c: fips_enable; without it the parameter is ignored and /proc/sys/crypto/fips_enabled
+        # is absent), so a run that asked for FIPS mode and did not get it fails instead of testing nothing.
+        lines += ['if [ "$(cat /proc/sys/crypto/fips_enabled 2>/dev/null)" != 1 ]; then']
+        why = "is not in FIPS mode with fips=1 (no CONFIG_CRYPTO_FIPS)"
+        lines += [f'  echo "{PREFIX}--fips: kernel $(uname -r) {why}" >>"$T/err"']
+        lines += [f'  echo {EXIT_SETUP} > "$T/rc"; off']
+        lines += ["fi"]
     for key, value in options.sysctls:
         path = sysctl_path(key)
         if path.startswith("/proc/sys/crypto/af_alg"):

@@ -250,6 +250,8 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, acc
     ]
     if not job.verbose:
         append.append("quiet")
+    if job.options.fips:
+        append.append("fips=1")
     # security_model=passthrough: the guest's uids, modes and device nodes are the host's (as root;
     # "none" otherwise: the files keep the caller's owner). multidevs=remap: the host's / spans several
     # filesystems, whose inode numbers would otherwise collide inside the guest.

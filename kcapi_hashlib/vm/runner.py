@@ -24,9 +24,13 @@ def _mem_bytes(mem: str) -> int:
 
 
 def guest_options(
-    sysctls: Sequence[str], user: Optional[int], caps: Optional[Sequence[str]], writable: Sequence[str]
+    sysctls: Sequence[str],
+    user: Optional[int],
+    caps: Optional[Sequence[str]],
+    writable: Sequence[str],
+    fips: bool = False,
 ) -> GuestOptions:
-    """The --sysctl/--user/--cap/--writable arguments, checked (VMError with EXIT_SETUP)."""
+    """The --sysctl/--user/--cap/--writable/--fips arguments, checked (VMError with EXIT_SETUP)."""
     if user is not None and not 0 <= user < 2**32 - 1:
         raise VMError(f"bad --user {user} (a uid: 0 to 4294967294)", EXIT_SETUP)
     cap_names: Optional[tuple[str, ...]] = None
@@ -35,7 +39,11 @@ def guest_options(
     if writable and not user:
         raise VMError("--writable is for --user UID (root can write anything already)", EXIT_SETUP)
     return GuestOptions(
-        sysctls=tuple(parse_sysctl(s) for s in sysctls), user=user, caps=cap_names, writable=tuple(writable)
+        sysctls=tuple(parse_sysctl(s) for s in sysctls),
+        user=user,
+        caps=cap_names,
+        writable=tuple(writable),
+        fips=fips,
     )
 
 
@@ -85,6 +93,7 @@ def run(
     user: Optional[int] = None,
     caps: Optional[Sequence[str]] = None,
     writable: Sequence[str] = (),
+    fips: bool = False,
 ) -> int:
     """Run *cmd* under a real kernel and return its exit status.
 
@@ -105,7 +114,7 @@ def run(
         kernel = default_kernel
     try:
         with signals_raise():
-            options = guest_options(sysctls, user, caps, writable)
+            options = guest_options(sysctls, user, caps, writable, fips)
             vm_only = force_vm or refuse or kernel != default_kernel or options != GuestOptions()
             if not vm_only and host_has_af_alg():
                 if not cmd:

@@ -220,6 +220,8 @@ class UserModeLinux(Backend):
             ]
             if not job.verbose:
                 argv.insert(1, "quiet")
+            if job.options.fips:
+                argv.append("fips=1")
             proc: Optional[subprocess.Popen[bytes]] = None
             try:
                 console = os.open(guest.console, os.O_WRONLY | os.O_APPEND)
