@@ -19,6 +19,7 @@ from typing import Any, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._callable import as_builtin
+from . import _keystream
 from ._common import (
     Buffer,
     Stateful,
@@ -26,7 +27,6 @@ from ._common import (
     c_buffer,
     io_views,
     kernel,
-    keystream_crypt,
     size_t_error,
     too_long,
 )
@@ -67,7 +67,7 @@ class ChaCha20Cipher(Stateful):
         with self._locked():
             self._step(Method.ENCRYPT, (Method.ENCRYPT,), "Cipher object can only be used for decryption")
             src, dst, start = self._reserve(plaintext, output)
-        return keystream_crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
+        return _keystream.crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -80,7 +80,7 @@ class ChaCha20Cipher(Stateful):
         with self._locked():
             self._step(Method.DECRYPT, (Method.DECRYPT,), "Cipher object can only be used for encryption")
             src, dst, start = self._reserve(ciphertext, output)
-        return keystream_crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
+        return _keystream.crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
     def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:
         """Check the buffers and take their length of key stream (caller holds the lock)."""

@@ -100,7 +100,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
         return struct.pack("<I", block + 1) + self._n12
 
     def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
-        self._keystream("xchacha20" if self._x else "chacha20", 64, self._iv_at, data, offset, out)
+        self._stream_xor("xchacha20" if self._x else "chacha20", 64, self._iv_at, data, offset, out)
 
     def _reference_tag(self, aad: bytes, plain: bytes, reason: KernelError) -> bytes:
         def make(real: Any) -> bytes:
@@ -117,7 +117,7 @@ class ChaCha20Poly1305Cipher(AeadCipher):
         if why is not None:
             raise why
         otk = bytearray(64)
-        self._keystream("xchacha20" if self._x else "chacha20", 64, self._iv_at, bytes(64), -64, memoryview(otk))
+        self._stream_xor("xchacha20" if self._x else "chacha20", 64, self._iv_at, bytes(64), -64, memoryview(otk))
         return _Poly1305Mac(bytes(otk[:32]))
 
     # --- PyCryptodome's API ---

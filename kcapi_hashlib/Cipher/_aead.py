@@ -29,6 +29,8 @@ from typing import Any, Callable, Optional, Union, overload
 
 from .._afalg import AlgUnavailable, KernelError
 from .._afalg import aead as _k
+from .._afalg import skcipher as _sk
+from . import _keystream
 from ._common import MessageTooLongError, Stateful, finish, io_views, nbytes, new_output, too_long
 from ._common import c_buffer as flat
 from ._common import is_buffer as is_buffer
@@ -41,16 +43,9 @@ Writable = Union[bytearray, memoryview]
 # Messages (AAD + data + tag) up to this size go through one kernel AEAD operation; it is below the
 # default socket buffers (net.core.wmem_default/rmem_default, 208 KiB) so no setsockopt is needed.
 _ONESHOT = 192 * 1024
-# Keystream and CBC-MAC operations are issued in pieces of this size (a multiple of every block size).
+# CCM's CBC-MAC operations are issued in pieces of this size (a multiple of every block size); keystream pieces
+# are Cipher._keystream's.
 _CHUNK = 128 * 1024
-# Keystream operations of large messages start at this size (fewer syscalls per MiB: 2 per piece, plus the
-# socket-buffer raise of _afalg.aead._fit) and shrink, down to _CHUNK, where the kernel refuses a piece for its
-# size: a socket buffer that cannot be raised that far (SO_SNDBUF is capped at net.core.wmem_max without
-# CAP_NET_ADMIN), or ENOMEM from sock_kmalloc of the scatterlists (af_alg_alloc_tsgl, af_alg_get_rsgl: bounded
-# by net.core.optmem_max, 20 KiB on 6.1, which stops one operation between 640 and 768 KiB). What worked is
-# remembered for the process in _stream_chunk[0].
-_BIG_CHUNK = 512 * 1024
-_stream_chunk = [_BIG_CHUNK]
 
 
 def c_buffer(x: object) -> None:
@@ -164,7 +159,7 @@ class AeadCipher(Stateful):
 
     # --- helpers for the modes ---
 
-    def _keystream(
+    def _stream_xor(
         self,
         name: str,
         bs: int,
@@ -172,38 +167,12 @@ class AeadCipher(Stateful):
         data: Buffer,
         offset: int,
         out: memoryview,
-        until_wrap: Optional[Callable[[int], int]] = None,
+        boundary: Optional[Callable[[int], Optional[int]]] = None,
     ) -> None:
-        """XOR data with the keystream of skcipher `name` (block size bs) starting at byte `offset`, in
-        kernel operations of at most _CHUNK bytes; iv_at(block) is the IV of a block; until_wrap(block) how
-        many blocks may follow it before the mode's counter wraps differently from the kernel's."""
-        src = flat(data)
-        n = len(src)
-        pos = 0
-        while pos < n:
-            block, skip = divmod(offset + pos, bs)
-            chunk = _stream_chunk[0] if n - pos > _CHUNK - skip else _CHUNK
-            take = min(n - pos, chunk - skip)
-            if until_wrap is not None:
-                take = min(take, until_wrap(block) * bs - skip)
-            piece = src[pos : pos + take]
-            dst = out[pos : pos + take]
-            try:
-                if skip:  # start mid-block: feed `skip` dummy bytes and drop their output
-                    _k.stream_once(
-                        name, self._key, iv_at(block), [bytes(skip), piece], [memoryview(bytearray(skip)), dst]
-                    )
-                else:
-                    _k.stream_once(name, self._key, iv_at(block), [piece], [dst])
-            except KernelError as e:
-                # Refused for its size (the op socket was closed: stream_once): the same piece again, smaller;
-                # dst is rewritten whole by the retry.
-                if chunk <= _CHUNK or not _k.too_big(e):
-                    raise
-                # 512 -> 384 KiB (fits an unprivileged buffer: 2 * wmem_max, 416 KiB by default) -> 256 -> 128
-                _stream_chunk[0] = max(_CHUNK, chunk - (128 * 1024 if chunk <= 384 * 1024 else chunk // 4))
-                continue
-            pos += take
+        """out = data XOR the keystream of skcipher `name` (block size bs) from byte `offset` of the message:
+        Cipher._keystream.xor on the cached tfm for (name, key), a large message in raised pieces. iv_at(block)
+        is the IV of a block, boundary(block) where a kernel message must end after it (None: nowhere)."""
+        _keystream.xor(_sk.keyed(name, self._key), flat(data), out, offset, bs, iv_at, boundary, self._key)
 
     def _aad_joined(self) -> bytes:
         return b"".join(self._aad)

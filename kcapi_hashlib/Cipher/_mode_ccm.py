@@ -28,7 +28,7 @@ from ._aead import (
     xor16,
     zero,
 )
-from ._common import Unavailable, nbytes
+from ._common import Unavailable, nbytes, zeros
 from ._state_machine import ALL, Method
 
 __all__ = ["CcmMode"]
@@ -177,11 +177,12 @@ class CcmMode(NistAeadCipher):
         def iv_at(block: int) -> bytes:
             return prefix + (block + 1).to_bytes(q, "big")
 
-        self._keystream(f"ctr({self._kname})", 16, iv_at, data, offset, out)
+        self._stream_xor(f"ctr({self._kname})", 16, iv_at, data, offset, out)
 
     def _s0(self) -> bytes:
+        """S_0 = E_K(A_0): the key-stream block before the message's first."""
         out = bytearray(16)
-        _k.stream_once(f"ctr({self._kname})", self._key, self._nat.iv, [bytes(16)], [memoryview(out)])
+        self._xor(zeros(16), -16, memoryview(out))
         return bytes(out)
 
     def _new_mac(self) -> Mac:

@@ -8,8 +8,8 @@ MessageTooLongError once 2**(8 * counter_len) blocks would be used.
   does the whole job. It increments the whole block as one big-endian number (crypto_inc), which equals
   PyCryptodome's counter until the counter field wraps; so a message never crosses a wrap (it ends there and
   the next one starts with the wrapped IV). Messages start on a block boundary with the IV of that block;
-  a partial first or last block is padded with zeros that go to scratch space (ctr steps past a partial final
-  block, so the position is kept here). All of it: see _common.keystream_crypt.
+  a partial first block is padded with zeros that go to scratch space (ctr steps past a partial final block,
+  so the position is kept here). All of it: Cipher._keystream, the engine every counter-mode cipher uses.
 - Little-endian counters or a suffix (Counter.new(..., little_endian=True) / suffix=...): ctr(<cipher>) cannot
   count that way. The counter blocks are built here and enciphered by the kernel's ecb(<cipher>); the data is
   XORed with that key stream in userspace.
@@ -22,6 +22,7 @@ from typing import Any, Literal, Optional, Union, overload
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
+from . import _keystream
 from ._common import (
     Buffer,
     Stateful,
@@ -29,7 +30,6 @@ from ._common import (
     finish,
     io_views,
     kernel,
-    keystream_crypt,
     new_output,
     too_long,
     xor_into,
@@ -122,7 +122,7 @@ class CtrMode(Stateful):
     def _process(self, src: memoryview, dst: Optional[memoryview], start: int) -> Optional[bytes]:
         if self._ecb:
             return self._process_ecb(src, dst, start)
-        return keystream_crypt(self._alg, src, dst, start, self.block_size, self._counter_block, self._wrap_after)
+        return _keystream.crypt(self._alg, src, dst, start, self.block_size, self._counter_block, self._wrap_after)
 
     def _process_ecb(self, src: memoryview, dst: Optional[memoryview], start: int) -> Optional[bytes]:
         n = len(src)

@@ -19,7 +19,6 @@ import struct
 from typing import Any, Optional, overload
 
 from .._afalg import KernelError
-from .._afalg import aead as _k
 from .._afalg import core as _core
 from .._afalg import keyed as _keyed
 from .._afalg.hash import HashStream
@@ -34,7 +33,7 @@ from ._aead import (
     xor16,
     zero,
 )
-from ._common import Unavailable, finish, nbytes, pycryptodome_fallback
+from ._common import Unavailable, finish, nbytes, pycryptodome_fallback, zeros
 from ._common import c_buffer as flat
 from ._state_machine import ALL, Method
 
@@ -85,7 +84,7 @@ class _GcmBuiltMac(Mac):
     def __init__(self, mode: GcmMode) -> None:
         self._mode = mode
         self._aad = b""
-        self._c: list[bytes] = []
+        self._c: list[bytes] = [bytes(16)]  # joined: 0^128 || C, as _ghash takes it
 
     def aad(self, data: Buffer) -> None:
         self._aad = bytes(data)
@@ -94,9 +93,9 @@ class _GcmBuiltMac(Mac):
         self._c.append(bytes(data))
 
     def digest(self) -> bytes:
-        c = b"".join(self._c)
+        zc = b"".join(self._c)
         self._c = []
-        return xor16(self._mode._ghash(self._aad, c), self._mode._ecb_block(self._mode._j0()))
+        return xor16(self._mode._ghash(self._aad, zc), self._mode._ecb_block(self._mode._j0()))
 
 
 class GcmMode(NistAeadCipher):
@@ -164,18 +163,32 @@ class GcmMode(NistAeadCipher):
     def _native(self) -> Optional[Native]:
         return self._nat
 
+    def _gctr(self, icb: bytes, data: Buffer, offset: int, out: memoryview) -> None:
+        """out = data XOR GCTR_K's key stream from counter block `icb` (SP 800-38D 6.5), from byte `offset`, on
+        ctr(aes): block b uses inc32^b(icb), where only the low 32 bits count; the kernel's ctr increments all
+        128, so a message ends where they wrap."""
+        hi = icb[:12]
+        lo = int.from_bytes(icb[12:], "big")
+
+        def iv_at(block: int) -> bytes:
+            return hi + ((lo + block) & 0xFFFFFFFF).to_bytes(4, "big")
+
+        def boundary(block: int) -> int:
+            return block + 0x100000000 - ((lo + block) & 0xFFFFFFFF)
+
+        self._stream_xor(f"ctr({self._kname})", 16, iv_at, data, offset, out, boundary)
+
     def _ecb_block(self, block: bytes) -> bytes:
-        """E_K(block): one ctr(aes) block from counter `block` over zeros."""
+        """E_K(block): the first key-stream block of ctr(aes) from counter `block`."""
         out = bytearray(16)
-        _k.stream_once(f"ctr({self._kname})", self._key, block, [bytes(16)], [memoryview(out)])
+        self._gctr(block, zeros(16), 0, memoryview(out))
         return bytes(out)
 
-    def _ghash(self, aad: bytes, c: bytes) -> bytes:
-        """S = GHASH_H(A || pad || C || pad || [len A]_64 || [len C]_64), by gcm(aes) (module docstring)."""
-        ks = bytearray(16 + len(c))
-        # counter N0||1 gives E_K(N0||1) for the first (zero) block, then the keystream gcm(aes) will use
-        ctr1 = _N0 + b"\x00\x00\x00\x01"
-        _k.stream_once(f"ctr({self._kname})", self._key, ctr1, [bytes(16), c], [memoryview(ks)])
+    def _ghash(self, aad: bytes, zc: bytes) -> bytes:
+        """S = GHASH_H(A || pad || C || pad || [len A]_64 || [len C]_64), by gcm(aes) (module docstring), where
+        zc = 0^128 || C: GCTR from N0||1 over it gives E_K(N0||1) and then C XOR the keystream gcm(aes) will use."""
+        ks = bytearray(len(zc))
+        self._gctr(_N0 + b"\x00\x00\x00\x01", zc, 0, memoryview(ks))
         nat = Native(f"gcm({self._kname})", None, _N0, True)
         tag = self._native_encrypt(nat, [aad], len(aad), [memoryview(ks)[16:]], None)
         return xor16(tag, bytes(ks[:16]))
@@ -185,23 +198,14 @@ class GcmMode(NistAeadCipher):
             if len(self.nonce) == 12:
                 self._j0_cache = self.nonce + b"\x00\x00\x00\x01"
             else:
-                self._j0_cache = self._ghash(b"", self.nonce)
+                self._j0_cache = self._ghash(b"", bytes(16) + self.nonce)
         return self._j0_cache
 
     def _xor(self, data: Buffer, offset: int, out: memoryview) -> None:
-        """GCTR from inc32(J0) on ctr(aes): block b of the message uses counter inc32^(b+1)(J0), where only
-        the low 32 bits count; the kernel's ctr increments all 128, so operations stop at the wrap."""
+        """The message's GCTR, from inc32(J0)."""
         j0 = self._j0()
-        hi = j0[:12]
-        lo = int.from_bytes(j0[12:], "big") + 1
-
-        def iv_at(block: int) -> bytes:
-            return hi + ((lo + block) & 0xFFFFFFFF).to_bytes(4, "big")
-
-        def until_wrap(block: int) -> int:
-            return 0x100000000 - ((lo + block) & 0xFFFFFFFF)
-
-        self._keystream(f"ctr({self._kname})", 16, iv_at, data, offset, out, until_wrap)
+        inc32 = j0[:12] + ((int.from_bytes(j0[12:], "big") + 1) & 0xFFFFFFFF).to_bytes(4, "big")
+        self._gctr(inc32, data, offset, out)
 
     def _reference_tag(self, aad: bytes, plain: bytes, reason: KernelError) -> bytes:
         def make(real_factory: Any) -> bytes:
