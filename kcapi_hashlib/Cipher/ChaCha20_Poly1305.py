@@ -23,7 +23,7 @@ from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg.hash import mac_stream
 from .._callable import as_builtin
-from ._aead import AeadCipher, Buffer, Mac, Native, Writable, c_buffer, is_buffer
+from ._aead import AeadCipher, Buffer, Mac, Native, PaddedHashMac, Writable, c_buffer, is_buffer
 from ._common import c_buffer as flat
 from ._common import nbytes, pycryptodome_fallback
 from ._state_machine import Method
@@ -33,30 +33,15 @@ __all__ = ["ChaCha20Poly1305Cipher", "new", "key_size"]
 _REPLACES = ["new"]
 
 
-class _Poly1305Mac(Mac):
+class _Poly1305Mac(PaddedHashMac):
     """Poly1305(otk, A || pad16 || C || pad16 || le64 len A || le64 len C) with the kernel's 'poly1305' hash."""
 
     def __init__(self, otk: bytes) -> None:
-        self._stream = mac_stream("poly1305")
-        self._stream.update([otk])
-        self._alen = 0
-        self._clen = 0
+        super().__init__(mac_stream("poly1305"))
+        self._stream.update([otk])  # the hash's key is the first 32 bytes of its data (poly1305_generic.c)
 
-    def aad(self, data: Buffer) -> None:
-        self._alen = len(data)
-        if self._alen:
-            self._stream.update([data, bytes(-self._alen % 16)])
-
-    def data(self, data: Buffer) -> None:
-        if len(data):
-            self._stream.update([data])
-            self._clen += len(data)
-
-    def digest(self) -> bytes:
-        tail = bytes(-self._clen % 16) + struct.pack("<QQ", self._alen, self._clen)
-        tag = self._stream.peek(tail, 16)
-        self._stream.close()
-        return tag
+    def _lengths(self) -> bytes:
+        return struct.pack("<QQ", self._alen, self._clen)  # in bytes, little-endian
 
 
 class ChaCha20Poly1305Cipher(AeadCipher):

@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional, Union, overload
 from .._afalg import AlgUnavailable, KernelError
 from .._afalg import aead as _k
 from .._afalg import skcipher as _sk
+from .._afalg.hash import HashStream
 from . import _keystream
 from ._common import MessageTooLongError, Stateful, finish, io_views, nbytes, new_output, too_long
 from ._common import c_buffer as flat
@@ -84,6 +85,40 @@ class Mac:
 
     def digest(self) -> bytes:
         raise NotImplementedError
+
+
+class PaddedHashMac(Mac):
+    """The streaming MAC of GCM (GHASH) and ChaCha20-Poly1305 (Poly1305): a kernel hash stream over
+    A || pad16 || C || pad16 || the lengths block, fed as the AAD and data arrive; the digest finalizes a clone
+    (HashStream.peek) with the last padding and the lengths, then closes the stream. A mode gives the stream,
+    the lengths block (_lengths) and what is done to the hash's 16 bytes (_finish)."""
+
+    def __init__(self, stream: HashStream) -> None:
+        self._stream = stream
+        self._alen = 0
+        self._clen = 0
+
+    def _lengths(self) -> bytes:
+        """The final block: the lengths of A and C as the MAC encodes them."""
+        raise NotImplementedError
+
+    def _finish(self, s: bytes) -> bytes:
+        return s
+
+    def aad(self, data: Buffer) -> None:
+        self._alen = len(data)
+        if self._alen:
+            self._stream.update([data, bytes(-self._alen % 16)])
+
+    def data(self, data: Buffer) -> None:
+        if len(data):
+            self._stream.update([data])
+            self._clen += len(data)
+
+    def digest(self) -> bytes:
+        s = self._stream.peek(bytes(-self._clen % 16) + self._lengths(), 16)
+        self._stream.close()
+        return self._finish(s)
 
 
 class Native:
@@ -411,4 +446,4 @@ class NistAeadCipher(AeadCipher):
         return self.encrypt(plaintext, output=output), self.digest()
 
 
-__all__ = ["AeadCipher", "Mac", "NistAeadCipher", "MessageTooLongError", "Native", "too_long"]
+__all__ = ["AeadCipher", "Mac", "NistAeadCipher", "MessageTooLongError", "Native", "PaddedHashMac", "too_long"]

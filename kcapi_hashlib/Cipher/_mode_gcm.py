@@ -27,6 +27,7 @@ from ._aead import (
     Mac,
     Native,
     NistAeadCipher,
+    PaddedHashMac,
     Writable,
     is_buffer,
     too_long,
@@ -48,7 +49,7 @@ _KERNEL_AUTHSIZES = (4, 8, 12, 13, 14, 15, 16)
 _N0 = bytes(12)  # the internal nonce of the GHASH construction (its keystream never leaves this module)
 
 
-class _GhashMac(Mac):
+class _GhashMac(PaddedHashMac):
     """GHASH_H(A || pad || C || pad || [len A]_64 || [len C]_64) XOR E_K(J0) with the kernel's 'ghash' hash."""
 
     def __init__(self, mode: GcmMode) -> None:
@@ -56,25 +57,13 @@ class _GhashMac(Mac):
         # H is per key, not per message: the 'ghash' tfm keyed with it comes from the keyed-tfm cache (no socket,
         # bind, setsockopt per message; its op socket from the tfm's pool). The stream holds the tfm, so the
         # cache never re-keys it under this message.
-        self._stream = HashStream(_keyed.cached_tfm("hash", "ghash", h))
+        super().__init__(HashStream(_keyed.cached_tfm("hash", "ghash", h)))
         self._ek_j0 = mode._ecb_block(mode._j0())
-        self._alen = 0
-        self._clen = 0
 
-    def aad(self, data: Buffer) -> None:
-        self._alen = len(data)
-        if self._alen:
-            self._stream.update([data, bytes(-self._alen % 16)])
+    def _lengths(self) -> bytes:
+        return struct.pack(">QQ", 8 * self._alen, 8 * self._clen)  # in bits, big-endian
 
-    def data(self, data: Buffer) -> None:
-        if len(data):
-            self._stream.update([data])
-            self._clen += len(data)
-
-    def digest(self) -> bytes:
-        tail = bytes(-self._clen % 16) + struct.pack(">QQ", 8 * self._alen, 8 * self._clen)
-        s = self._stream.peek(tail, 16)
-        self._stream.close()
+    def _finish(self, s: bytes) -> bytes:
         return xor16(s, self._ek_j0)
 
 
