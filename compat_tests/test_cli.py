@@ -22,6 +22,7 @@ import pytest
 
 import kcapi_hashlib
 from kcapi_hashlib import _afalg
+from kcapi_hashlib._afalg import core
 from kcapi_hashlib.cli import checksum
 from kcapi_hashlib.cli.proc import crypto_entry, proc_crypto
 
@@ -412,10 +413,15 @@ def test_doctor_explains_a_seccomp_block() -> None:
     assert "socket(AF_ALG)   [FAIL] EPERM: AF_ALG is blocked for this process" in out
     assert "Seccomp: 2 (filter), Seccomp_filters: 1, NoNewPrivs: 1" in out
     assert "seccomp          [FAIL]" in out
+    assert "-> blocked (seccomp): allow socket() with address family 38 (AF_ALG) in the seccomp profile" in out
     assert "--security-opt seccomp=" in out
-    assert out.rstrip().splitlines()[-1] == (
-        "NOT USABLE: socket(AF_ALG) is blocked by a seccomp filter (EPERM); "
-        "allow AF_ALG (address family 38) for this process"
+    assert (
+        out.rstrip()
+        .splitlines()[-1]
+        .startswith(
+            "NOT USABLE: AF_ALG is blocked for this process by a seccomp filter (EPERM): "
+            "allow socket() with address family 38 (AF_ALG) in the seccomp profile"
+        )
     )
 
 
@@ -425,7 +431,7 @@ def test_doctor_explains_a_seccomp_block() -> None:
         (errno.EAFNOSUPPORT, ["no AF_ALG sockets", "EAFNOSUPPORT", "CONFIG_CRYPTO_USER_API"]),
         (errno.EPERM, ["blocked", "EPERM", "seccomp"]),
         (errno.EACCES, ["blocked", "EACCES", "seccomp"]),
-        (errno.ENOENT, ["cannot bind hash algorithm 'sm3'", "ENOENT", "refused/blacklisted", "af_alg_restrict"]),
+        (errno.ENOENT, ["cannot bind hash algorithm 'sm3'", "ENOENT", "refused/blacklisted", "a kernel built with it"]),
         (errno.ENOKEY, ["needs a key", "ENOKEY"]),
         (errno.EBUSY, ["EBUSY", "operation sockets"]),
         (errno.ENOMEM, ["ENOMEM", "optmem_max"]),
@@ -439,6 +445,37 @@ def test_explain_names_the_cause(err: int, expected: list[str]) -> None:
         assert part in text, (part, text)
     exc = _afalg.AlgUnavailable(err, "bind", "hash", "sm3")
     assert exc.errno == err and str(exc) == text
+    # its parts, as list and doctor show them: the sentence opens with the summary and (but for ENOENT, whose
+    # remedy list narrows by what the kernel shows it has) closes with the remedy
+    assert exc.cause and text.startswith(exc.summary), (exc.summary, text)
+    assert exc.explanation == core.explanation(err, "bind", "hash", "sm3")
+    if err != errno.ENOENT and exc.remedy:
+        assert text.endswith("; " + exc.remedy), (exc.remedy, text)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "cause", "remedy"),
+    [
+        (None, "not in kernel", "use a kernel built with it"),
+        ("its modules are in this kernel's module index", "module refused", "modprobe crypto-NAME"),
+        ("/proc/crypto lists it", "not bindable", "'kcapi-hashlib list' shows its implementations"),
+    ],
+)
+def test_enoent_cause_follows_what_the_kernel_shows(evidence: Optional[str], cause: str, remedy: str) -> None:
+    """ENOENT's sentence is one; its cause and remedy follow where the kernel shows it has the name (the module
+    index: a module that did not load; /proc/crypto: registered, but not as this type)."""
+    seen: list[str] = []
+
+    def has(name: str) -> Optional[str]:
+        seen.append(name)
+        return evidence
+
+    parts = core.explanation(errno.ENOENT, "bind", "hash", "sm3", has=has)
+    assert seen == ["sm3"]
+    assert parts.cause == cause and remedy in parts.remedy, parts
+    assert parts.sentence == _afalg.explain(errno.ENOENT, "bind", "hash", "sm3")
+    if evidence is not None:
+        assert parts.remedy.startswith(evidence), parts
 
 
 def test_quotef_is_coreutils_quoting(tmp_path: Path) -> None:

@@ -67,4 +67,6 @@ def test_doctor_explains_and_exits_1() -> None:
     assert "socket(AF_ALG)   [FAIL] EAFNOSUPPORT: this kernel has no AF_ALG sockets" in out
     assert "install af_alg /bin/false" in out
     assert "af_alg module    [info] available, not loaded" in out
-    assert out.rstrip().splitlines()[-1].startswith("NOT USABLE: this kernel has no AF_ALG (EAFNOSUPPORT)")
+    verdict = out.rstrip().splitlines()[-1]
+    assert verdict.startswith("NOT USABLE: this kernel has no AF_ALG sockets (EAFNOSUPPORT): "), verdict
+    assert "modprobe rules refuse its modules" in verdict, verdict

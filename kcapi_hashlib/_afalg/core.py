@@ -25,7 +25,7 @@ import socket
 import struct
 import weakref
 from itertools import starmap
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from . import accounting, restrict
 from .keyring import KeyringError, Serial
@@ -82,63 +82,195 @@ def count(alg: Tfm, kind: str, nbytes: int = 0) -> None:
 
 # --- errors ---------------------------------------------------------------------------------------------
 
-_RESTRICT = "/proc/sys/crypto/af_alg_restrict"
+
+class Explanation(NamedTuple):
+    """What an errno from AF_ALG means for one step and algorithm, in the parts its readers use. One place says
+    it per errno (_explanation); the CLI only formats these (doctor's findings and verdict, list's cause column).
+
+    - cause: a short name to group refusals by (list --json's "cause"): "no AF_ALG", "blocked (seccomp)", "not in
+      kernel", restrict.RESTRICTED, ...
+    - summary: what happened, one clause (doctor's verdict: "NOT USABLE: {summary} ({ERRNO}): ...")
+    - sentence: str() of the error: what failed, with which errno, the likely causes, and what to do
+    - remedy: what would change the answer ("" where nothing but trying again would)
+    """
+
+    cause: str
+    summary: str
+    sentence: str
+    remedy: str
 
 
-def _restrict_level() -> Optional[str]:
+# Where socket(AF_ALG) fails with EAFNOSUPPORT: every way to a kernel that has AF_ALG (alg_create is af_alg.ko's).
+_NO_AF_ALG = (
+    "use a kernel built with CONFIG_CRYPTO_USER_API_HASH (and _SKCIPHER, _AEAD, _RNG for the others), load its "
+    "modules (as root: modprobe af_alg algif_hash), or run the program under a kernel that has them "
+    "(kcapi-hashlib vm -- CMD)"
+)
+
+
+def _said(cause: str, summary: str, body: str, remedy: str = "") -> Explanation:
+    """An Explanation whose sentence is `body` (it starts with the summary) and then the remedy."""
+    return Explanation(cause, summary, f"{body}; {remedy}" if remedy else body, remedy)
+
+
+def _seccomp_mode() -> Optional[str]:
+    """/proc/self/status's Seccomp field ("0" none, "1" strict, "2" filter), or None where it cannot be read."""
     try:
-        with open(_RESTRICT) as f:
-            return f.read().strip()
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Seccomp:"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
-        return None
+        pass
+    return None
+
+
+def explanation(
+    err: int, step: str, alg_type: str, alg_name: str, has: Optional[Callable[[str], Optional[str]]] = None
+) -> Explanation:
+    """Why the kernel refused `step` for (alg_type, alg_name), and what to do, in parts (see Explanation). `has`:
+    where the kernel shows it has a name (restrict.kernel_has, the default; it reads /proc/crypto and the module
+    index), which tells a refused module from a missing algorithm for ENOENT; it changes only cause and remedy."""
+    refusal = restrict.classify(err, step, alg_type, alg_name)
+    return _explanation(err, step, alg_type, alg_name, refusal, restrict.kernel_has if has is None else has)
 
 
 def explain(err: int, step: str, alg_type: str, alg_name: str) -> str:
     """A sentence saying why the kernel refused `step` for (alg_type, alg_name), and what to do."""
     refusal = restrict.classify(err, step, alg_type, alg_name)
-    if refusal is not None:  # af_alg_restrict >= 1 refused it, or may have (7.3+: see restrict.py)
-        return refusal.sentence
+    return _explanation(err, step, alg_type, alg_name, refusal, None).sentence
+
+
+def _explanation(
+    err: int,
+    step: str,
+    alg_type: str,
+    alg_name: str,
+    refusal: Optional[restrict.Refusal],
+    has: Optional[Callable[[str], Optional[str]]],
+) -> Explanation:
+    """explanation() for a known af_alg_restrict reading; has=None: do not look (the sentence is the same)."""
     what = f"{alg_type} algorithm {alg_name!r}"
+    name = errno.errorcode.get(err, str(err))
+    if refusal is not None:  # af_alg_restrict >= 1 refused it, or may have (7.3+: see restrict.py)
+        summary = {
+            restrict.DISABLED: f"AF_ALG is disabled by af_alg_restrict={refusal.level} for every process",
+            restrict.RESTRICTED: f"af_alg_restrict={refusal.level} refuses {what} to this process",
+            restrict.MAYBE_RESTRICTED: f"the kernel cannot bind {what} (af_alg_restrict={refusal.level}, or not built)",
+        }.get(refusal.cause, refusal.sentence)
+        return Explanation(refusal.cause, summary, refusal.sentence, refusal.remedy)
     if step.startswith("setsockopt(ALG_SET_KEY_BY_KEY_SERIAL"):
         by_serial = _explain_serial(err, step, what)
         if by_serial is not None:
-            return by_serial
-    level = _restrict_level()
-    restricted = f" (/proc/sys/crypto/af_alg_restrict is {level})" if level not in (None, "0") else ""
+            return Explanation(name, by_serial, by_serial, "")
+    level = restrict.level()
+    restricted = f" (/proc/sys/crypto/af_alg_restrict is {level})" if level else ""
     if err == errno.EAFNOSUPPORT:
-        return (
-            "this kernel has no AF_ALG sockets: socket(AF_ALG) failed with EAFNOSUPPORT (kernel built without "
-            "CONFIG_CRYPTO_USER_API, the af_alg module is missing or refused, or af_alg_restrict=2)" + restricted
+        summary = "this kernel has no AF_ALG sockets"
+        return _said(
+            "no AF_ALG",
+            summary,
+            f"{summary}: socket(AF_ALG) failed with EAFNOSUPPORT (kernel built without CONFIG_CRYPTO_USER_API, the "
+            f"af_alg module is missing or refused, or af_alg_restrict=2){restricted}",
+            _NO_AF_ALG,
         )
     if err in (errno.EPERM, errno.EACCES):
-        return (
-            f"AF_ALG is blocked for this process: {step}() failed with {errno.errorcode[err]} (a seccomp "
-            "profile such as Docker's or containerd's default, an LSM policy, or a missing capability under "
-            "af_alg_restrict)" + restricted
-        )
+        return _explain_blocked(step, name, _seccomp_mode(), restricted)
     if err == errno.ENOENT:
-        extra = "; unprivileged processes may bind only the restricted allowlist" if restricted else ""
-        return (
-            f"the kernel cannot bind {what}: ENOENT (not built into this kernel, its module is missing or "
-            f"refused/blacklisted, or not allowed by af_alg_restrict){restricted}{extra}"
-        )
+        # crypto_alloc_* found no such algorithm (crypto/api.c: crypto_alg_mod_lookup after request_module
+        # "crypto-<name>"): not built, or its module missing or refused. Which, only the kernel's lists can say.
+        evidence = has(alg_name) if has is not None and step == "bind" else None
+        return _explain_enoent(what, alg_type, alg_name, restricted, has is not None, evidence)
     if err == errno.ENOKEY:
-        return f"{what} needs a key and none was set: ENOKEY"
+        return _said(name, f"{what} needs a key and none was set", f"{what} needs a key and none was set: ENOKEY")
+    summary = f"{what}: {step}() failed with {name}"
     if err == errno.EBUSY:
-        return f"{what}: {step}() failed with EBUSY (the tfm already has operation sockets)"
+        return _said(name, summary, f"{summary} (the tfm already has operation sockets)")
     if err in (errno.ENOMEM, errno.ENOBUFS):
-        return (
-            f"{what}: {step}() failed with {errno.errorcode[err]} (the kernel's socket option memory, "
-            "net.core.optmem_max, or memory is exhausted; transient: the next call tries again)"
+        return _said(
+            name,
+            summary,
+            f"{summary} (the kernel's socket option memory, net.core.optmem_max, or memory is exhausted; "
+            "transient: the next call tries again)",
         )
     if err in (errno.EMFILE, errno.ENFILE):
         table = "this process's descriptor table (RLIMIT_NOFILE)" if err == errno.EMFILE else "the system's file table"
-        return (
-            f"{what}: {step}() failed with {errno.errorcode[err]}: {table} is full (transient: nothing is "
-            "remembered, the next call tries again)"
+        return _said(
+            name, summary, f"{summary}: {table} is full (transient: nothing is remembered, the next call tries again)"
         )
-    name = errno.errorcode.get(err, str(err))
-    return f"{what}: {step}() failed with {name}: {os.strerror(err)}"
+    return _said(name, summary, f"{summary}: {os.strerror(err)}")
+
+
+def _explain_blocked(step: str, name: str, seccomp: Optional[str], restricted: str) -> Explanation:
+    """EPERM/EACCES from socket() or bind(). crypto/af_alg.c gives neither (alg_create answers only
+    ESOCKTNOSUPPORT, EPROTONOSUPPORT or ENOMEM; af_alg_restrict answers ENOENT, see restrict.py): a seccomp filter
+    does, at the syscall, or an LSM through security_socket_create/security_socket_bind. /proc/self/status's
+    Seccomp field tells which of the two it can be."""
+    failed = f"{step}() failed with {name}"
+    if seccomp == "2":
+        summary = "AF_ALG is blocked for this process by a seccomp filter"
+        return _said(
+            "blocked (seccomp)",
+            summary,
+            f"{summary}: {failed} (this process runs under a seccomp filter, as container runtimes' default "
+            f"profiles install: Docker 29+, containerd){restricted}",
+            "allow socket() with address family 38 (AF_ALG) in the seccomp profile: docker/podman run "
+            "--security-opt seccomp=PROFILE.json (seccomp=unconfined to confirm), Kubernetes: "
+            "securityContext.seccompProfile",
+        )
+    if seccomp == "0":
+        summary = "AF_ALG is blocked for this process by a security module"
+        return _said(
+            "blocked (LSM)",
+            summary,
+            f"{summary}: {failed} (no seccomp filter is installed here: an LSM policy such as SELinux or AppArmor "
+            f"denies it){restricted}",
+            "allow AF_ALG sockets in that policy; its denials are in the audit log (ausearch -m avc, "
+            "dmesg | grep -i denied)",
+        )
+    summary = "AF_ALG is blocked for this process"
+    return _said(
+        "blocked (LSM or seccomp)",
+        summary,
+        f"{summary}: {failed} (a seccomp profile such as Docker's or containerd's default, or an LSM policy)"
+        f"{restricted}",
+        "allow socket() with address family 38 (AF_ALG) in the seccomp profile or security policy that refuses it",
+    )
+
+
+def _explain_enoent(
+    what: str, alg_type: str, alg_name: str, restricted: str, looked: bool, evidence: Optional[str]
+) -> Explanation:
+    """ENOENT outside af_alg_restrict. The sentence is the same whatever the evidence (AlgUnavailable's str() does
+    not look); `looked` and `evidence` (restrict.kernel_has's answer) choose the cause and remedy list shows."""
+    summary = f"the kernel cannot bind {what}"
+    body = (
+        f"{summary}: ENOENT (not built into this kernel, or its module is missing or refused/blacklisted){restricted}"
+    )
+    remedy = (
+        "use a kernel built with it, or load its module as root (modprobe crypto-NAME; 'kcapi-hashlib doctor' "
+        "shows the modprobe rules that refuse one)"
+    )
+    if not looked:
+        return Explanation("not in kernel or refused", summary, f"{body}; {remedy}", remedy)
+    sentence = f"{body}; {remedy}"
+    if evidence is None:
+        return Explanation("not in kernel", summary, sentence, "use a kernel built with it")
+    if evidence == "/proc/crypto lists it":  # registered, yet no implementation of it binds as this type
+        return Explanation(
+            "not bindable",
+            summary,
+            sentence,
+            f"{evidence}, but no implementation AF_ALG binds as {alg_type} (internal ones only, or another type): "
+            "'kcapi-hashlib list' shows its implementations",
+        )
+    return Explanation(  # the remedy names no algorithm: doctor's "served here" groups refusals by it
+        "module refused",
+        summary,
+        sentence,
+        f"{evidence}, but it did not load: as root, modprobe crypto-NAME (each name in a template such as "
+        "hmac(NAME)) says why (a blacklist or install rule in modprobe.d, module loading off)",
+    )
 
 
 def _explain_serial(err: int, step: str, what: str) -> Optional[str]:
@@ -199,16 +331,36 @@ TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS, 
 
 
 class AlgUnavailable(OSError):
-    """The kernel cannot serve an algorithm. errno is the kernel's; str() says exactly why."""
+    """The kernel cannot serve an algorithm. errno is the kernel's; str() says exactly why and what to do, and
+    cause, summary and remedy are its parts (Explanation) as list and doctor show them."""
 
     def __init__(self, err: int, step: str, alg_type: str, alg_name: str) -> None:
         refusal = restrict.classify(err, step, alg_type, alg_name)
-        super().__init__(err, refusal.sentence if refusal is not None else explain(err, step, alg_type, alg_name))
+        super().__init__(err, _explanation(err, step, alg_type, alg_name, refusal, None).sentence)
+        self._err = err
         self.step = step
         self.alg_type = alg_type
         self.alg_name = alg_name
         #: af_alg_restrict's part in this refusal (cause, level, the process's facts, remedy), or None
         self.restriction: Optional[restrict.Refusal] = refusal
+
+    @functools.cached_property
+    def explanation(self) -> Explanation:
+        """str()'s parts; for ENOENT, cause and remedy from what the kernel shows it has (restrict.kernel_has:
+        /proc/crypto and the module index, read on first use, not when the refusal is made)."""
+        return _explanation(self._err, self.step, self.alg_type, self.alg_name, self.restriction, restrict.kernel_has)
+
+    @property
+    def cause(self) -> str:
+        return self.explanation.cause
+
+    @property
+    def summary(self) -> str:
+        return self.explanation.summary
+
+    @property
+    def remedy(self) -> str:
+        return self.explanation.remedy
 
     @property
     def transient(self) -> bool:

@@ -2,8 +2,9 @@
 
 survey() asks the kernel once (through kcapi_hashlib._afalg: af_alg_status, probe) and reads the host (host.py).
 Each finding is one small function of that Survey; FINDINGS lists them in the order they print. What a kernel
-refusal means is the AlgUnavailable's own text (kcapi_hashlib._afalg.explain); doctor adds what it sees around
-it (seccomp mode, modules, modprobe rules, af_alg_restrict) and a verdict naming the likeliest cause.
+refusal means, and what to do about it, is the AF_ALG layer's to say (the AlgUnavailable's str(), summary, cause
+and remedy: _afalg.core.Explanation); doctor formats that, adds what it sees around it (modules, modprobe rules,
+module loading, the kernel configuration, af_alg_restrict's level) and a verdict naming the likeliest cause.
 """
 
 from __future__ import annotations
@@ -158,8 +159,6 @@ def about_algif(alg_type: str, name: str) -> Callable[[Survey], Finding]:
                 hints.append(f"{module} is {state}: the algorithm {name!r} itself is missing or its module refused")
             else:
                 hints.append(f"load it as root: modprobe {module} (module {state}); see the modprobe rules below")
-            if s.restrict_level not in (None, "0"):
-                hints.append(f"af_alg_restrict={s.restrict_level} may keep {name!r} off this process's allowlist")
         status_word = "FAIL" if alg_type == "hash" else "warn"
         return Finding(module, status_word, f"{alg_type} {name!r}: {errname(failure.errno)}: {failure}", tuple(hints))
 
@@ -225,20 +224,10 @@ def about_seccomp(s: Survey) -> Finding:
     detail = f"Seccomp: {mode} ({mode_text}), Seccomp_filters: {filters}, NoNewPrivs: {s.status.get('NoNewPrivs', '?')}"
     advice: tuple[str, ...] = ()
     status = "ok" if mode == "0" else "info"
-    if s.socket_refused(errno.EPERM, errno.EACCES):
-        if mode == "2":
-            status = "FAIL"
-            advice = (
-                "a seccomp filter refuses socket(AF_ALG): container runtimes' default profiles do (Docker 29+, "
-                "containerd). Allow socket() with family 38 (AF_ALG) in the profile: docker/podman run "
-                "--security-opt seccomp=PROFILE.json (seccomp=unconfined to confirm), Kubernetes: "
-                "securityContext.seccompProfile",
-            )
-        else:
-            advice = (
-                "no seccomp filter here: an LSM (SELinux, AppArmor) denies it; see the audit log "
-                "(ausearch -m avc, dmesg | grep -i denied)",
-            )
+    if s.socket_error is not None and s.socket_refused(errno.EPERM, errno.EACCES):
+        # the refusal read the same Seccomp field: its cause names the filter or the LSM, its remedy the way out
+        status = "FAIL" if mode == "2" else status
+        advice = (f"{s.socket_error.cause}: {s.socket_error.remedy}",)
     return Finding("seccomp", status, detail, advice)
 
 
@@ -324,7 +313,8 @@ FINDINGS: tuple[Callable[[Survey], Finding], ...] = (
 
 
 def causes(s: Survey) -> list[str]:
-    """What most likely stands between this process and AF_ALG, most specific first."""
+    """Where socket(AF_ALG) fails with EAFNOSUPPORT: what on this host most likely stands between this process and
+    AF_ALG, most specific first; the refusal's own remedy where doctor sees nothing more specific."""
     found = []
     if s.rules:
         found.append("modprobe rules refuse its modules (see above)")
@@ -334,10 +324,8 @@ def causes(s: Survey) -> list[str]:
         found.append("load af_alg and algif_hash (modprobe, as root)")
     if s.built_without_hash:
         found.append("the kernel is built without CONFIG_CRYPTO_USER_API_HASH")
-    if s.restrict_level == "2":
-        found.append("af_alg_restrict is 2 (disabled)")
     if not found:
-        found.append("enable CONFIG_CRYPTO_USER_API_HASH or load af_alg/algif_hash")
+        return [s.socket_error.remedy] if s.socket_error is not None else []
     if not s.vm_guest:  # the VM itself is no way out from inside the VM
         found.append(f"or run under the project's kernel VM: {PROG} vm -- CMD")
     return found
@@ -357,22 +345,12 @@ def verdict(s: Survey) -> str:
                 f"{len(restricted)} refused by the restriction (see 'served here')."
             )
         return f"OK: AF_ALG works here: the kernel serves {', '.join(served) or 'hash'}{extra}."
-    if s.socket_refused(errno.EAFNOSUPPORT) and s.socket_error is not None and s.socket_error.restriction:
-        # alg_create: af_alg_restrict=2 answers EAFNOSUPPORT for every process (the kernel has AF_ALG)
-        return (
-            f"NOT USABLE: AF_ALG is disabled by af_alg_restrict={s.restrict_level} (socket() fails with "
-            "EAFNOSUPPORT for every process): as root, sysctl crypto.af_alg_restrict=0 (or 1)"
-        )
-    if s.socket_refused(errno.EAFNOSUPPORT):
-        return f"NOT USABLE: this kernel has no AF_ALG (EAFNOSUPPORT): {'; '.join(causes(s))}"
-    if s.socket_error is not None and s.socket_refused(errno.EPERM, errno.EACCES):
-        why = "a seccomp filter" if s.status.get("Seccomp") == "2" else "a security policy (LSM)"
-        return (
-            f"NOT USABLE: socket(AF_ALG) is blocked by {why} ({errname(s.socket_error.errno)}); "
-            "allow AF_ALG (address family 38) for this process"
-        )
-    if s.socket_error is not None:
-        return f"NOT USABLE: socket(AF_ALG) failed: {s.socket_error}"
+    failure = s.socket_error
+    if failure is not None:  # the refusal says what happened and what to do (af_alg_restrict=2's included)
+        remedy = failure.remedy
+        if failure.errno == errno.EAFNOSUPPORT and failure.restriction is None:
+            remedy = "; ".join(causes(s))  # no AF_ALG at all: doctor knows this host's likeliest way to it
+        return f"NOT USABLE: {failure.summary} ({errname(failure.errno)})" + (f": {remedy}" if remedy else "")
     return f"NOT USABLE: AF_ALG sockets work but no hash binds: {s.type_errors.get('hash')}"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 from collections.abc import Iterable
@@ -75,28 +74,6 @@ ROW_SOURCES: dict[str, Callable[[], list[Row]]] = {
 }
 
 
-def cause_of(why: Optional[BaseException], seccomp: Optional[str]) -> tuple[str, str]:
-    """(cause, remedy) of a refusal, as list --json names them: af_alg_restrict's reading first (restrict.py),
-    then the errno's."""
-    from .._afalg import restrict
-
-    refusal = getattr(why, "restriction", None)
-    if isinstance(refusal, restrict.Refusal):
-        return refusal.cause, refusal.remedy
-    code = getattr(why, "errno", None)
-    if code in (errno.EPERM, errno.EACCES):
-        who = "seccomp" if seccomp == "2" else "LSM or seccomp"
-        return f"blocked ({who})", "allow socket(AF_ALG) (address family 38) for this process"
-    if code == errno.EAFNOSUPPORT:
-        return "no AF_ALG", "a kernel with CONFIG_CRYPTO_USER_API_* (or load af_alg), or run under the VM"
-    if code == errno.ENOENT:
-        name = getattr(why, "alg_name", "")
-        if name and restrict.kernel_has(name):
-            return "module refused", "its module is in the kernel's index but did not load: see modprobe rules"
-        return "not in kernel", "a kernel built with it"
-    return errname(code), ""
-
-
 def process_facts() -> dict[str, Any]:
     """The facts about THIS process that decide what the kernel serves it (list --json's "process")."""
     from .. import _afalg, _policy
@@ -147,7 +124,6 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
     /proc/crypto), then described from /proc/crypto. "cause"/"remedy" say why the kernel does not serve it to
     this process and what would change that (None where it does)."""
     from .. import _afalg, _policy
-    from . import host
 
     wanted = None if kinds is None else set(kinds)
     rows = [row for kind, source in ROW_SOURCES.items() if wanted is None or kind in wanted for row in source()]
@@ -159,20 +135,19 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
     # binds above, so the modules they loaded are listed.
     surveys = {key: procfs.survey(*key) for key, failure in failures.items()}
     policy = _policy.get_policy()
-    seccomp = host.proc_status().get("Seccomp")
     report = []
     for row in rows:
         key = (row.alg_type, row.kernel) if row.kernel else None
         entry = procfs.chosen(row.alg_type, row.kernel) if row.kernel else None
-        why: Optional[BaseException] = failures.get(key) if key else None
+        why = failures.get(key) if key else None
         available = row.kernel is not None and why is None
         reason = "" if available else (str(why) if why is not None else row.note)
         if available:
             cause, remedy = None, None
         elif why is None:
             cause, remedy = "no kernel algorithm", ""
-        else:
-            cause, remedy = cause_of(why, seccomp)
+        else:  # the AF_ALG layer's reading of the refusal (core.Explanation, af_alg_restrict's included)
+            cause, remedy = why.cause, why.remedy
         report.append(
             {
                 "kind": row.kind,
@@ -185,7 +160,7 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
                 "selftest": entry.selftest if entry else None,
                 "fips_allowed": entry.fips_allowed if entry else None,
                 "available": available,
-                "errno": errname(why.errno) if isinstance(why, OSError) else None,
+                "errno": errname(why.errno) if why is not None else None,
                 "cause": cause,
                 "remedy": remedy,
                 "reason": reason,
