@@ -6,17 +6,20 @@
     kcapi-hashlib vm [options] -- CMD...        run CMD under a real Linux kernel (kcapi_hashlib.vm)
     kcapi-hashlib demo [FILE]                   doctor, list, and a kernel-served digest next to hashlib's
     kcapi-hashlib run [options] -- PROG...      run a Python program (script or -m module) on the kernel
+    kcapi-hashlib sha256hmac [-c] FILE...       libkcapi's kcapi-hasher (also sha*hmac, fipshmac, fipscheck,
+                                                sha*sum, md5sum, sm3sum), byte for byte, by the kernel
 
-One module per program (listing, doctor, checksum, demo; the VM runner is its own package, kcapi_hashlib.vm),
-the grammar in args, /proc reading in proc and host. Nothing here makes a socket call: the kernel is asked
-through kcapi_hashlib._afalg (af_alg_status, probe), which also says what its refusals mean. The library
-modules never import this package.
+One module per program (listing, doctor, checksum, hasher for kcapi-hasher's names, demo; the VM runner is its
+own package, kcapi_hashlib.vm), the grammar in args, /proc reading in proc and host. Nothing here makes a
+socket call: the kernel is asked through kcapi_hashlib._afalg (af_alg_status, probe), which also says what its
+refusals mean. The library modules never import this package.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Callable
 
 __all__ = ["main", "main_entry"]
 
@@ -28,6 +31,10 @@ def main(argv: list[str]) -> int:
         from .. import vm  # lazily: the runner is only needed here
 
         return vm.main(argv[1:])
+    if argv[:1] and argv[0] in _hasher_names():
+        from .hasher import run as hasher_run  # kcapi-hasher's own grammar (glibc getopt_long's)
+
+        return _guard_pipe(lambda: hasher_run(argv))
     if argv[:1] == ["run"]:
         from .run import main as run_main  # its own grammar: everything after the program is the program's
 
@@ -42,8 +49,18 @@ def main(argv: list[str]) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    return _guard_pipe(lambda: int(args.func(args)))
+
+
+def _hasher_names() -> tuple[str, ...]:
+    from .hasher import NAMES
+
+    return tuple(NAMES)
+
+
+def _guard_pipe(command: Callable[[], int]) -> int:
     try:
-        status: int = args.func(args)
+        status = command()
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`kcapi-hashlib sum ... | head -1`): stop quietly, as coreutils dies of SIGPIPE.
@@ -56,9 +73,16 @@ def main(argv: list[str]) -> int:
 
 
 def main_entry() -> None:
-    """The `kcapi-hashlib` console script."""
+    """The `kcapi-hashlib` console script; called through a link named like one of kcapi-hasher's
+    (sha256hmac, fipscheck, ...: kcapi_hashlib.cli.hasher.lookup), it is that program, as kcapi-hasher is."""
+    from . import hasher
+
     try:
-        status = main(sys.argv[1:])
+        if hasher.lookup(os.path.basename(sys.argv[0])) is not None:
+            argv = list(sys.argv)  # argv[0] as invoked: kcapi-hasher's messages show it
+            status = _guard_pipe(lambda: hasher.run(argv))
+        else:
+            status = main(sys.argv[1:])
     except KeyboardInterrupt:
         status = 130
     sys.exit(status)
