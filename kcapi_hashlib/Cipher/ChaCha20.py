@@ -15,15 +15,16 @@ original 8-byte nonce, words 12..13 are the 64-bit counter and 14..15 the nonce.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union, overload
+from typing import Any, Optional
 
 from .._afalg import Tfm
 from .._callable import as_builtin
 from . import _keystream
 from ._common import (
     Buffer,
-    Stateful,
+    OneWay,
     Unavailable,
+    Writable,
     c_buffer,
     io_views,
     kernel,
@@ -35,7 +36,7 @@ from ._state_machine import Method
 _BLOCK = 64
 
 
-class ChaCha20Cipher(Stateful):
+class ChaCha20Cipher(OneWay):
     """ChaCha20 (or XChaCha20) cipher object. Do not create it directly: use new().
 
     Thread-safe: each call reserves its key-stream range under the object's lock before any kernel work;
@@ -56,30 +57,14 @@ class ChaCha20Cipher(Stateful):
         self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
+    _AFTER_DECRYPT = "Cipher object can only be used for decryption"
+    _AFTER_ENCRYPT = "Cipher object can only be used for encryption"
 
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt a piece of data of any size. Into `output` if given (then returns None)."""
+    def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """A piece of data of any size, continuing the key stream of earlier calls."""
         with self._locked():
-            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "Cipher object can only be used for decryption")
-            src, dst, start = self._reserve(plaintext, output)
-        return _keystream.crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt a piece of data of any size. Into `output` if given (then returns None)."""
-        with self._locked():
-            self._step(Method.DECRYPT, (Method.DECRYPT,), "Cipher object can only be used for encryption")
-            src, dst, start = self._reserve(ciphertext, output)
+            self._one_way(encrypting)
+            src, dst, start = self._reserve(data, output)
         return _keystream.crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
     def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Any, Optional, overload
+from typing import Any, Optional
 
 from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg.hash import mac_stream
 from .._callable import as_builtin
-from ._aead import AeadCipher, Buffer, Mac, Native, PaddedHashMac, Writable, c_buffer, is_buffer
+from ._aead import AeadCipher, Buffer, Mac, Native, PaddedHashMac, c_buffer, is_buffer
 from ._common import c_buffer as flat
 from ._common import nbytes, pycryptodome_fallback
 from ._state_machine import Method
@@ -121,22 +121,14 @@ class ChaCha20Poly1305Cipher(AeadCipher):
             self._aad_len += len(piece)
             self._broken = None
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
+    _DIGEST_REFUSED = "digest() method cannot be called"
 
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        """Encrypt a piece of data."""
-        with self._locked():
-            self._usable()
-            self._step(
-                Method.ENCRYPT,
-                (Method.ENCRYPT, Method.DIGEST),
-                "encrypt() method cannot be called",
-            )
-            return self._process(plaintext, output, True)
+    def _pre_encrypt(self, plaintext: Any) -> None:
+        self._step(
+            Method.ENCRYPT,
+            (Method.ENCRYPT, Method.DIGEST),
+            "encrypt() method cannot be called",
+        )
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
         self._step(
@@ -144,46 +136,6 @@ class ChaCha20Poly1305Cipher(AeadCipher):
             (Method.DECRYPT, Method.VERIFY),
             "decrypt() method cannot be called",
         )
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        """Decrypt a piece of data."""
-        with self._locked():
-            self._usable()
-            self._pre_decrypt(ciphertext)
-            return self._process(ciphertext, output, False)
-
-    def digest(self) -> bytes:
-        """Compute the binary authentication tag (MAC), 16 bytes."""
-        with self._locked():
-            self._usable()
-            self._step(Method.DIGEST, (Method.DIGEST,), "digest() method cannot be called")
-            return self._final_tag()
-
-    def hexdigest(self) -> str:
-        """Compute the printable authentication tag (MAC)."""
-        return self.digest().hex()
-
-    def _pre_verify(self) -> None:
-        self._step(Method.VERIFY, (Method.VERIFY,), "verify() cannot be called when encrypting a message")
-
-    def verify(self, received_mac_tag: Buffer) -> None:
-        """Validate the binary authentication tag; ValueError("MAC check failed") if it does not match."""
-        with self._locked():
-            self._usable()
-            self._pre_verify()
-            self._check_tag(received_mac_tag)
-
-    def hexverify(self, hex_mac_tag: str) -> None:
-        """Validate the printable authentication tag."""
-        from binascii import unhexlify
-
-        self.verify(unhexlify(hex_mac_tag))
 
     def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]:
         """Perform :meth:`encrypt` and :meth:`digest` in one step."""

@@ -172,7 +172,91 @@ class AeadCipher(Stateful):
         self._tag = None
         self._init_lock()
 
+    # --- PyCryptodome's encrypt()/decrypt() ---
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Encrypt a piece of the message (as PyCryptodome's mode: after the AAD, before the tag). Into `output`
+        if given (then returns None)."""
+        with self._locked():
+            self._usable()
+            self._pre_encrypt(plaintext)
+            return self._crypt(plaintext, output, True)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
+        """Decrypt a piece of the message (as PyCryptodome's mode: after the AAD, before verify()). Into `output`
+        if given (then returns None)."""
+        with self._locked():
+            self._usable()
+            self._pre_decrypt(ciphertext)
+            return self._crypt(ciphertext, output, False)
+
+    # --- the tag: PyCryptodome's digest()/verify() and their hex forms ---
+
+    _DIGEST_REFUSED = "digest() cannot be called when decrypting or validating a message"
+
+    def _digest(self) -> bytes:
+        """The tag, after the mode's own end-of-message checks (CCM: the declared lengths)."""
+        return self._final_tag()
+
+    def digest(self) -> bytes:
+        """Compute the binary MAC tag."""
+        with self._locked():
+            self._usable()
+            self._step(Method.DIGEST, (Method.DIGEST,), self._DIGEST_REFUSED)
+            return self._digest()
+
+    def hexdigest(self) -> str:
+        """Compute the printable MAC tag."""
+        return self.digest().hex()
+
+    def _pre_verify(self) -> None:
+        self._step(Method.VERIFY, (Method.VERIFY,), "verify() cannot be called when encrypting a message")
+
+    def verify(self, received_mac_tag: Buffer) -> None:
+        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
+        with self._locked():
+            self._usable()
+            self._pre_verify()
+            self._digest()
+            self._check_tag(received_mac_tag)
+
+    def hexverify(self, hex_mac_tag: str) -> None:
+        """Validate the printable MAC tag."""
+        from binascii import unhexlify
+
+        self.verify(unhexlify(hex_mac_tag))
+
     # --- per-mode hooks ---
+
+    def _pre_encrypt(self, plaintext: Any) -> None:
+        """The mode's state machine step and checks before encrypt() (raises as PyCryptodome's mode)."""
+        raise NotImplementedError
+
+    def _pre_decrypt(self, ciphertext: Any) -> None:
+        """The same before decrypt() (and decrypt_and_verify's one kernel decryption)."""
+        raise NotImplementedError
+
+    def _crypt(self, data: Buffer, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
+        """What encrypt()/decrypt() run after the checks (CCM wraps it)."""
+        return self._process(data, output, encrypting)
 
     def _native(self) -> Optional[Native]:
         """The kernel AEAD template for this object, or None (no template: always streaming)."""
@@ -395,45 +479,8 @@ class AeadCipher(Stateful):
 
 
 class NistAeadCipher(AeadCipher):
-    """The tag half of PyCryptodome's API as its GCM and CCM modes have it (the same texts and call order);
-    ChaCha20_Poly1305 has its own."""
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        raise NotImplementedError  # each mode's, with its checks
-
-    def _digest(self) -> bytes:
-        """The tag, after the mode's own end-of-message checks (CCM: the declared lengths)."""
-        return self._final_tag()
-
-    def digest(self) -> bytes:
-        """Compute the binary MAC tag."""
-        with self._locked():
-            self._usable()
-            self._step(
-                Method.DIGEST, (Method.DIGEST,), "digest() cannot be called when decrypting or validating a message"
-            )
-            return self._digest()
-
-    def hexdigest(self) -> str:
-        """Compute the printable MAC tag."""
-        return self.digest().hex()
-
-    def _pre_verify(self) -> None:
-        self._step(Method.VERIFY, (Method.VERIFY,), "verify() cannot be called when encrypting a message")
-
-    def verify(self, received_mac_tag: Buffer) -> None:
-        """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
-        with self._locked():
-            self._usable()
-            self._pre_verify()
-            self._digest()
-            self._check_tag(received_mac_tag)
-
-    def hexverify(self, hex_mac_tag: str) -> None:
-        """Validate the printable MAC tag."""
-        from binascii import unhexlify
-
-        self.verify(unhexlify(hex_mac_tag))
+    """encrypt_and_digest() and decrypt_and_verify() as PyCryptodome's GCM and CCM modes have them (with output=;
+    ChaCha20_Poly1305 has its own, without)."""
 
     @overload
     def encrypt_and_digest(self, plaintext: Buffer) -> tuple[bytes, bytes]: ...
@@ -444,6 +491,39 @@ class NistAeadCipher(AeadCipher):
     def encrypt_and_digest(self, plaintext: Buffer, output: Optional[Writable] = None) -> tuple[Optional[bytes], bytes]:
         """Perform encrypt() and digest() in one step."""
         return self.encrypt(plaintext, output=output), self.digest()
+
+    @overload
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer, output: Writable) -> None: ...
+
+    def decrypt_and_verify(
+        self, ciphertext: Buffer, received_mac_tag: Buffer, output: Optional[Writable] = None
+    ) -> Optional[bytes]:
+        """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
+        zeroed."""
+        with self._locked():
+            self._usable()
+            if self._dav_ok(ciphertext, received_mac_tag):
+                self._pre_decrypt(ciphertext)
+                try:
+                    result, out, _ = self._out_view(ciphertext, output)
+                except (TypeError, ValueError, BufferError):
+                    self._broken = None  # nothing changed yet (CCM's _pre_decrypt marked the object)
+                    raise
+                ok = self._dav_run(ciphertext, received_mac_tag, out)
+                self._pre_verify()
+                if not ok:
+                    raise ValueError("MAC check failed")
+                return finish(result) if result is not None else None
+        try:
+            plaintext = self.decrypt(ciphertext, output=output)
+            self.verify(received_mac_tag)
+        except BaseException:  # a bad tag, or anything else before the tag was checked (an interrupt)
+            zero(output)  # never leave unverified plaintext behind
+            raise
+        return plaintext
 
 
 __all__ = ["AeadCipher", "Mac", "NistAeadCipher", "MessageTooLongError", "Native", "PaddedHashMac", "too_long"]

@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, Callable, NoReturn, Optional, Union
+from typing import Any, Callable, NoReturn, Optional, Union, overload
 
 from .. import _policy
 from .._afalg import AlgUnavailable, Tfm
@@ -19,6 +19,7 @@ from ._state_machine import Method
 
 Buffer = Union[bytes, bytearray, memoryview]
 Output = Optional[Union[bytearray, memoryview]]
+Writable = Union[bytearray, memoryview]
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -118,6 +119,64 @@ class Stateful:
             )
 
 
+class CipherMethods:
+    """encrypt() and decrypt() as PyCryptodome's block and stream cipher modes declare them: the result as a new
+    bytes object, or written into `output` (a bytearray or writable memoryview as long as the input; then None is
+    returned). Each mode does the work in _crypt(encrypting, data, output). (The public annotations are spelled
+    out, not Writable: help() and inspect.signature show them as each mode file did.)"""
+
+    @overload
+    def encrypt(self, plaintext: Buffer) -> bytes: ...
+
+    @overload
+    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Encrypt data, continuing from earlier calls (the class docstring says what the mode takes). Into
+        `output` if given (then returns None)."""
+        return self._crypt(True, plaintext, output)
+
+    @overload
+    def decrypt(self, ciphertext: Buffer) -> bytes: ...
+
+    @overload
+    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
+
+    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
+        """Decrypt data, continuing from earlier calls (the class docstring says what the mode takes). Into
+        `output` if given (then returns None)."""
+        return self._crypt(False, ciphertext, output)
+
+    def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        raise NotImplementedError
+
+
+class OneWay(Stateful, CipherMethods):
+    """A mode whose object encrypts or decrypts, not both (PyCryptodome's state machine and its messages).
+
+    By default the whole call runs under the object's lock, after the broken check: the chained modes (CBC, CFB,
+    OFB) implement _run(encrypting, data, output). Stream modes that reserve their key-stream range under the
+    lock and work outside it (CTR, ChaCha20, XTS) override _crypt and call _one_way() themselves."""
+
+    _AFTER_DECRYPT = "encrypt() cannot be called after decrypt()"
+    _AFTER_ENCRYPT = "decrypt() cannot be called after encrypt()"
+
+    def _one_way(self, encrypting: bool) -> None:
+        if encrypting:
+            self._step(Method.ENCRYPT, (Method.ENCRYPT,), self._AFTER_DECRYPT)
+        else:
+            self._step(Method.DECRYPT, (Method.DECRYPT,), self._AFTER_ENCRYPT)
+
+    def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        with self._locked():
+            self._usable()
+            self._one_way(encrypting)
+            return self._run(encrypting, data, output)
+
+    def _run(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        raise NotImplementedError
+
+
 class Unavailable(Exception):
     """Internal: the kernel cannot serve `what`; the dispatcher applies the policy (see Cipher._create_cipher)."""
 
@@ -151,6 +210,27 @@ def pycryptodome_fallback(what: str, reason: object, module: str, make: Callable
             f"unsupported cipher type {what}", f"{reason}; and PyCryptodome ({module}) is not installed"
         ) from None
     return make(real)
+
+
+def pop_iv(factory: Any, kwargs: dict[str, Any]) -> Any:
+    """The iv=/IV= parameter of PyCryptodome's CBC, CFB and OFB factories, popped from kwargs and checked in their
+    order and with their messages (random if neither is given); the caller makes it bytes after its own checks."""
+    from ..Random import get_random_bytes
+
+    iv = kwargs.pop("IV", None)
+    IV = kwargs.pop("iv", None)
+
+    if (iv, IV) == (None, None):
+        iv = get_random_bytes(factory.block_size)
+    if iv is not None:
+        if IV is not None:
+            raise TypeError("You must either use 'iv' or 'IV', not both")
+    else:
+        iv = IV
+
+    if len(iv) != factory.block_size:
+        raise ValueError(f"Incorrect IV length (it must be {factory.block_size} bytes long)")
+    return iv
 
 
 # --- PyCryptodome's buffer rules (Crypto.Util._raw_api) ---------------------------------------------------

@@ -8,17 +8,17 @@ but pooled op sockets serve many objects). One call of up to max_message() bytes
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Optional, Union, overload
+from typing import Any, Optional
 
 from .._afalg import Tfm
 from .._afalg.skcipher import max_message
-from ._common import Buffer, Stateful, c_buffer, io_views, kernel, run_blocks
+from ._common import Buffer, OneWay, Writable, c_buffer, io_views, kernel, pop_iv, run_blocks
 from ._state_machine import Method
 
 __all__ = ["CbcMode"]
 
 
-class CbcMode(Stateful):
+class CbcMode(OneWay):
     """*Cipher-Block Chaining (CBC)*, NIST SP 800-38A section 6.2.
 
     Thread-safe (calls are serialized by the object's lock). A call that stops part-way leaves the chaining
@@ -36,33 +36,8 @@ class CbcMode(Stateful):
         self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
-        with self._locked():
-            self._usable()
-            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
-            return self._crypt(True, plaintext, output)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt whole blocks, continuing the chain of earlier calls. Into `output` if given."""
-        with self._locked():
-            self._usable()
-            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
-            return self._crypt(False, ciphertext, output)
-
-    def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+    def _run(self, encrypt: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """Whole blocks, continuing the chain of earlier calls."""
         src, dst = io_views(data, output, quirk=not encrypt)
         bs = self.block_size
         if len(src) % bs:
@@ -98,22 +73,8 @@ class CbcMode(Stateful):
 
 def _create_cbc_cipher(factory: ModuleType, **kwargs: Any) -> CbcMode:
     """PyCryptodome's factory: iv/IV (random if absent), key checked by the cipher module."""
-    from ..Random import get_random_bytes
-
     key = factory._create_base_cipher(kwargs)
-    iv = kwargs.pop("IV", None)
-    IV = kwargs.pop("iv", None)
-
-    if (iv, IV) == (None, None):
-        iv = get_random_bytes(factory.block_size)
-    if iv is not None:
-        if IV is not None:
-            raise TypeError("You must either use 'iv' or 'IV', not both")
-    else:
-        iv = IV
-
-    if len(iv) != factory.block_size:
-        raise ValueError(f"Incorrect IV length (it must be {factory.block_size} bytes long)")
+    iv = pop_iv(factory, kwargs)
 
     if kwargs:
         raise TypeError(f"Unknown parameters for CBC: {kwargs!s}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from typing import Any, Optional, overload
+from typing import Any, Optional
 
 from .._afalg import aead as _k
 from .._afalg import core as _core
@@ -26,7 +26,6 @@ from ._aead import (
     c_buffer,
     too_long,
     xor16,
-    zero,
 )
 from ._common import Unavailable, nbytes, zeros
 from ._state_machine import ALL, Method
@@ -106,7 +105,8 @@ class _CbcMac(Mac):
 
 
 class CcmMode(NistAeadCipher):
-    """Counter with CBC-MAC (CCM), computed by the kernel. See PyCryptodome's CcmMode."""
+    """Counter with CBC-MAC (CCM), computed by the kernel. See PyCryptodome's CcmMode: encrypt() or decrypt()
+    once, unless msg_len was declared."""
 
     _MAC_PLAINTEXT = True
 
@@ -260,26 +260,13 @@ class CcmMode(NistAeadCipher):
         self._broken = "encrypt" if encrypting else "decrypt"
         self._cumul_msg_len += n
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        """Encrypt data (see PyCryptodome's CcmMode.encrypt): once, unless msg_len was declared."""
-        with self._locked():
-            self._usable()
-            self._step(
-                Method.ENCRYPT,
-                (Method.ENCRYPT, Method.DIGEST),
-                "encrypt() can only be called after initialization or an update()",
-            )
-            self._begin(plaintext, True)
-            return self._checked_process(plaintext, output, True)
+    def _pre_encrypt(self, plaintext: Any) -> None:
+        self._step(
+            Method.ENCRYPT,
+            (Method.ENCRYPT, Method.DIGEST),
+            "encrypt() can only be called after initialization or an update()",
+        )
+        self._begin(plaintext, True)
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
         self._step(
@@ -289,23 +276,7 @@ class CcmMode(NistAeadCipher):
         )
         self._begin(ciphertext, False)
 
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        """Decrypt data (see PyCryptodome's CcmMode.decrypt): once, unless msg_len was declared."""
-        with self._locked():
-            self._usable()
-            self._pre_decrypt(ciphertext)
-            return self._checked_process(ciphertext, output, False)
-
-    def _checked_process(self, data: Any, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
+    def _crypt(self, data: Any, output: Optional[Writable], encrypting: bool) -> Optional[bytes]:
         """_process after _begin marked the object: the buffer checks of _process raise before it changes
         anything, so they clear the mark (PyCryptodome's object stays as usable as it was); any other exit
         leaves it set."""
@@ -334,38 +305,9 @@ class CcmMode(NistAeadCipher):
             raise ValueError("Message is too short")
         return self._final_tag()
 
-    @overload
-    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer, output: Writable) -> None: ...
-
-    def decrypt_and_verify(
-        self, ciphertext: Buffer, received_mac_tag: Buffer, output: Optional[Writable] = None
-    ) -> Optional[bytes]:
-        """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
-        zeroed."""
-        with self._locked():
-            self._usable()
-            if self._dav_ok(ciphertext, received_mac_tag) and self._msg_len in (None, nbytes(ciphertext)):
-                self._pre_decrypt(ciphertext)
-                try:
-                    result, out, _ = self._out_view(ciphertext, output)
-                except (TypeError, ValueError, BufferError):
-                    self._broken = None  # nothing changed yet (see _checked_process)
-                    raise
-                ok = self._dav_run(ciphertext, received_mac_tag, out)
-                self._pre_verify()
-                if not ok:
-                    raise ValueError("MAC check failed")
-                return bytes(result) if result is not None else None
-        try:
-            plaintext = self.decrypt(ciphertext, output=output)
-            self.verify(received_mac_tag)
-        except BaseException:  # a bad tag, or anything else before the tag was checked (an interrupt)
-            zero(output)  # never leave unverified plaintext behind
-            raise
-        return plaintext
+    def _dav_ok(self, ciphertext: Any, received_mac_tag: Any) -> bool:
+        # ... and a declared message length that this ciphertext is.
+        return super()._dav_ok(ciphertext, received_mac_tag) and self._msg_len in (None, nbytes(ciphertext))
 
 
 def _create_ccm_cipher(factory: Any, **kwargs: Any) -> Any:

@@ -21,21 +21,23 @@ Segments may be split across calls at any byte: the key stream of a partial segm
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Optional, Union, overload
+from typing import Any, Optional, Union
 
 from .._afalg import Tfm
 from .._afalg import core as _core
 from .._afalg import skcipher as _sk
 from ._common import (
     Buffer,
-    Stateful,
+    OneWay,
     Unavailable,
+    Writable,
     c_backend,
     c_buffer,
     finish,
     io_views,
     kernel,
     new_output,
+    pop_iv,
     size_t_error,
     xor_into,
     zeros,
@@ -45,7 +47,7 @@ from ._state_machine import Method
 __all__ = ["CfbMode"]
 
 
-class CfbMode(Stateful):
+class CfbMode(OneWay):
     """*Cipher FeedBack (CFB)*, NIST SP 800-38A section 6.3, with segments of `segment_size` bytes.
 
     Thread-safe (calls are serialized by the object's lock). A call that stops part-way leaves the shift
@@ -79,33 +81,8 @@ class CfbMode(Stateful):
             self._cbc = t
         return t
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt data of any length, continuing earlier calls. Into `output` if given."""
-        with self._locked():
-            self._usable()
-            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
-            return self._process(True, plaintext, output)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt data of any length, continuing earlier calls. Into `output` if given."""
-        with self._locked():
-            self._usable()
-            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
-            return self._process(False, ciphertext, output)
-
-    def _process(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+    def _run(self, encrypt: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """Data of any length, continuing earlier calls."""
         src, dst = io_views(data, output, quirk=not encrypt)
         n = len(src)
         if n == 0:
@@ -114,11 +91,11 @@ class CfbMode(Stateful):
         if dst is None:
             obj, dst = new_output(n)
         self._broken = "encrypt" if encrypt else "decrypt"
-        self._run(encrypt, src, dst)
+        self._segments(encrypt, src, dst)
         self._broken = None
         return finish(obj) if obj is not None else None
 
-    def _run(self, encrypt: bool, src: memoryview, dst: memoryview) -> None:
+    def _segments(self, encrypt: bool, src: memoryview, dst: memoryview) -> None:
         s, n, done = self._s, len(src), 0
         if self._used:  # finish the segment an earlier call began
             take = min(s - self._used, n)
@@ -198,23 +175,9 @@ class CfbMode(Stateful):
 
 def _create_cfb_cipher(factory: ModuleType, **kwargs: Any) -> CfbMode:
     """PyCryptodome's factory: iv/IV (random if absent) and segment_size in bits (default 8)."""
-    from ..Random import get_random_bytes
-
     key = factory._create_base_cipher(kwargs)
 
-    iv = kwargs.pop("IV", None)
-    IV = kwargs.pop("iv", None)
-
-    if (iv, IV) == (None, None):
-        iv = get_random_bytes(factory.block_size)
-    if iv is not None:
-        if IV is not None:
-            raise TypeError("You must either use 'iv' or 'IV', not both")
-    else:
-        iv = IV
-
-    if len(iv) != factory.block_size:
-        raise ValueError(f"Incorrect IV length (it must be {factory.block_size} bytes long)")
+    iv = pop_iv(factory, kwargs)
 
     segment_size_bytes, rem = divmod(kwargs.pop("segment_size", 8), 8)
     if segment_size_bytes == 0 or rem != 0:

@@ -18,14 +18,15 @@ MessageTooLongError once 2**(8 * counter_len) blocks would be used.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Literal, Optional, Union, overload
+from typing import Any, Literal, Optional
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
 from . import _keystream
 from ._common import (
     Buffer,
-    Stateful,
+    OneWay,
+    Writable,
     c_buffer,
     finish,
     io_views,
@@ -39,7 +40,7 @@ from ._state_machine import Method
 __all__ = ["CtrMode"]
 
 
-class CtrMode(Stateful):
+class CtrMode(OneWay):
     """*CounTeR (CTR)* mode, NIST SP 800-38A section 6.5 (and Appendix B for the counter block).
 
     Thread-safe: each call reserves its key-stream range (advances the position) under the object's lock
@@ -72,31 +73,11 @@ class CtrMode(Stateful):
         self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
+    def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """Data of any length, continuing the key stream of earlier calls."""
         with self._locked():
-            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
-            src, dst = io_views(plaintext, output)
-            start = self._reserve(src.nbytes)
-        return self._process(src, dst, start)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        with self._locked():
-            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
-            src, dst = io_views(ciphertext, output)
+            self._one_way(encrypting)
+            src, dst = io_views(data, output)
             start = self._reserve(src.nbytes)
         return self._process(src, dst, start)
 

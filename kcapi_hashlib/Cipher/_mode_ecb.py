@@ -7,10 +7,10 @@ its op: ECB has no chaining state, so encrypt and decrypt may be mixed freely, a
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Optional, Union, overload
+from typing import Any, Optional
 
 from .._afalg import Tfm
-from ._common import Buffer, io_views, kernel, run_blocks
+from ._common import Buffer, CipherMethods, Writable, io_views, kernel, run_blocks
 
 __all__ = ["EcbMode"]
 
@@ -19,34 +19,15 @@ def _no_iv(src: memoryview, out: memoryview, end: int) -> bytes:
     raise AssertionError("ECB has no IV")  # pragma: no cover - blocks() asks only when iv is not None
 
 
-class EcbMode:
+class EcbMode(CipherMethods):
     """*Electronic Code Book (ECB)*, NIST SP 800-38A section 6.1: every block enciphered on its own."""
 
     def __init__(self, alg: Tfm, block_size: int) -> None:
         self.block_size = block_size
         self._alg = alg
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt whole blocks; c.encrypt(a) + c.encrypt(b) == c.encrypt(a + b). Into `output` if given."""
-        return self._crypt(True, plaintext, output)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt whole blocks. Into `output` if given."""
-        return self._crypt(False, ciphertext, output)
-
-    def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Union[bytearray, memoryview]]) -> Optional[bytes]:
+    def _crypt(self, encrypt: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """Whole blocks; c.encrypt(a) + c.encrypt(b) == c.encrypt(a + b)."""
         src, dst = io_views(data, output, quirk=not encrypt)
         if len(src) % self.block_size:
             raise ValueError("Data must be aligned to block boundary in ECB mode")

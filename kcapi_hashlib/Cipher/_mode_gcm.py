@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import struct
-from typing import Any, Optional, overload
+from typing import Any, Optional
 
 from .._afalg import KernelError
 from .._afalg import core as _core
@@ -28,13 +28,11 @@ from ._aead import (
     Native,
     NistAeadCipher,
     PaddedHashMac,
-    Writable,
     is_buffer,
     too_long,
     xor16,
-    zero,
 )
-from ._common import Unavailable, finish, nbytes, pycryptodome_fallback, zeros
+from ._common import Unavailable, nbytes, pycryptodome_fallback, zeros
 from ._common import c_buffer as flat
 from ._state_machine import ALL, Method
 
@@ -246,25 +244,12 @@ class GcmMode(NistAeadCipher):
             self._broken = None
         return self
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Writable) -> None: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        """Encrypt data (see PyCryptodome's GcmMode.encrypt)."""
-        with self._locked():
-            self._usable()
-            if Method.ENCRYPT not in self._next:
-                raise TypeError("encrypt() can only be called after initialization or an update()")
-            if self._data_len + nbytes(plaintext) > _MAX_MSG_LEN:
-                too_long("Plaintext exceeds maximum length")
-            self._next = [Method.ENCRYPT, Method.DIGEST]
-            return self._process(plaintext, output, True)
+    def _pre_encrypt(self, plaintext: Any) -> None:
+        if Method.ENCRYPT not in self._next:
+            raise TypeError("encrypt() can only be called after initialization or an update()")
+        if self._data_len + nbytes(plaintext) > _MAX_MSG_LEN:
+            too_long("Plaintext exceeds maximum length")
+        self._next = [Method.ENCRYPT, Method.DIGEST]
 
     def _pre_decrypt(self, ciphertext: Any) -> None:
         if Method.DECRYPT not in self._next:
@@ -272,53 +257,8 @@ class GcmMode(NistAeadCipher):
         if self._data_len + nbytes(ciphertext) > _MAX_MSG_LEN:
             too_long("Ciphertext exceeds maximum length")
         self._next = [Method.DECRYPT, Method.VERIFY]
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Writable) -> None: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
-        """Decrypt data (see PyCryptodome's GcmMode.decrypt)."""
-        with self._locked():
-            self._usable()
-            self._pre_decrypt(ciphertext)
-            if isinstance(ciphertext, str):  # PyCryptodome hashes the ciphertext (bytes(...)) before decrypting
-                raise TypeError("string argument without an encoding")
-            return self._process(ciphertext, output, False)
-
-    @overload
-    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer, output: Writable) -> None: ...
-
-    def decrypt_and_verify(
-        self, ciphertext: Buffer, received_mac_tag: Buffer, output: Optional[Writable] = None
-    ) -> Optional[bytes]:
-        """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
-        zeroed."""
-        with self._locked():
-            self._usable()
-            if self._dav_ok(ciphertext, received_mac_tag):
-                self._pre_decrypt(ciphertext)
-                result, out, _ = self._out_view(ciphertext, output)
-                ok = self._dav_run(ciphertext, received_mac_tag, out)
-                self._pre_verify()
-                if not ok:
-                    raise ValueError("MAC check failed")
-                return finish(result) if result is not None else None
-        try:
-            plaintext = self.decrypt(ciphertext, output=output)
-            self.verify(received_mac_tag)
-        except BaseException:  # a bad tag, or anything else before the tag was checked (an interrupt)
-            zero(output)  # never leave unverified plaintext behind
-            raise
-        return plaintext
+        if isinstance(ciphertext, str):  # PyCryptodome hashes the ciphertext (bytes(...)) before decrypting
+            raise TypeError("string argument without an encoding")
 
 
 def _create_gcm_cipher(factory: Any, **kwargs: Any) -> Any:

@@ -10,17 +10,17 @@ XORed with it here. A partly used key-stream block is kept for the next call (an
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Optional, Union, overload
+from typing import Any, Optional, Union
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, Stateful, c_buffer, finish, io_views, kernel, new_output, xor_into, zeros
+from ._common import Buffer, OneWay, Writable, c_buffer, finish, io_views, kernel, new_output, pop_iv, xor_into, zeros
 from ._state_machine import Method
 
 __all__ = ["OfbMode"]
 
 
-class OfbMode(Stateful):
+class OfbMode(OneWay):
     """*Output FeedBack (OFB)*, NIST SP 800-38A section 6.4.
 
     Thread-safe (calls are serialized by the object's lock). A call that stops part-way leaves the key
@@ -39,46 +39,21 @@ class OfbMode(Stateful):
         self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        with self._locked():
-            self._usable()
-            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
-            return self._process(plaintext, output, False)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt data of any length, continuing the key stream of earlier calls. Into `output` if given."""
-        with self._locked():
-            self._usable()
-            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
-            return self._process(ciphertext, output, True)
-
-    def _process(self, data: Buffer, output: Optional[Union[bytearray, memoryview]], quirk: bool) -> Optional[bytes]:
-        src, dst = io_views(data, output, quirk)
+    def _run(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """Data of any length, continuing the key stream of earlier calls."""
+        src, dst = io_views(data, output, quirk=not encrypting)
         n = len(src)
         if n == 0:
             return b"" if dst is None else None
         obj: Optional[Union[bytes, bytearray]] = None
         if dst is None:
             obj, dst = new_output(n)
-        self._broken = "decrypt" if quirk else "encrypt"
-        self._run(src, dst)
+        self._broken = "encrypt" if encrypting else "decrypt"
+        self._xor_stream(src, dst)
         self._broken = None
         return finish(obj) if obj is not None else None
 
-    def _run(self, src: memoryview, dst: memoryview) -> None:
+    def _xor_stream(self, src: memoryview, dst: memoryview) -> None:
         n, b = len(src), self.block_size
         done = min(len(self._left), n)
         if done:
@@ -97,22 +72,8 @@ class OfbMode(Stateful):
 
 def _create_ofb_cipher(factory: ModuleType, **kwargs: Any) -> OfbMode:
     """PyCryptodome's factory: iv/IV (random if absent)."""
-    from ..Random import get_random_bytes
-
     key = factory._create_base_cipher(kwargs)
-    iv = kwargs.pop("IV", None)
-    IV = kwargs.pop("iv", None)
-
-    if (iv, IV) == (None, None):
-        iv = get_random_bytes(factory.block_size)
-    if iv is not None:
-        if IV is not None:
-            raise TypeError("You must either use 'iv' or 'IV', not both")
-    else:
-        iv = IV
-
-    if len(iv) != factory.block_size:
-        raise ValueError(f"Incorrect IV length (it must be {factory.block_size} bytes long)")
+    iv = pop_iv(factory, kwargs)
 
     if kwargs:
         raise TypeError(f"Unknown parameters for OFB: {kwargs!s}")

@@ -18,11 +18,11 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Optional, Union, overload
+from typing import Any, Optional
 
 from .._afalg import Tfm
 from .._afalg import skcipher as _sk
-from ._common import Buffer, Stateful, c_buffer, io_views, kernel, nbytes, run_blocks
+from ._common import Buffer, OneWay, Writable, c_buffer, io_views, kernel, nbytes, run_blocks
 from ._state_machine import Method
 
 __all__ = ["XtsMode"]
@@ -30,7 +30,7 @@ __all__ = ["XtsMode"]
 _KEY_SIZES = (32, 64)  # XTS-AES-128 and XTS-AES-256 (two keys each)
 
 
-class XtsMode(Stateful):
+class XtsMode(OneWay):
     """*XEX-based tweaked-codebook mode with ciphertext stealing (XTS)*, one data unit per call."""
 
     def __init__(self, alg: Tfm, block_size: int, tweak: bytes) -> None:
@@ -43,31 +43,12 @@ class XtsMode(Stateful):
         self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
 
-    @overload
-    def encrypt(self, plaintext: Buffer) -> bytes: ...
-
-    @overload
-    def encrypt(self, plaintext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def encrypt(self, plaintext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Encrypt one data unit (>= one block) under the current tweak, then step the tweak."""
+    def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
+        """One data unit (>= one block) under the current tweak, then the tweak steps."""
         with self._locked():
-            self._step(Method.ENCRYPT, (Method.ENCRYPT,), "encrypt() cannot be called after decrypt()")
-            src, dst, unit = self._reserve(plaintext, output)
-        return self._crypt(True, src, dst, unit)
-
-    @overload
-    def decrypt(self, ciphertext: Buffer) -> bytes: ...
-
-    @overload
-    def decrypt(self, ciphertext: Buffer, output: Union[bytearray, memoryview]) -> None: ...
-
-    def decrypt(self, ciphertext: Buffer, output: Optional[Union[bytearray, memoryview]] = None) -> Optional[bytes]:
-        """Decrypt one data unit (>= one block) under the current tweak, then step the tweak."""
-        with self._locked():
-            self._step(Method.DECRYPT, (Method.DECRYPT,), "decrypt() cannot be called after encrypt()")
-            src, dst, unit = self._reserve(ciphertext, output)
-        return self._crypt(False, src, dst, unit)
+            self._one_way(encrypting)
+            src, dst, unit = self._reserve(data, output)
+        return self._data_unit(encrypting, src, dst, unit)
 
     def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:
         """Check the buffers and take the next data unit number (caller holds the lock): a call that stops
@@ -82,7 +63,7 @@ class XtsMode(Stateful):
         self._unit = unit + 1
         return src, dst, unit
 
-    def _crypt(self, encrypt: bool, src: memoryview, dst: Optional[memoryview], unit: int) -> Optional[bytes]:
+    def _data_unit(self, encrypt: bool, src: memoryview, dst: Optional[memoryview], unit: int) -> Optional[bytes]:
         tweak = (unit % (1 << 128)).to_bytes(16, "little")
         return run_blocks(self._alg, encrypt, tweak, src, dst, _one_message)
 
