@@ -246,6 +246,14 @@ def test_command_line_grammar(both: Both, args: list[str]) -> None:
     both.same("sha256hmac", *args, process=args[:1] in (["-x"], ["--help"], ["-uq"]))
 
 
+def test_version_names_this_project(both: Both) -> None:
+    """-v: kcapi-hasher names libkcapi's version; kcapi-hashlib names its own (the one line that differs)."""
+    (ref, _), (ours, _) = both.run("sha256hmac", "-v")
+    assert (ref.returncode, ref.stdout, ref.stderr) == (0, b"", b"sha256hmac: libkcapi 1.4.0\n")
+    version = kcapi_hashlib.__version__
+    assert (ours.returncode, ours.stdout, ours.stderr) == (0, b"", f"sha256hmac: kcapi-hashlib {version}\n".encode())
+
+
 @pytest.mark.parametrize("name", ["sm3hmac", "sm3sum"])
 def test_sm3_as_the_kernel_has_it(both: Both, name: str) -> None:
     """Computed where the kernel has sm3; both name the bind failure (status 242) where it has not."""
