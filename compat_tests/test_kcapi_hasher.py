@@ -246,6 +246,14 @@ def test_command_line_grammar(both: Both, args: list[str]) -> None:
     both.same("sha256hmac", *args, process=args[:1] in (["-x"], ["--help"], ["-uq"]))
 
 
+def test_posixly_correct_stops_at_the_first_operand(both: Both, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSIXLY_CORRECT", "1")
+    both.same("sha256hmac", "abc", "-u", "empty")  # "-u" is a file name here
+    both.write("-u", b"a file named -u")
+    both.same("sha256hmac", "abc", "-u", "empty")
+    both.same("sha256hmac", "-u", "abc", "--tag")
+
+
 def test_version_names_this_project(both: Both) -> None:
     """-v: kcapi-hasher names libkcapi's version; kcapi-hashlib names its own (the one line that differs)."""
     (ref, _), (ours, _) = both.run("sha256hmac", "-v")

@@ -87,6 +87,9 @@ class _Getopt:
     longind: int = -1
     nextchar: Optional[str] = None  # the rest of the element being scanned ("" once used up)
     first_nonopt: int = 1
+    # _getopt_initialize(): POSIXLY_CORRECT in the environment is REQUIRE_ORDER (the first operand ends the
+    # options), else PERMUTE (options anywhere, operands moved after them)
+    permute: bool = field(default_factory=lambda: "POSIXLY_CORRECT" not in os.environ)
     last_nonopt: int = 1
     messages: list[str] = field(default_factory=list)
 
@@ -113,13 +116,14 @@ class _Getopt:
         if not self.nextchar:
             self.last_nonopt = min(self.last_nonopt, self.optind)
             self.first_nonopt = min(self.first_nonopt, self.optind)
-            if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
-                self._exchange()
-            elif self.last_nonopt != self.optind:
-                self.first_nonopt = self.optind
-            while self.optind < argc and self._nonoption():
-                self.optind += 1
-            self.last_nonopt = self.optind
+            if self.permute:
+                if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
+                    self._exchange()
+                elif self.last_nonopt != self.optind:
+                    self.first_nonopt = self.optind
+                while self.optind < argc and self._nonoption():
+                    self.optind += 1
+                self.last_nonopt = self.optind
             if self.optind != argc and self.argv[self.optind] == "--":
                 self.optind += 1
                 if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
@@ -131,6 +135,8 @@ class _Getopt:
             if self.optind == argc:
                 if self.first_nonopt != self.last_nonopt:
                     self.optind = self.first_nonopt
+                return None
+            if self._nonoption():  # only under REQUIRE_ORDER: PERMUTE has skipped them all
                 return None
             arg = self.argv[self.optind]
             if arg.startswith("--"):
