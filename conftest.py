@@ -18,7 +18,7 @@ import pytest
 
 import kcapi_hashlib
 from kcapi_hashlib import _afalg
-from kcapi_hashlib._afalg import restrict
+from kcapi_hashlib._afalg import procfs, restrict
 
 try:
     from hypothesis import HealthCheck, settings
@@ -36,10 +36,11 @@ except ImportError:  # pragma: no cover - hypothesis is a test requirement
 # "no-af-alg": conformance/no_af_alg/, in a VM with the af_alg module refused, so socket(AF_ALG) really fails
 # with EAFNOSUPPORT as on a host without AF_ALG. tox.ini and .ci/run run all three.
 # "restricted": conformance/restricted/, on a kernel with af_alg_restrict >= 1 (Linux 7.3+, `vm --sysctl`).
+# "fips": conformance/fips/, on a kernel booted in FIPS mode (`vm --fips`; Debian's amd64 kernels up to 6.12).
 SUITE = os.environ.get("KCAPI_HASHLIB_SUITE", "kernel")
-_SUITE_DIRS = {"refused": "refused", "no-af-alg": "no_af_alg", "restricted": "restricted"}
+_SUITE_DIRS = {"refused": "refused", "no-af-alg": "no_af_alg", "restricted": "restricted", "fips": "fips"}
 if SUITE not in ("kernel", *_SUITE_DIRS):
-    raise pytest.UsageError(f"KCAPI_HASHLIB_SUITE={SUITE!r}: use kernel, refused, no-af-alg or restricted")
+    raise pytest.UsageError(f"KCAPI_HASHLIB_SUITE={SUITE!r}: use kernel, refused, no-af-alg, restricted or fips")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -154,6 +155,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         why = _afalg.af_alg_status()
         ok = why is not None and why.restriction is not None and why.errno == errno.EAFNOSUPPORT
         problem = None if ok else f"af_alg_restrict=2 but socket(AF_ALG) did not fail with EAFNOSUPPORT ({why})"
+    elif SUITE == "fips" and not procfs.fips_enabled():
+        problem = "the fips suite needs a kernel in FIPS mode (booted with fips=1: vm --fips)"
     elif _afalg.kernel_operations() == 0:
         problem = f"this run made zero AF_ALG operations: nothing was computed by the kernel ({_afalg.af_alg_status()})"
     else:

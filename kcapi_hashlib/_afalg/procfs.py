@@ -139,6 +139,22 @@ def fips_enabled() -> Optional[bool]:
     return text.strip() not in ("", "0")
 
 
+def fips_refused(name: str, text: Optional[str] = None) -> Optional[str]:
+    """In FIPS mode: the first of `name` and the names inside it (a template such as hmac(md5) or cbc(des3_ede))
+    that /proc/crypto lists only as "fips: no", the reason a lookup of `name` fails (crypto/testmgr.c: alg_test
+    marks an algorithm without fips_allowed CRYPTO_ALG_FIPS_INTERNAL, and crypto/api.c: crypto_alg_lookup masks
+    those out of every lookup from outside the crypto API); None where none is, or the kernel is not in FIPS mode."""
+    if not fips_enabled():
+        return None
+    listed = parse(text)
+    parts = [name] + [p for p in name.replace(")", "(").replace(",", "(").split("(") if p and p != name]
+    for part in parts:
+        found = [i for i in listed if i.name == part or i.driver == part]
+        if found and all(i.fips_allowed is False for i in found):
+            return part
+    return None
+
+
 # --- which implementations AF_ALG reaches (binds: the module's only calls into core) ----------------------
 
 
