@@ -42,12 +42,7 @@ KEY = bytes(range(1, 33))  # 32 bytes: an HMAC key, an AES-256 key, a BLAKE2b ke
 MSG = b"the message" * 10
 
 
-def _release() -> tuple[int, int]:
-    major, minor = os.uname().release.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-
-
-NEW_ENOUGH = _release() >= (6, 2)
+NEW_ENOUGH = kr.serial_keys_known()
 needs_serial = pytest.mark.skipif(
     not NEW_ENOUGH, reason=f"ALG_SET_KEY_BY_KEY_SERIAL arrived in Linux 6.2 (this kernel: {os.uname().release})"
 )

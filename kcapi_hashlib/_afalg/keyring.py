@@ -15,6 +15,7 @@ import ctypes
 import errno
 import os
 import platform
+import re
 from typing import Optional, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -76,6 +77,24 @@ KEYRINGS = {
 ALG_KEY_TYPES = ("logon", "user", "encrypted", "trusted")
 
 _libc: Optional[ctypes.CDLL] = None
+
+#: the first release with ALG_SET_KEY_BY_KEY_SERIAL (commit 7984ceb134bf, "crypto: af_alg - Support symmetric
+#: encryption via keyring keys")
+KEY_SERIAL_SINCE = (6, 2)
+
+
+def kernel_version(release: Optional[str] = None) -> Optional[tuple[int, int]]:
+    """(major, minor) of a kernel release string (os.uname().release by default: "6.1.176", "7.3-amd64",
+    "6.12.0-rc1+"), or None if it does not start with two numbers."""
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release if release is None else release)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def serial_keys_known() -> bool:
+    """Whether this kernel's release is one that has ALG_SET_KEY_BY_KEY_SERIAL (6.2+; an unparsable release:
+    assumed new enough, and the kernel's own ENOPROTOOPT then says otherwise)."""
+    version = kernel_version()
+    return version is None or version >= KEY_SERIAL_SINCE
 
 
 def _syscall(index: int, *args: object) -> int:
