@@ -27,7 +27,7 @@ import weakref
 from itertools import starmap
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
-from . import accounting, keyring, restrict
+from . import accounting, keyring, procfs, restrict
 from .keyring import KeyringError, Serial
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -176,6 +176,10 @@ def _explanation(
         )
     if err in (errno.EPERM, errno.EACCES):
         return _explain_blocked(step, name, _seccomp_mode(), restricted)
+    if err == errno.ENOENT and step == "bind" and procfs.fips_enabled():
+        # FIPS mode (fips=1): the kernel lists every algorithm but finds only the FIPS-allowed ones
+        # (procfs.fips_refused cites where). Said whether or not /proc/crypto shows which part is refused.
+        return _explain_fips(what, alg_name, procfs.fips_refused(alg_name))
     if err == errno.ENOENT:
         # crypto_alloc_* found no such algorithm (crypto/api.c: crypto_alg_mod_lookup after request_module
         # "crypto-<name>"): not built, or its module missing or refused. Which, only the kernel's lists can say.
@@ -236,6 +240,24 @@ def _explain_blocked(step: str, name: str, seccomp: Optional[str], restricted: s
         f"{restricted}",
         "allow socket() with address family 38 (AF_ALG) in the seccomp profile or security policy that refuses it",
     )
+
+
+def _explain_fips(what: str, alg_name: str, refused: Optional[str]) -> Explanation:
+    """ENOENT from bind() while the kernel is in FIPS mode; `refused`: the part /proc/crypto marks "fips: no"."""
+    summary = f"the kernel is in FIPS mode and does not allow {what}"
+    if refused is not None:
+        shown = "it" if refused == alg_name else repr(refused)
+        body = f"{summary}: ENOENT (fips_enabled=1, and /proc/crypto marks every implementation of {shown} 'fips: no')"
+    else:
+        body = (
+            f"{summary}: ENOENT (fips_enabled=1: only FIPS-allowed algorithms bind; it is not built, refused, or "
+            "not allowed)"
+        )
+    remedy = (
+        "use a FIPS-approved algorithm ('kcapi-hashlib doctor --fips -a NAME' shows which are), or a kernel not "
+        "booted with fips=1; the fallback policy would compute it outside the kernel's FIPS boundary"
+    )
+    return _said("not FIPS-allowed", summary, body, remedy)
 
 
 def _explain_enoent(
