@@ -54,15 +54,36 @@ def prf_session(name: str, key: Buffer, cached: bool = False) -> Iterator[Option
             tfm.close()
 
 
+# From this many iterations on, U2..Uc run as io_uring chains (_afalg.uring: one io_uring_enter per batch of
+# uring.BATCH iterations instead of a send + recv each); the ring is made once per thread (io_uring_setup and
+# its mmaps), so a handful of iterations stays on send/recv.
+URING_MIN_ITERATIONS = 16
+
+
 def pbkdf2_blocks(mac: _keyed.MacSession, salt: Buffer, iterations: int, blocks: range, size: int) -> bytes:
-    """T_i = U1 ^ ... ^ Uc for i in blocks (RFC 8018 section 5.2 step 3), one PRF call = one send + one recv."""
+    """T_i = U1 ^ ... ^ Uc for i in blocks (RFC 8018 section 5.2 step 3).
+
+    U1 is one send + one recv; U2..Uc go through the kernel as linked io_uring requests where this process can
+    use io_uring (see _afalg.uring), else one send + one recv each. A chain the ring could not complete is
+    redone here with send/recv from the same U1 (uring.mac_chain answers None and switches itself off)."""
     out = bytearray()
     for i in blocks:
         u = mac(salt, i.to_bytes(4, "big"))
         acc = int.from_bytes(u, "big")
-        for _ in range(iterations - 1):
-            u = mac(u)
-            acc ^= int.from_bytes(u, "big")
+        chained = None
+        if iterations >= URING_MIN_ITERATIONS:
+            try:
+                from ._afalg import uring
+            except ImportError:  # pragma: no cover - a Python built without ctypes: send/recv
+                pass
+            else:
+                chained = uring.mac_chain(mac, u, iterations - 1)
+        if chained is not None:
+            acc ^= chained[0]
+        else:
+            for _ in range(iterations - 1):
+                u = mac(u)
+                acc ^= int.from_bytes(u, "big")
         out += acc.to_bytes(size, "big")
     return bytes(out)
 
