@@ -36,6 +36,9 @@ pytestmark = [
     requires.kernel_alg("hash", ("hmac(sha256)", "hmac(sha512)")),
     requires.kernel_alg("hash", "cmac(aes)", only="*cmac*"),
     requires.kernel_alg("hash", ("blake2b-256", "blake2b-512"), only="*blake2b*"),
+    requires.kernel_alg("skcipher", ("ecb(aes)", "cbc(aes)", "ctr(aes)"), only="test_aes_modes_*"),
+    requires.kernel_alg("aead", "gcm(aes)", only="test_aes_gcm_*"),
+    requires.kernel_alg("skcipher", "ctr(aes)", only="test_aes_gcm_*"),
 ]
 
 KEY = bytes(range(1, 33))  # 32 bytes: an HMAC key, an AES-256 key, a BLAKE2b key
@@ -361,6 +364,73 @@ def test_too_old_kernel_raises_under_every_policy(key: KernelKey, policy: str) -
             assert "too old" in text and "arrived in Linux 6.2" in text, text
             assert f"policy {policy!r} cannot fall back: the key is in the kernel keyring" in text, text
             assert info.value.errno == errno.ENOPROTOOPT
+        with pytest.raises(kcapi_hashlib.UnsupportedAlgorithm, match=r"arrived in Linux 6\.2.*cannot fall back"):
+            AES.new(key, AES.MODE_CBC, iv=bytes(16)).encrypt(bytes(16))
+        # GCM keys its gcm(aes) tfm at the first operation: the kernel's refusal comes as the KernelError itself
+        with pytest.raises(kcapi_hashlib.KernelError, match=r"too old for keyring keys.*arrived in Linux 6\.2"):
+            AES.new(key, AES.MODE_GCM, nonce=bytes(12)).encrypt_and_digest(b"x")
     finally:
         kcapi_hashlib.set_policy(previous)
     assert kcapi_hashlib.fallback_counts().get("sha256", 0) == 0
+
+
+# --- AES -------------------------------------------------------------------------------------------------
+
+_AES_MODES = {
+    "ECB": (AES.MODE_ECB, {}),
+    "CBC": (AES.MODE_CBC, {"iv": bytes(range(16))}),
+    "CTR": (AES.MODE_CTR, {"nonce": b"8 bytes!"}),
+    "CFB": (AES.MODE_CFB, {"iv": bytes(range(16))}),
+    "OFB": (AES.MODE_OFB, {"iv": bytes(range(16))}),
+}
+
+
+@needs_serial
+@pytest.mark.parametrize("size", [16, 32])
+@pytest.mark.parametrize("mode", list(_AES_MODES))
+def test_aes_modes_equal_bytes_key(mode: str, size: int) -> None:
+    m, kw = _AES_MODES[mode]
+    data = bytes(range(256)) * 4 + (b"" if mode in ("ECB", "CBC") else b"tail")
+    k = KernelKey.add("logon", _desc("aes"), KEY[:size])
+    try:
+        ct = AES.new(k, m, **kw).encrypt(data)
+        assert ct == PyAES.new(KEY[:size], m, **kw).encrypt(data)
+        assert AES.new(k, m, **kw).decrypt(ct) == data
+    finally:
+        k.invalidate()
+
+
+@needs_serial
+@pytest.mark.parametrize(("nonce_len", "mac_len"), [(12, 16), (12, 8), (12, 5), (16, 16)])
+def test_aes_gcm_equal_bytes_key(key: KernelKey, nonce_len: int, mac_len: int) -> None:
+    nonce = bytes(range(nonce_len))
+    data = bytes(range(256)) * 3
+    c = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=mac_len)
+    c.update(b"header")
+    ct, tag = c.encrypt_and_digest(data)
+    r = PyAES.new(KEY, PyAES.MODE_GCM, nonce=nonce, mac_len=mac_len)
+    r.update(b"header")
+    assert (ct, tag) == r.encrypt_and_digest(data)
+    d = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=mac_len)
+    d.update(b"header")
+    assert d.decrypt_and_verify(ct, tag) == data
+    e = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=mac_len)
+    e.update(b"header")
+    with pytest.raises(ValueError, match="MAC check failed"):
+        e.decrypt_and_verify(ct, bytes(mac_len))
+
+
+def test_aes_modes_needing_key_bytes_refuse(key: KernelKey) -> None:
+    for mode, kw in ((AES.MODE_CCM, {"nonce": bytes(11)}), (AES.MODE_EAX, {}), (AES.MODE_XTS, {})):
+        with pytest.raises(TypeError, match="cannot use a kernel keyring key"):
+            AES.new(key, mode, **kw)
+    short = KernelKey.add("logon", _desc("aes20"), KEY[:20])
+    try:
+        with pytest.raises(ValueError, match=r"Incorrect AES key length \(20 bytes\)"):
+            AES.new(short, AES.MODE_CBC, iv=bytes(16))
+        undeclared = KernelKey.from_serial(short.serial)  # size unknown here: the kernel's setkey refuses it
+        if NEW_ENOUGH:
+            with pytest.raises(ValueError, match="the kernel refused"):
+                AES.new(undeclared, AES.MODE_CBC, iv=bytes(16))
+    finally:
+        short.invalidate()

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Union
 
 from .._callable import as_builtin
+from ..keyring import KernelKey
 from . import MODE_XTS, _create_cipher
 from ._common import key_bytes
 
@@ -45,25 +46,39 @@ _KERNEL = "aes"  # the kernel's cra_name of the block cipher: modes bind "cbc(ae
 _PYCRYPTODOME = "Crypto.Cipher.AES"
 
 
-def _create_base_cipher(dict_parameters: dict[str, Any]) -> bytes:
+# The modes a kernel keyring key (kcapi_hashlib.keyring.KernelKey) works with: each is built only of kernel
+# transforms keyed with the key (ecb/cbc/ctr/gcm(aes), and GCM's ctr(aes) + ghash of E_K(0)). The others raise.
+_KEYRING_MODES = {MODE_ECB: "ECB", MODE_CBC: "CBC", MODE_CTR: "CTR", MODE_GCM: "GCM", MODE_CFB: "CFB", MODE_OFB: "OFB"}
+_MODE_NAMES = {MODE_OPENPGP: "OPENPGP", MODE_CCM: "CCM", MODE_EAX: "EAX", MODE_SIV: "SIV", MODE_OCB: "OCB"}
+_MODE_NAMES.update({MODE_KW: "KW", MODE_KWP: "KWP", MODE_XTS: "XTS"})
+
+
+def _create_base_cipher(dict_parameters: dict[str, Any]) -> Any:
     """Pop and check the key (and PyCryptodome's use_aesni, meaningless here) from the parameters, with
-    PyCryptodome's errors; returns the key as bytes. The kernel transform is made by the mode."""
+    PyCryptodome's errors; returns the key as bytes (a KernelKey as itself: its size is the kernel's to check,
+    unless known). The kernel transform is made by the mode."""
     dict_parameters.pop("use_aesni", True)
     try:
         key = dict_parameters.pop("key")
     except KeyError:
         raise TypeError("Missing 'key' parameter") from None
+    if isinstance(key, KernelKey):
+        if key.size is not None and key.size not in key_size:
+            raise ValueError(f"Incorrect AES key length ({key.size} bytes)")
+        return key
     if len(key) not in key_size:
         raise ValueError(f"Incorrect AES key length ({len(key)} bytes)")
     return key_bytes(key)
 
 
 @as_builtin()
-def new(key: Buffer, mode: int, *args: Any, **kwargs: Any) -> Any:
+def new(key: Union[Buffer, KernelKey], mode: int, *args: Any, **kwargs: Any) -> Any:
     """Create a new AES cipher, as Crypto.Cipher.AES.new.
 
     Args:
-      key: 16, 24 or 32 bytes (AES-128/192/256); for MODE_XTS 32 or 64 (two keys).
+      key: 16, 24 or 32 bytes (AES-128/192/256); for MODE_XTS 32 or 64 (two keys). Or a
+        kcapi_hashlib.keyring.KernelKey (a key in the kernel keyring) for MODE_ECB, CBC, CTR, CFB, OFB and GCM:
+        the kernel keys its transforms from it and its bytes never enter this process (no fallback).
       mode: a MODE_* constant.
 
     Keyword Args (by mode, as PyCryptodome):
@@ -71,6 +86,18 @@ def new(key: Buffer, mode: int, *args: Any, **kwargs: Any) -> Any:
       mac_len (GCM, CCM), msg_len and assoc_len (CCM), use_aesni and threads (accepted; the kernel decides),
       tweak (XTS: 16 bytes, or the data unit sequence number as an int).
     """
+    if isinstance(key, KernelKey) and mode not in _KEYRING_MODES:
+        name = _MODE_NAMES.get(mode, repr(mode))
+        why = (
+            "it splits the key's bytes into its two keys"
+            if mode == MODE_XTS
+            else "it is not built only of kernel transforms keyed by serial here (it, or its PyCryptodome "
+            "fallback, needs the key's bytes)"
+        )
+        raise TypeError(
+            f"AES MODE_{name} cannot use a kernel keyring key ({key!r}): {why}, and a keyring key has no bytes to "
+            "give; the modes that take one are " + ", ".join(f"MODE_{n}" for n in _KEYRING_MODES.values())
+        )
     kwargs["add_aes_modes"] = True
     return _create_cipher(sys.modules[__name__], key, mode, *args, **kwargs)
 

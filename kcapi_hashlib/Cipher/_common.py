@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any, Callable, NoReturn, Optional, Union, overload
 
 from .. import _policy
+from .. import keyring as _keyring
 from .._afalg import AlgUnavailable, Tfm
 from .._afalg import skcipher as _sk
+from ..keyring import KernelKey
 from ._state_machine import Method
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -187,7 +189,11 @@ class Unavailable(Exception):
 
 
 def kernel(name: str, key: Buffer, what: str) -> Tfm:
-    """The cached keyed tfm for kernel algorithm `name`; Unavailable(what) if the kernel cannot bind it."""
+    """The cached keyed tfm for kernel algorithm `name`; Unavailable(what) if the kernel cannot bind it. A kernel
+    keyring key (KernelKey) raises instead under every policy: PyCryptodome cannot
+    compute without its bytes (kcapi_hashlib.keyring.kernel_tfm)."""
+    if isinstance(key, KernelKey):
+        return _keyring.kernel_tfm(key, "skcipher", name, "cipher", what)
     try:
         return _sk.keyed(name, key)
     except AlgUnavailable as e:

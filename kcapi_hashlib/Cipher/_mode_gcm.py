@@ -16,12 +16,14 @@
 from __future__ import annotations
 
 import struct
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg import keyed as _keyed
 from .._afalg.hash import HashStream
+from .._afalg.keyring import Serial
+from ..keyring import KernelKey
 from ._aead import (
     Buffer,
     Mac,
@@ -115,7 +117,8 @@ class GcmMode(NistAeadCipher):
         """The nonce originally used to create the object."""
 
         self._factory = factory
-        bytes(key)  # PyCryptodome copies the key first (its errors for a str); its ECB/CBC checks the original
+        if not isinstance(key, KernelKey):
+            bytes(key)  # PyCryptodome copies the key first (its errors for a str); its ECB/CBC checks the original
         self._kname = factory._KERNEL
         if not (4 <= mac_len <= 16):
             raise ValueError("Parameter 'mac_len' must be in the range 4..16")
@@ -132,7 +135,9 @@ class GcmMode(NistAeadCipher):
         if threads < 0:
             raise ValueError("'threads' must be a non-negative integer")
 
-        self._setup(bytes(key), mac_len)
+        # A kernel keyring key travels as its serial where key bytes would (every consumer, _sk.keyed, aead_once,
+        # stream_once, hands it to keyed.cached_tfm or core.Tfm, which key the tfm by ALG_SET_KEY_BY_KEY_SERIAL).
+        self._setup(cast(bytes, Serial(key.serial)) if isinstance(key, KernelKey) else bytes(key), mac_len)
         self._next = list(ALL)
         self._status_ct = False
         self._j0_cache: Optional[bytes] = None
