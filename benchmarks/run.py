@@ -17,6 +17,10 @@ kernel's own speed (tcrypt), libkcapi's C API (a reused handle; its one-shot hel
 loop in Python, with VS KCAPI as above, and a line "kcapi_hashlib / anchor" (1.00x = as fast as the anchor).
 Missing pieces print "n/a: why".
 
+PBKDF2's floor (benchmarks/pbkdf2.py, printed after the cases when the kdf group runs): iterations/s and
+syscalls/iteration of kcapi_hashlib.pbkdf2_hmac (io_uring chain where the kernel allows it, and send/recv), a
+raw send+recv loop on one keyed hmac op socket, and hashlib.pbkdf2_hmac, for sha1, sha256 and sha512.
+
 --quick: sizes 64 B, 4 KiB and 1 MiB, shorter timings. Inside user-mode-linux every syscall costs ~25 us,
 so there the syscall count decides small-input speed. Benchmarks print; they never assert.
 """
@@ -250,6 +254,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--tcrypt", choices=("none", "quick", "all"), default="quick",
                         help="which tcrypt speed tests to run for the in-kernel anchor (quick: sha256 only, "
                         "~22 s under UML; all: also sha1, sha512, gcm(aes): minutes)")  # fmt: skip
+    parser.add_argument("--pbkdf2-iterations", type=int, help="c of the PBKDF2 floor table (benchmarks/pbkdf2.py; "
+                        "default 10000, quick 1000); the table is printed with the kdf group")  # fmt: skip
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)).split(",")]
     args.min_time = args.min_time if args.min_time is not None else (0.05 if args.quick else 0.3)
@@ -282,6 +288,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(Row.line([f"{case.group} {case.name}", format_size(case.size), ", ".join(case.impls)]))
                 continue
             run_case(case, args)
+    if not args.list and not args.module and (not groups or "kdf" in groups) and (not texts or "pbkdf2" in texts):
+        from benchmarks import pbkdf2  # the PBKDF2 floor: iterations/s and syscalls/iteration per hash
+
+        iterations = args.pbkdf2_iterations or (1000 if args.quick else 10000)
+        pbkdf2.report(iterations, pbkdf2.HASHES, args.min_time, args.repeats, args.syscalls)
     return 0
 
 

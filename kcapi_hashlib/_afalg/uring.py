@@ -348,7 +348,12 @@ def _ring() -> Optional[Ring]:
     try:
         ring = Ring()
     except OSError as e:
-        disable(f"io_uring is not available: {e.strerror} ({errno.errorcode.get(e.errno or 0, e.errno)})")
+        hint = {
+            errno.EPERM: ": /proc/sys/kernel/io_uring_disabled forbids it, or a seccomp filter (containers)",
+            errno.ENOSYS: ": no CONFIG_IO_URING, or a seccomp filter (containers)",
+            errno.ENOMEM: ": RLIMIT_MEMLOCK too small for the rings (kernels before 5.12)",
+        }.get(e.errno or 0, "")
+        disable(f"io_uring is not available: {e.strerror} ({errno.errorcode.get(e.errno or 0, e.errno)}){hint}")
         return None
     _local.ring = ring
     return ring
