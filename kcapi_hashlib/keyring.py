@@ -309,7 +309,7 @@ def kernel_tfm(
         raise
 
 
-def unsupported(kind: str, label: str, key: KernelKey, why: str) -> NoReturn:
+def unsupported(kind: str, label: str, key: KernelKey, why: object) -> NoReturn:
     """The request cannot be made of the kernel with a keyring key (a userspace-only hash, a parameter the kernel's
     algorithm lacks): raise under every policy."""
     _no_fallback(kind, label, key, why)

@@ -27,6 +27,7 @@ USES: dict[str, Callable[[KernelKey], Any]] = {
     "Hash.CMAC": lambda k: CMAC.new(k, b"m", ciphermod=AES),
     "blake2b": lambda k: kcapi_hashlib.blake2b(b"m", key=k, digest_size=32),
     "AES-CBC": lambda k: AES.new(k, AES.MODE_CBC, iv=bytes(16)),
+    "AES-GCM": lambda k: AES.new(k, AES.MODE_GCM, nonce=bytes(12)),
 }
 
 

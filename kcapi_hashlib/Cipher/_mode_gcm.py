@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional, cast
 
+from .. import keyring as _keyring
 from .._afalg import KernelError
 from .._afalg import core as _core
 from .._afalg import keyed as _keyed
@@ -287,6 +288,8 @@ def _create_gcm_cipher(factory: Any, **kwargs: Any) -> Any:
     kernel = factory._KERNEL
     why = _core.probe("aead", f"gcm({kernel})") or _core.probe("skcipher", f"ctr({kernel})")
     if why is not None:
+        if isinstance(key, KernelKey):  # no PyCryptodome fallback: it would need the key's bytes
+            _keyring.unsupported("cipher", f"{factory._NAME}-GCM", key, why)
         raise Unavailable(f"{factory._NAME}-GCM", why)  # the dispatcher applies the policy
     return GcmMode(factory, key, nonce, mac_len, kwargs, threads)
 
