@@ -12,9 +12,11 @@ __bytes__, no buffer, not picklable), so wherever the kernel cannot do the work 
 an algorithm it lacks) there is no userspace fallback under any policy: the error says so.
 
 A KernelKey works where a key is given: hmac.new/hmac.digest/hmac.HMAC, Hash.HMAC.new, Hash.CMAC.new (AES, DES3,
-...), hashlib.blake2b(key=)/Hash.BLAKE2b.new(key=) at the kernel's digest sizes (20, 32, 48, 64 bytes). PBKDF2 with
-a keyring password is refused (TypeError): its password is the HMAC key, and pbkdf2_hmac's contract (and its
-fallback) take bytes.
+...), hashlib.blake2b(key=)/Hash.BLAKE2b.new(key=) at the kernel's digest sizes (20, 32, 48, 64 bytes), and
+Cipher.AES.new(key, mode) for MODE_ECB, CBC, CTR, CFB, OFB and GCM (other modes raise TypeError naming the mode).
+PBKDF2 with a keyring password is refused (hashlib's TypeError for a non-buffer password). Each use of a cached
+transform costs one keyctl more than a bytes key (the revocation check): 3 syscalls per hmac.new().digest() instead
+of 2.
 
 Size. The kernel tells a "user" key's payload length without copying it (KEYCTL_READ with no buffer); a "logon"
 key's length can be read by nobody, so it is known only when this process added the key or the caller declares it
