@@ -333,6 +333,14 @@ class HMAC:
             h = _kernel_hmac(name, _buffer(key))
         if h is None:
             raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
+        self._adopt(h, msg, digestmod)
+
+    def _init_keyring(self, key: KernelKey, msg: Optional[Buffer], digestmod: Any) -> None:
+        """The kernel's hmac(<hash>) keyed from the kernel keyring (no RFC 2104 fallback: no bytes to run it on)."""
+        self._adopt(_keyring_hmac(key, digestmod), msg, digestmod)
+
+    def _adopt(self, h: Any, msg: Optional[Buffer], digestmod: Any) -> None:
+        """Make `h` (a kernel or stdlib HMAC object) this object's state, then feed it msg."""
         if msg is not None:
             h.update(msg)
         self._hmac = h
@@ -343,20 +351,6 @@ class HMAC:
             self._digest_cons = _digest_cons(digestmod)
         elif sys.version_info >= (3, 14):
             self._inner = self._outer = None  # as 3.14's _init_openssl_hmac/_init_builtin_hmac
-
-    def _init_keyring(self, key: KernelKey, msg: Optional[Buffer], digestmod: Any) -> None:
-        """The kernel's hmac(<hash>) keyed from the kernel keyring (no RFC 2104 fallback: no bytes to run it on)."""
-        h = _keyring_hmac(key, digestmod)
-        if msg is not None:
-            h.update(msg)
-        self._hmac = h
-        self.digest_size = h.digest_size
-        self.block_size = h.block_size
-        if sys.version_info < (3, 10):
-            self._inner = self._outer = None
-            self._digest_cons = _digest_cons(digestmod)
-        elif sys.version_info >= (3, 14):
-            self._inner = self._outer = None
 
     if sys.version_info >= (3, 14):
         # 3.14's HMAC has an initializer per C implementation (OpenSSL's, HACL*'s); the kernel stands for both.

@@ -27,7 +27,7 @@ import os
 import stat
 import sys
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Optional
+from typing import IO, Any, Callable, Optional, Union
 
 FIPSCHECK_KEY = b"orboDeJITITejsirpADONivirpUkvarP"  # libfipscheck's
 HMACCALC_KEY = b"FIPS-FTW-RHT2009"  # hmaccalc's
@@ -384,9 +384,11 @@ def _bin_char(c: int) -> int:
     return 0
 
 
-def hasher(params: Params, make: Callable[[], Any], filename: Optional[bytes], comphash: Optional[bytes] = None) -> int:
-    """kcapi-hasher's hasher(): print one line (comphash None) or compare against comphash (0 equal, 1 not);
-    a negative value is a C error return."""
+def _truncated_digest(
+    params: Params, make: Callable[[], Any], filename: Optional[bytes]
+) -> Union[int, tuple[bytes, int]]:
+    """The digest of `filename` and how many of its bytes to use (-t), or the C return value where that fails:
+    the file's error, or the digest's length for a -t larger than the digest (with kcapi-hasher's message)."""
     try:
         md = _digest_of(make, filename)
     except _Failed as e:
@@ -395,7 +397,16 @@ def hasher(params: Params, make: Callable[[], Any], filename: Optional[bytes], c
     if hashlen > len(md):
         _stderr(f"Invalid truncated hash size: {hashlen} > {len(md)}\n")
         return len(md)
-    hashlen = hashlen or len(md)
+    return md, hashlen or len(md)
+
+
+def hasher(params: Params, make: Callable[[], Any], filename: Optional[bytes], comphash: Optional[bytes] = None) -> int:
+    """kcapi-hasher's hasher(): print one line (comphash None) or compare against comphash (0 equal, 1 not);
+    a negative value is a C error return."""
+    got = _truncated_digest(params, make, filename)
+    if isinstance(got, int):
+        return got
+    md, hashlen = got
     if comphash is not None:
         # hex2bin() into a zeroed buffer, then the length and the first hashlen bytes are compared.
         if len(comphash) != hashlen * 2:
@@ -450,15 +461,10 @@ def hash_files(params: Params, files: list[bytes], fipshmac: bool, checkdir: Opt
 
 def _fipshmac_one(params: Params, make: Callable[[], Any], filename: bytes, out: IO[bytes]) -> int:
     """hasher() writing into the .hmac file: the hex digest alone (after "TAG (name) = " with --tag)."""
-    try:
-        md = _digest_of(make, filename)
-    except _Failed as e:
-        return e.code
-    hashlen = params.hashlen
-    if hashlen > len(md):
-        _stderr(f"Invalid truncated hash size: {hashlen} > {len(md)}\n")
-        return len(md)
-    hashlen = hashlen or len(md)
+    got = _truncated_digest(params, make, filename)
+    if isinstance(got, int):
+        return got
+    md, hashlen = got
     prefix = params.bsdname.encode() + b" (" + filename + b") = " if params.bsd else b""
     out.write(prefix + md[:hashlen].hex().encode() + params.newline)
     return 0
