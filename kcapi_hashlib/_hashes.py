@@ -174,11 +174,16 @@ def _stdlib(name: str) -> Callable[..., Any]:
     return ctor if ctor is not None else (lambda *a, **k: _STDLIB_NEW(name, *a, **k))
 
 
+def no_kernel_hash(name: str, digest_size: Optional[int] = None) -> str:
+    """Why hash `name` (of `digest_size` bytes, for BLAKE2's sizes) is never the kernel's: its one sentence."""
+    return f"the kernel has no AF_ALG hash for {name}" + (f" of {digest_size} bytes" if digest_size else "")
+
+
 def _kernel_or_policy(
     name: str, kname: Optional[str], why_not: Optional[str], digest_size: int, key: Optional[Buffer] = None
 ) -> Optional[HASH]:
     """The kernel object for name, or None where the policy says fall back (strict raises)."""
-    reason: object = why_not or f"the kernel has no AF_ALG hash for {name}"
+    reason: object = why_not or no_kernel_hash(name)
     if kname is not None and why_not is None:
         try:
             if key:
@@ -542,9 +547,7 @@ def implementations(name: str, digest_size: Optional[int] = None) -> list[Implem
         raise ValueError(UNSUPPORTED + str(name))
     kname = kernel_name(canon, digest_size)
     if kname is None:
-        raise ValueError(
-            f"the kernel has no AF_ALG hash for {canon}" + (f" of {digest_size} bytes" if digest_size else "")
-        )
+        raise ValueError(no_kernel_hash(canon, digest_size))
     found = []
     surveyed = procfs.survey("hash", kname)  # binds kname first: its modules are loaded, then listed
     default = procfs.chosen("hash", kname)
@@ -617,7 +620,7 @@ def _new_with_driver(name: Any, args: Any, kwargs: dict[str, Any], first: Option
         key = byte_view(rest.get("key", b"")).tobytes() or None
     kname = kernel_name(canon, size)
     if kname is None:
-        raise ValueError(f"the kernel has no AF_ALG hash for {canon}" + (f" of {size} bytes" if blake2 else ""))
+        raise ValueError(no_kernel_hash(canon, size if blake2 else None))
     h = HASH._create(canon, size, alg.block_size, _driver_tfm(canon, kname, driver, key))
     h.update(data)
     return h

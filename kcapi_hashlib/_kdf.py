@@ -134,7 +134,7 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
             _stdlib_pbkdf2_hmac(hash_name, b"", b"", 1, 1)
         except ValueError as e:
             raise type(e)(_hashes.UNSUPPORTED + hash_name) from None
-        _policy.unavailable("hash", hash_name, f"the kernel has no AF_ALG hash for {hash_name}")
+        _policy.unavailable("hash", hash_name, _hashes.no_kernel_hash(hash_name))
         return _stdlib_pbkdf2_hmac(hash_name, pw, sa, iterations, dklen)
     if iterations < 1:
         raise ValueError("iteration value must be greater than 0.")
@@ -149,7 +149,7 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     if size > _INT_MAX:
         raise OverflowError("key length is too great.")
 
-    reason: object = f"the kernel has no AF_ALG hash for {name}"
+    reason: object = _hashes.no_kernel_hash(name)
     if alg.kernel is not None:
         with prf_session(name, pw) as mac:
             if mac is not None:

@@ -169,7 +169,7 @@ def _keyring_tfm(key: KernelKey, digestmod: Any) -> tuple[str, _afalg.Tfm]:
         )
     alg = _hashes.ALGORITHMS[name]
     if alg.kernel is None:
-        _keyring.unsupported("hash", name, key, f"the kernel has no AF_ALG hash for {name}")
+        _keyring.unsupported("hash", name, key, _hashes.no_kernel_hash(name))
     return name, _keyring.kernel_tfm(key, "hash", f"hmac({alg.kernel})", "hash", name)
 
 
@@ -195,7 +195,7 @@ def _userspace_only(name: Optional[str]) -> bool:
     and under fallback the stdlib's hmac computes them, with its own behaviour (an XOF: ValueError on 3.10+)."""
     if name is None or _hashes.ALGORITHMS[name].kernel is not None:
         return False
-    _policy.unavailable("hash", name, f"the kernel has no AF_ALG hash for {name}")
+    _policy.unavailable("hash", name, _hashes.no_kernel_hash(name))
     return True
 
 

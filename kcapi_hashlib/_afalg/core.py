@@ -71,12 +71,13 @@ def kernel_operations() -> int:
     return sum(_stats.values())
 
 
-def count(alg: Tfm, kind: str, nbytes: int = 0) -> None:
-    """One AF_ALG operation of `kind` on `alg`, of nbytes of input: the process-wide stats(), and accounting per
-    algorithm (the tfm's own counter: no lookup, no lock, no syscall; see accounting.py)."""
-    _stats[kind] += 1
+def count(alg: Tfm, kind: str, nbytes: int = 0, ops: int = 1) -> None:
+    """`ops` AF_ALG operations of `kind` on `alg` (one, but for io_uring's batches), of nbytes of input in all: the
+    process-wide stats(), and accounting per algorithm (the tfm's own counter: no lookup, no lock, no syscall;
+    see accounting.py). The one place that counts."""
+    _stats[kind] += ops
     c = alg._acct
-    c[0] += 1
+    c[0] += ops
     c[1] += nbytes
 
 

@@ -23,20 +23,20 @@ class Row(NamedTuple):
 
 
 def _hash_rows() -> list[Row]:
-    from .._hashes import ALGORITHMS
+    from .._hashes import ALGORITHMS, no_kernel_hash
 
     return [
-        Row("hash", name, "hash", alg.kernel, "" if alg.kernel else f"the kernel has no AF_ALG hash for {name}")
+        Row("hash", name, "hash", alg.kernel, "" if alg.kernel else no_kernel_hash(name))
         for name, alg in ALGORITHMS.items()
     ]
 
 
 def _hmac_rows() -> list[Row]:
-    from .._hashes import ALGORITHMS
+    from .._hashes import ALGORITHMS, no_kernel_hash
 
     return [
         Row("hmac", f"hmac-{name}", "hash", f"hmac({alg.kernel})" if alg.kernel else None,
-            "" if alg.kernel else f"the kernel has no AF_ALG hash for {name}")
+            "" if alg.kernel else no_kernel_hash(name))
         for name, alg in ALGORITHMS.items()
         if alg.digest_size  # no HMAC over an XOF
     ]  # fmt: skip
