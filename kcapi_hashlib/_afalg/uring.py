@@ -58,7 +58,7 @@ import struct
 import threading
 from typing import Any, Optional
 
-from . import core
+from . import core, procfs
 from .core import KernelError, OpSocket, Tfm
 
 # Syscall numbers: the same on every architecture of the unified table since 5.1 (x86_64, i386, arm, arm64,
@@ -342,7 +342,7 @@ def _ring() -> Optional[Ring]:
         # with conformance/test_pbkdf2_uring.py's fork test; real kernels have no such host mapping.
         disable("a forked child under user-mode-linux (a new ring there can map the parent's ring memory)")
         return None
-    if _user_mode_linux() and _release() < (6, 2):
+    if _user_mode_linux() and procfs._kernel_release() < (6, 2):
         # user-mode-linux 6.1.176: once a process has made a ring (mappings MADV_DONTFORK), a child it forks later
         # can crash in plain code that never touches io_uring (SIGSEGV in read() of /proc/crypto, seen with
         # test_pbkdf2_uring then test_drivers' fork test); 6.12 and 7.2 do not. send/recv there.
@@ -377,14 +377,6 @@ def _user_mode_linux() -> bool:
         except OSError:
             _uml = False
     return _uml
-
-
-def _release() -> tuple[int, int]:
-    head = os.uname().release.split("-")[0].split(".")
-    try:
-        return int(head[0]), int(head[1]) if len(head) > 1 else 0
-    except ValueError:
-        return 0, 0
 
 
 def _after_fork_in_child() -> None:
