@@ -242,3 +242,26 @@ def test_threads() -> None:
     if why is None:
         assert all(used), "a thread derived without its own ring"
     assert uring.unavailable() == why
+
+
+_FORK_AFTER_RING = r"""
+import hashlib, os, sys
+import kcapi_hashlib
+assert kcapi_hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 100) == hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 100)
+pid = os.fork()
+if pid == 0:
+    ok = bool(kcapi_hashlib.implementations("sha1"))  # reads /proc/crypto and binds by driver name
+    os._exit(0 if ok else 1)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_child_forked_after_a_derivation_runs_plain_code() -> None:
+    """A ring made by the parent (or the kernel's handling of its MADV_DONTFORK mappings) must not crash a child
+    that never touches io_uring: user-mode-linux 6.1 did (SIGSEGV reading /proc/crypto), so io_uring is off there."""
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-c", _FORK_AFTER_RING], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "0", f"the child ended with {ran.stdout.strip()} (negative: killed by that signal)"
