@@ -699,8 +699,20 @@ def file_digest(fileobj: Any, digest: Any, /, *, _bufsize: int = 2**18) -> Any:
     return digestobj
 
 
+def _reads_its_descriptor(fileobj: Any) -> bool:
+    """Whether reading fileobj reads its fileno() as it is: an io.FileIO, or an io.BufferedReader/BufferedRandom
+    over one (what open(path, "rb") and "r+b" give). Exact types only: a subclass may override read. Anything
+    else with a fileno() need not be that file's bytes: gzip/bz2/lzma readers answer the compressed file's
+    descriptor, wrappers may transform. Those are read through readinto(), as hashlib.file_digest reads all."""
+    if type(fileobj) is io.FileIO:
+        return True
+    return type(fileobj) in (io.BufferedReader, io.BufferedRandom) and type(fileobj.raw) is io.FileIO
+
+
 def _splice_rest(fileobj: Any, h: HASH) -> None:
     """Splice a regular file from its logical position to its end into h, then seek fileobj to the end."""
+    if not _reads_its_descriptor(fileobj):
+        return
     try:
         fd = fileobj.fileno()
         st = os.fstat(fd)
