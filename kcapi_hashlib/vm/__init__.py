@@ -22,9 +22,10 @@ directly on the host.
 
     backend.py   the Backend interface and registry (Job: what to run); --kernel picks the backend
     uml.py       the user-mode-linux backend: Debian's kernels, system, cached or fetched
+    xstate.py    the ptrace shim for UML 6.1/6.12 on hosts with a larger XSAVE area (AMX), where measured needed
     qemu.py      the qemu backend: Debian's amd64 kernels, fetched; initramfs.py: its generated initramfs
     guest.py     what any backend's guest runs: init, modprobe wrapper, --refuse, --sysctl, --user/--cap,
-                 output streaming, status
+                 output streaming, status; postmortem.py: what to say when a VM dies without one
     host.py      AF_ALG on the host (via kcapi_hashlib._afalg) and running a command directly
     packages.py  apt-get install, apt-get download with a private configuration, dpkg-deb, patchelf
     cache.py     the kernel cache directory and its fetch lock

@@ -619,18 +619,15 @@ class Guest:
             status_text = ""
         lines = _console_lines(self.console)
         if not status_text.isdigit():
-            panic = [ln for ln in lines if "Kernel panic" in ln]
-            msg = [
-                f"kernel {kernel.version} ({kernel.binary}) exited with status "
-                f"{proc.returncode} without recording the command's exit status"
-            ]
-            msg += [f"  {ln}" for ln in panic[:1]]
-            if not verbose:
-                msg.append(f"last {_CONSOLE_TAIL} lines of the kernel console:")
-                msg += [f"  | {ln}" for ln in lines[-_CONSOLE_TAIL:]]
+            from .backend import all_kernels  # backend imports this module
+            from .postmortem import message
+
+            what = f"kernel {kernel.version} ({kernel.binary})"
+            booted = (self.dir / "booted").exists()
+            msg = message(what, proc.returncode, self.console, booted, verbose, ", ".join(all_kernels()))
             if kernel.cache is not None:
-                msg.append(f"(a broken cache? remove {kernel.cache} to refetch)")
-            raise VMError("\n".join(msg))
+                msg += f"\n  (a broken cache? remove {kernel.cache} to refetch)"
+            raise VMError(msg)
         status = int(status_text)
         if status > 128:
             say(f"command killed by {signame(status - 128)} inside the VM (exit status {status})")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from . import packages
+from . import packages, xstate
 from .backend import Backend, Job
 from .cache import building, cache_dir, fetch_lock
 from .exits import EXIT_SETUP, VMError, say
@@ -222,6 +222,9 @@ class UserModeLinux(Backend):
                 argv.insert(1, "quiet")
             if job.options.fips:
                 argv.append("fips=1")
+            # The XSAVE ptrace shim where this host needs it for this kernel (xstate.py); measured before the
+            # boot (once per kernel and host), so no output of ours interleaves with the command's.
+            uml_env = xstate.uml_env(kern, _uml_env(job.mem_bytes), job.verbose)
             proc: Optional[subprocess.Popen[bytes]] = None
             try:
                 console = os.open(guest.console, os.O_WRONLY | os.O_APPEND)
@@ -236,7 +239,7 @@ class UserModeLinux(Backend):
                         stdout=console,
                         stderr=console,
                         cwd=str(guest.dir),
-                        env=_uml_env(job.mem_bytes),
+                        env=uml_env,
                         start_new_session=True,
                     )
                 finally:
