@@ -31,7 +31,10 @@ SUITE = "sid"
 
 #: The releases this module installs, and what sid shipped when it was written (a newer one is used, with
 #: a warning, rather than failing every fresh machine).
-VERSIONS = {"3.14": "3.14.10", "3.15": "3.15.2"}
+VERSIONS = {"3.13": "3.13.5", "3.14": "3.14.10", "3.15": "3.15.2"}
+
+#: The Debian suite of each release when not sid (trixie's 3.13 needs trixie's glibc 2.41, as sid's need sid's).
+SUITES = {"3.13": "trixie"}
 
 #: Dependencies that are data or configuration, not code the interpreter loads (MIME table, time zones,
 #: /etc/services and /etc/protocols, ifconfig for one test, readline's inputrc, debconf's question
@@ -259,7 +262,8 @@ def _fetch(version: str) -> Path:
         raise VMError(f"Python {version}: fetching is only supported on x86_64/amd64")
     packages.ensure_packages({"apt-get": "apt", "apt-cache": "apt", "dpkg-deb": "dpkg", "patchelf": "patchelf"})
     dest = home(version)
-    say(f"fetching Python {version} (Debian {SUITE}'s python{version}) into {dest}")
+    suite = SUITES.get(version, SUITE)
+    say(f"fetching Python {version} (Debian {suite}'s python{version}) into {dest}")
     with building(dest) as work:
         wanted = [
             f"python{version}",
@@ -269,7 +273,7 @@ def _fetch(version: str) -> Path:
             f"libpython{version}-testsuite",
         ]
         # The package lists (fetched as the private apt configuration is made), then everything the closure names.
-        apt = packages.Apt(SUITE, work / "apt")
+        apt = packages.Apt(suite, work / "apt")
         names = _closure(apt, wanted)
         debs = apt.download(names)
         for name in names:
@@ -285,7 +289,7 @@ def _fetch(version: str) -> Path:
             say(f"warning: Debian {SUITE} now ships Python {full}, not {VERSIONS[version]}")
         meta = {"version": full, "package": package_version, "packages": " ".join(names), "home": str(dest)}
         (work / "python.json").write_text(json.dumps(meta, indent=1) + "\n")
-    say(f"Python {full} ready ({SUITE} python{version} {package_version}, {len(names)} packages)")
+    say(f"Python {full} ready ({suite} python{version} {package_version}, {len(names)} packages)")
     found = cached(version)
     if found is None:
         raise VMError(f"Python {version}: cache at {dest} unusable after fetch")
