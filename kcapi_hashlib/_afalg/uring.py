@@ -43,28 +43,45 @@ its inherited ring fd and makes its own ring on first use (not under user-mode-l
 
 An exception raised by a signal handler while a batch is in flight: the batch is drained (every request
 completes within the kernel's next io_uring_enter) before the exception goes on; if the drain itself is
-interrupted, the ring is abandoned: its fd is closed and its memory stays mapped for the process's life (a
-request still queued in the kernel may write into it).
-The op socket of an interrupted chain is closed (its state is unknown), as MacSession does.
+interrupted, the ring stays this thread's ring with the batch outstanding, and its next run() drains it first.
+The op socket of an interrupted batch is held by the ring until its requests are done, then closed (its state
+is unknown, as MacSession does): io_uring looks a linked request's fd up when it issues it (io_uring/io_uring.c
+io_assign_file), so a number closed under a queued request could name another socket by then. Only a failed
+io_uring_enter (not EINTR) retires a ring: its fd is closed, its ring mappings unmapped (the kernel writes the
+SQ/CQ through its own mapping of those pages), and its U slots and op socket are kept for the process's life (a
+queued request may still write into the slots, or name the socket); that also turns io_uring off for the
+process, so retired rings are bounded by the threads that were in a chain at that moment.
+
+Descriptor ownership (as for sockets, core.py "descriptor ownership"): the ring fd is owned by one io.FileIO from
+the io_uring_setup call that made it (wrapped inside one C call, no bytecode in between) to its one close;
+FileIO.close() takes the number out of the object before close(2) and is idempotent, so no exception raised by
+a signal handler can leave a closed number in a Ring, and no second object ever closes it.
+
+Structures are packed in native byte order with standard sizes ("=": the kernel ABI is the machine's own).
+Machines not tested here (io_uring_setup/io_uring_enter numbers, structure layouts) are refused, never guessed.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import functools
+import io
 import os
 import platform
 import struct
 import threading
+from itertools import starmap
 from typing import Any, Optional
 
 from . import core, procfs
 from .core import KernelError, OpSocket, Tfm
 
-# Syscall numbers: the same on every architecture of the unified table since 5.1 (x86_64, i386, arm, arm64,
-# riscv, ppc, s390; alpha and mips differ and are not probed).
+# Syscall numbers: 425 and 426 in the unified table since 5.1 (arch/x86/entry/syscalls/syscall_64.tbl;
+# include/uapi/asm-generic/unistd.h). Only machines whose io_uring path has run under a real kernel here are
+# used; any other is refused with its name (the numbers and layouts are believed right there, but untested).
 _NR_SETUP, _NR_ENTER = 425, 426
-_MACHINES = frozenset({"x86_64", "i686", "i386", "aarch64", "arm64", "armv7l", "riscv64", "ppc64le", "s390x"})
+TESTED_MACHINES = frozenset({"x86_64"})
 
 _IORING_OP_SEND = 26
 _IORING_OP_RECV = 27
@@ -90,15 +107,24 @@ ENTRIES = 1024  # SQ entries; a batch is at most ENTRIES // 2 iterations (two SQ
 BATCH = ENTRIES // 2
 _SLOT = 64  # bytes per U slot: the largest HMAC digest (sha512)
 
-_PARAMS = struct.Struct("<7I12x" + "8IQ" + "8IQ")  # struct io_uring_params, 120 bytes
-_SQE = struct.Struct("<BBHiQQIIQHHiQQ")  # struct io_uring_sqe, 64 bytes
+# Native byte order, standard sizes, no padding: the layouts below are the kernel's own (all fields naturally
+# aligned), in the byte order of the machine the kernel runs on.
+_PARAMS = struct.Struct("=7I12x" + "8IQ" + "8IQ")  # struct io_uring_params, 120 bytes
+_SQE = struct.Struct("=BBHiQQIIQHHiQQ")  # struct io_uring_sqe, 64 bytes
+_CQE = struct.Struct("=QiI")  # struct io_uring_cqe, 16 bytes (read in place as int32 columns)
+_U32 = struct.Struct("=I")
 _PROT_READ, _PROT_WRITE, _MAP_SHARED, _MAP_POPULATE, _MADV_DONTFORK = 1, 2, 1, 0x8000, 10
 
 _libc: Any = None
 _why_not: Optional[str] = None  # set once io_uring is known not to work here (the reason, for benchmarks)
 _generation = 0  # bumped in a forked child: rings of an older generation belong to the parent
 _local = threading.local()
-_abandoned: list[Ring] = []  # rings whose memory a queued request may still write: kept mapped
+# Retired rings (a failed io_uring_enter): their U slots and op socket are kept for the process's life. Appended
+# only (list.append: one call, atomic under the GIL or the list's own lock without it); bounded, as retiring a
+# ring turns io_uring off for the process.
+_abandoned: list[Ring] = []
+# io.FileIO(fd) owns a descriptor from the call that made it: closed exactly once, by close() or its finalizer.
+_own_fd = functools.partial(io.FileIO, mode="r", closefd=True)
 
 
 def _load_libc() -> Any:
@@ -120,27 +146,34 @@ class _RingError(Exception):
 
 
 class Ring:
-    """One io_uring instance: its fd, its two ring mappings, the SQE array and the U slots."""
+    """One io_uring instance: its fd (owned by an io.FileIO), its ring mappings, the SQE array and the U slots.
+
+    Used by one thread only (threading.local; SINGLE_ISSUER): nothing in it is shared. `op` is the op socket of
+    the batch submitted last, held until that batch is done (see the module docstring)."""
 
     def __init__(self) -> None:
         libc = _load_libc()
         self.pid_generation = _generation
         self.maps: list[tuple[int, int]] = []
-        self._munmap, self._os_close = libc.munmap, os.close  # kept for __del__ at interpreter exit
+        self.retired = False
+        self.op: Optional[OpSocket] = None
+        self._munmap = libc.munmap  # kept for __del__ at interpreter exit
         params = ctypes.create_string_buffer(_PARAMS.size)
-        fd = -1
+        owner: Optional[io.FileIO] = None
         err = 0
         for flags in _SETUP_FLAGS:
-            struct.pack_into("<I", params, 8, flags)
-            fd = libc.syscall(_NR_SETUP, ctypes.c_long(ENTRIES), params)
-            if fd >= 0:
+            _U32.pack_into(params, 8, flags)
+            try:
+                # The fd is owned by the FileIO made inside the same C call (next over map/starmap of C callables).
+                owner = next(map(_own_fd, starmap(libc.syscall, ((_NR_SETUP, ctypes.c_long(ENTRIES), params),))))
                 break
-            err = ctypes.get_errno()
-            if err != errno.EINVAL:
-                break
-        if fd < 0:
+            except ValueError:  # io.FileIO(-1): io_uring_setup failed; ctypes saved its errno right after the call
+                err = ctypes.get_errno()
+                if err != errno.EINVAL:
+                    break
+        if owner is None:
             raise OSError(err, f"io_uring_setup: {os.strerror(err)}")
-        self.fd = fd
+        self._file: io.FileIO = owner
         try:
             f = _PARAMS.unpack_from(params.raw)
             sq_entries, cq_entries, _flags, _cpu, _idle, features = f[0:6]
@@ -155,6 +188,7 @@ class Ring:
                 cq_base = self._mmap(cq_size, _IORING_OFF_CQ_RING)
             self.sqes_addr = self._mmap(sq_entries * _SQE.size, _IORING_OFF_SQES)
         except BaseException:
+            self.retired = True  # nothing was submitted: no request can name its memory
             self.close()
             raise
         self.entries = sq_entries
@@ -176,6 +210,11 @@ class Ring:
         self.slots_view = memoryview(self.slots).cast("B")
         self._template: tuple[int, int, int, bytes, bytes] = (-1, 0, 0, b"", b"")
 
+    @property
+    def fd(self) -> int:
+        """The ring's descriptor, read from its owner for one call (ValueError once closed)."""
+        return self._file.fileno()
+
     def _mmap(self, size: int, offset: int) -> int:
         addr = _libc.mmap(None, size, _PROT_READ | _PROT_WRITE, _MAP_SHARED | _MAP_POPULATE, self.fd, offset)
         if addr is None or addr == ctypes.c_void_p(-1).value:
@@ -190,25 +229,30 @@ class Ring:
             raise OSError(err, f"madvise(MADV_DONTFORK) of the io_uring ring: {os.strerror(err)}")
         return int(addr)
 
-    def close(self, unmap: bool = True) -> None:
-        """Close the ring fd, and unmap its memory unless a queued request may still write into it. In a forked
-        child the mappings do not exist (MADV_DONTFORK), and their addresses may hold the child's own memory by
-        now: nothing is unmapped there."""
-        if self.fd >= 0:
-            self._os_close(self.fd)
-            self.fd = -1
-        if unmap:
-            if self.pid_generation == _generation:
-                for addr, size in self.maps:
-                    self._munmap(addr, size)
-            self.maps = []
+    def close(self) -> None:
+        """Close the ring fd (once: FileIO.close takes the number out first) and unmap the ring mappings, each
+        taken out of the list before its munmap. The kernel never writes through these user mappings (it has its
+        own mapping of the pages), so they go even with requests queued; the U slots are not among them. In a
+        forked child the mappings do not exist (MADV_DONTFORK), and their addresses may hold the child's own
+        memory by now: nothing is unmapped there. Callers reading the rings must not call this (see retire)."""
+        self._file.close()
+        maps = self.maps
+        if self.pid_generation != _generation:
+            maps.clear()
+        while maps:
+            addr, size = maps.pop()
+            self._munmap(addr, size)
 
     def __del__(self) -> None:
-        # A thread's ring goes with the thread (threading.local). Unmapped only when no request can still write
-        # into it (nothing outstanding); a forked child's ring object only closes its fd (see close()).
-        if getattr(self, "fd", -1) >= 0 or getattr(self, "maps", None):
-            idle = not hasattr(self, "sq_tail") or self.pid_generation != _generation or not self.outstanding
-            self.close(unmap=idle)
+        # A thread's ring goes with the thread (threading.local); its fd would also be closed by its FileIO's own
+        # finalizer. With a batch still queued, its U slots and op socket must outlive it: kept (see _retire).
+        if not hasattr(self, "_file") or self.retired:
+            return  # no descriptor yet, or closed already
+        if hasattr(self, "cq_head") and self.outstanding:
+            _retire(self)
+        else:
+            self.retired = True
+            self.close()
 
     def _sqe_template(self, fd: int, size: int) -> tuple[bytes, bytes]:
         """The 2 * BATCH SQEs of a full batch on op fd (a shorter batch uses its first 2n; cached: the slots never
@@ -223,7 +267,7 @@ class Ring:
                                0, 2 * k, 0, 0, 0, 0, 0)  # fmt: skip
                 _SQE.pack_into(sqes, (2 * k + 1) * 64, _IORING_OP_RECV, _IOSQE_IO_LINK, 0, fd, 0,
                                base + (k + 1) * _SLOT, size, 0, 2 * k + 1, 0, 0, 0, 0, 0)  # fmt: skip
-            t = self._template = (fd, size, 0, bytes(sqes), struct.pack(f"<{2 * BATCH}i", *[size] * (2 * BATCH)))
+            t = self._template = (fd, size, 0, bytes(sqes), struct.pack(f"={2 * BATCH}i", *[size] * (2 * BATCH)))
         return t[3], t[4]
 
     def _enter(self, to_submit: int, wait: int) -> int:
@@ -237,7 +281,7 @@ class Ring:
             # EINTR: a Python signal handler runs at the next bytecode; if it raises, run() drains.
 
     def _reap(self) -> bytes:
-        """The res column of every CQE that has arrived (advances the CQ head)."""
+        """The res column of every CQE that has arrived (advances the CQ head), native int32s."""
         head = self.cq_head.value
         tail = self.cq_tail.value
         count = (tail - head) & 0xFFFFFFFF
@@ -256,14 +300,22 @@ class Ring:
     def outstanding(self) -> int:
         """Requests made visible to the kernel and not yet reaped, read from the ring itself: both counters start at
         0, only this process moves the SQ tail and the CQ head (each with one store), and every SQE gives exactly
-        one CQE. So wherever an exception lands, this says what drain() must wait for."""
+        one CQE. So wherever an exception lands, this says what drain() must wait for. 0 for a retired ring (its
+        mappings are gone) and for the parent's ring in a forked child (not mapped there)."""
+        if self.retired or self.pid_generation != _generation:
+            return 0
         return (self.sq_tail.value - self.cq_head.value) & 0xFFFFFFFF
 
-    def run(self, fd: int, size: int, n: int) -> None:
-        """Run n iterations from slot 0 (already written) into slots 1..n; raise _RingError unless every request
-        moved exactly `size` bytes."""
+    def run(self, op: OpSocket, size: int, n: int) -> None:
+        """Run n iterations on op from slot 0 (already written) into slots 1..n; raise _RingError unless every
+        request moved exactly `size` bytes. From submission until the batch is done the ring holds op: an
+        interrupted batch's op socket is closed by the drain that finishes it."""
         if self.outstanding:
-            self.drain()  # an earlier batch cut short before its own drain ran
+            self.drain()  # an earlier batch cut short before its own drain ran; closes that batch's op socket
+        stale, self.op = self.op, op
+        if stale is not None and stale is not op:
+            stale.close()  # a batch that completed but whose caller was interrupted before taking it back
+        fd = op.fileno()
         sqes, expected = self._sqe_template(fd, size)
         total = 2 * n
         expected = expected[: 4 * total]
@@ -288,31 +340,44 @@ class Ring:
         except BaseException:
             self.drain()
             raise
+        self.op = None  # done: op goes back to its caller
         if results != expected:
-            res = struct.unpack(f"<{len(results) // 4}i", results)
+            res = struct.unpack(f"={len(results) // 4}i", results)
             bad = next(r for r in res if r != size)
             if bad < 0:
                 raise _RingError(f"a chained request failed: {os.strerror(-bad)} (errno {-bad})")
             raise _RingError(f"a chained request moved {bad} of {size} bytes")
 
     def drain(self) -> None:
-        """Submit what the kernel has not taken and wait until every request of the batch completed; if that is
-        cut short too, abandon the ring (closed, memory kept: see the module docstring)."""
+        """Submit what the kernel has not taken and wait until every request of the batch completed, then close
+        the batch's op socket (its state is unknown). Cut short by an exception, the ring keeps the batch and
+        its op socket for its next drain; a failed io_uring_enter retires the ring."""
+        if self.retired:
+            return
         try:
             while self.outstanding > 0:
                 unsubmitted = (self.sq_tail.value - self.sq_head.value) & 0xFFFFFFFF
                 self._enter(unsubmitted, self.outstanding)
                 self._reap()
-        except BaseException:
-            abandon(self)
+        except OSError as e:
+            disable(f"io_uring_enter failed here: {e}")
+            _retire(self)
             raise
+        stale, self.op = self.op, None
+        if stale is not None:
+            stale.close()
 
 
-def abandon(ring: Ring) -> None:
+def _retire(ring: Ring) -> None:
+    """Stop using a ring that may have requests queued: kept in _abandoned with its U slots and op socket (never
+    freed or closed: a queued request may still write a slot or name the socket), its fd closed and its ring
+    mappings unmapped. Only after a failed io_uring_enter (which turns io_uring off) or a thread ending with a
+    batch queued."""
     if getattr(_local, "ring", None) is ring:
         _local.ring = None
     _abandoned.append(ring)
-    ring.close(unmap=False)
+    ring.retired = True  # from here nothing reads the ring mappings (outstanding answers 0)
+    ring.close()
 
 
 def unavailable() -> Optional[str]:
@@ -334,6 +399,7 @@ def _ring() -> Optional[Ring]:
         return ring
     if ring is not None:  # the parent's ring, inherited by fork: close its fd, never touch its memory
         _local.ring = None
+        ring.op = None  # the parent's op socket: the child's copy of its descriptor closes with the object
         ring.close()
     if _generation and _user_mode_linux():
         # user-mode-linux 6.1.176 in a forked child: a new ring mmap()ed where the parent's (MADV_DONTFORK)
@@ -348,8 +414,9 @@ def _ring() -> Optional[Ring]:
         # test_pbkdf2_uring then test_drivers' fork test); 6.12 and 7.2 do not. send/recv there.
         disable("user-mode-linux before 6.2: a ring in this process can crash the children it forks later")
         return None
-    if platform.machine() not in _MACHINES:
-        disable(f"io_uring syscall numbers are not known for {platform.machine()}")
+    why = untested_machine()
+    if why is not None:
+        disable(why)
         return None
     try:
         ring = Ring()
@@ -363,6 +430,18 @@ def _ring() -> Optional[Ring]:
         return None
     _local.ring = ring
     return ring
+
+
+def untested_machine() -> Optional[str]:
+    """Why io_uring is refused on this machine (None on a tested one): the reason names it."""
+    machine = platform.machine()
+    if machine in TESTED_MACHINES:
+        return None
+    return (
+        f"io_uring is not used on {machine or 'this machine'}: kcapi_hashlib has not been tested there (tested: "
+        f"{', '.join(sorted(TESTED_MACHINES))}), so its io_uring syscall numbers and structure layouts are not "
+        "assumed; PBKDF2 runs on send/recv"
+    )
 
 
 _uml: Optional[bool] = None
@@ -418,20 +497,23 @@ def mac_chain(session: Any, u: bytes, count: int) -> Optional[tuple[int, bytes]]
     try:
         while done < count:
             n = min(BATCH, count - done)
-            ring.run(op.fileno(), size, n)
+            ring.run(op, size, n)
             for k in range(1, n + 1):
                 acc ^= int.from_bytes(slots[k * _SLOT : k * _SLOT + size], "big")
             u = bytes(slots[n * _SLOT : n * _SLOT + size])
             slots[:size] = u
             done += n
             _count(alg, n, size)
-    except (_RingError, OSError) as e:  # OSError: io_uring_enter itself failed (the ring is abandoned or drained)
-        op.close()
+    except (_RingError, OSError) as e:  # OSError: io_uring_enter itself failed (the ring is retired or drained)
+        if ring.op is not op:
+            op.close()
         session._op = alg.op()
         disable(f"an io_uring chain on AF_ALG failed here: {e}")
         return None
     except BaseException:
-        op.close()  # drained (or its ring abandoned): the op socket's state is unknown
+        # Its state is unknown: closed now, or (a batch on it still queued) by the drain that finishes the batch.
+        if ring.op is not op:
+            op.close()
         raise
     session._op = op
     return acc, u
