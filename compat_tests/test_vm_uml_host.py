@@ -2,7 +2,9 @@
 VM: tox runs it first, ``python -m pytest --noconftest compat_tests/test_vm_uml_host.py``; inside the suite's
 VM it skips, saying so).
 
-The XSAVE ptrace shim (kcapi_hashlib/vm/xstate.py), forced on whatever host this is: UML 6.1, 6.12 and 7.2
+The XSAVE ptrace shim (kcapi_hashlib/vm/xstate.py): outside UML, a traced child's state set with a buffer
+shorter than this host's XSAVE area (refused with EFAULT by the host, as an AMX host refuses UML 6.1) goes
+through the shim and lands, the rest of the state kept. Then, forced on whatever host this is: UML 6.1, 6.12 and 7.2
 boot with it and their guests compute digests through AF_ALG (compared with known values) and float-heavy
 Python in two threads and a child process (compared with the host's own result). With the shim refusing the
 XSAVE state as an AMX host does, and with too little memory, the kernel dies before the command runs: the
@@ -11,13 +13,17 @@ runner names the signal, the console's telling line and what to do, and keeps th
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +159,58 @@ def test_early_death_names_the_console_line() -> None:
         assert "--mem" in err
     finally:
         console.unlink()
+
+
+PTRACE_TRACEME, PTRACE_GETREGSET, PTRACE_SETREGSET, NT_X86_XSTATE = 0, 0x4204, 0x4205, 0x202
+# The legacy FXSAVE area (512 bytes) and the XSAVE header (64): shorter than any host's full XSAVE area with
+# AVX, so this host refuses it as an AMX host refuses UML 6.1's 2696 bytes. xmm0 is at bytes 160..176.
+SHORT = 576
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def _regset(fn: Any, request: int, pid: int, buf: Any, size: int) -> tuple[int, int, int]:
+    iov = _Iovec(ctypes.cast(buf, ctypes.c_void_p), size)
+    ret = fn(request, pid, NT_X86_XSTATE, ctypes.byref(iov))
+    return ret, ctypes.get_errno(), iov.len
+
+
+def test_shim_widens_a_short_buffer_here() -> None:
+    """The shim's own path on this host, outside UML: a stopped child's XSAVE state set with a buffer shorter
+    than the host's (the host alone refuses it: EFAULT); through the shim the call succeeds, the short part is
+    the child's new state and the rest (AVX and above) is what it was."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    shim = ctypes.CDLL(str(xstate.build()), use_errno=True)
+    for fn in (libc.ptrace, shim.ptrace):
+        fn.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        fn.restype = ctypes.c_long
+    pid = os.fork()
+    if pid == 0:  # the tracee: stop, and exit when let go
+        try:
+            libc.ptrace(PTRACE_TRACEME, 0, None, None)
+            os.kill(os.getpid(), signal.SIGSTOP)
+        finally:
+            os._exit(0)
+    try:
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        before = ctypes.create_string_buffer(65536)
+        ret, err, full = _regset(libc.ptrace, PTRACE_GETREGSET, pid, before, 65536)
+        assert ret == 0, os.strerror(err)
+        assert full > SHORT
+        mine = ctypes.create_string_buffer(before.raw[:SHORT])
+        mine[160:176] = b"\x5a" * 16  # xmm0
+        ret, err, _ = _regset(libc.ptrace, PTRACE_SETREGSET, pid, mine, SHORT)
+        assert (ret, err) == (-1, errno.EFAULT)  # the host's refusal, as UML 6.1 meets it with AMX
+        ret, err, _ = _regset(shim.ptrace, PTRACE_SETREGSET, pid, mine, SHORT)
+        assert ret == 0, os.strerror(err)
+        after = ctypes.create_string_buffer(65536)
+        assert _regset(libc.ptrace, PTRACE_GETREGSET, pid, after, 65536)[::2] == (0, full)
+        assert after.raw[160:176] == b"\x5a" * 16
+        assert after.raw[SHORT:full] == before.raw[SHORT:full]
+        assert after.raw[:160] == before.raw[:160]
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -129,7 +129,14 @@ def uml_env(kernel: Kernel, env: dict[str, str], verbose: bool) -> dict[str, str
     how = mode()
     if how == "off" or (how == "auto" and not needed(kernel, env)):
         return env
-    lib = build()
+    try:
+        lib = build()
+    except VMError as exc:
+        raise VMError(
+            f"kernel {kernel.version} needs the XSAVE ptrace shim on this host (its CPU's XSAVE area, AMX, is "
+            f"larger than this UML passes to ptrace), which is built with gcc: {exc}; or use --kernel 7.2",
+            exc.code,
+        ) from None
     if verbose:
         why = {
             "auto": f"this host refuses kernel {kernel.version}'s fixed-size XSAVE state (AMX?)",
