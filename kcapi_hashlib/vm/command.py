@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         "with the caller's working directory, environment and interpreter (under qemu $TMPDIR is a "
         "tmpfs inside the VM: 9p cannot truncate a file once it is unlinked).",
         epilog="Exit status: the command's; 124 timeout; 125 VM failure; "
-        "2 usage/missing prerequisites; 128+N command killed by signal N.",
+        "2 usage/missing prerequisites; 128+N command killed by signal N. "
+        "UML 6.1/6.12 on hosts with a larger XSAVE area (AMX) run with a ptrace shim built with gcc, where a "
+        "first boot shows the need ($KCAPI_HASHLIB_XSTATE_SHIM: auto, off, force, refuse; --verbose says so).",
     )
     backend = backends()[DEFAULT_BACKEND]
     env_kernel = os.environ.get("KCAPI_HASHLIB_KERNEL") or backend.default_kernel
