@@ -1,9 +1,19 @@
-"""install() at interpreter start-up, opt-in by environment: imported by the `kcapi_hashlib.pth` hook (installed
-at the top of site-packages with the package) when KCAPI_HASHLIB_INSTALL is set to anything but "" or "0".
+"""install() at interpreter start-up, opt-in by environment: called by the start-up hook installed at the top of
+site-packages with the package: `kcapi_hashlib.start` (PEP 829 entry point `kcapi_hashlib._autoinstall:start`,
+Python 3.15+) and `kcapi_hashlib.pth` (its import line, for the Pythons before; 3.15+ skip that line because the
+matching .start exists).
 
     KCAPI_HASHLIB_INSTALL=1 python app.py            # app.py and its Python subprocesses, kernel-backed
     KCAPI_HASHLIB_POLICY=fallback                    # the policy, as everywhere (kcapi_hashlib._policy)
     KCAPI_HASHLIB_REPORT_DIR=DIR                     # each process writes its accounting into DIR at exit
+
+KCAPI_HASHLIB_INSTALL: 1, true, yes or on (any case) turn the hook on; unset, empty, 0, false, no or off (any
+case) leave it off. Any other value (" 1", "00", "enable", ...) is a configuration error, and so is an invalid
+KCAPI_HASHLIB_POLICY or an install() that fails while the hook is on: the process writes one line to stderr
+("kcapi_hashlib: ...; the program was not run") and exits with status 2 before the program's first line runs,
+instead of running it on OpenSSL's hashlib. Under `python -E` (and -I, which implies it) the hook reads no
+environment and does nothing: an isolated interpreter is not changed by environment variables (call
+kcapi_hashlib.install() in the program, or run it with `python -I -m kcapi_hashlib run`, to have it there).
 
 `kcapi-hashlib run` sets these for the program it runs, so every Python process the program starts (subprocess,
 multiprocessing with spawn, fork or forkserver) is kernel-backed and reports back to it.
@@ -14,9 +24,15 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 ENV_INSTALL = "KCAPI_HASHLIB_INSTALL"
+#: the values of KCAPI_HASHLIB_INSTALL that turn the hook on / leave it off (compared case-insensitively, as given:
+#: no whitespace is stripped); any other value stops the program (start)
+ON = ("1", "true", "yes", "on")
+OFF = ("", "0", "false", "no", "off")
+#: the exit status of a process stopped by an invalid configuration of the hook
+EXIT_CONFIG = 2
 ENV_LAUNCHER = "KCAPI_HASHLIB_LAUNCHER_PID"  # the launcher's pid: it merges instead of writing a child report
 
 _written: set[int] = set()
@@ -54,11 +70,19 @@ def _note(suffix: str, text: str, pid: int = 0) -> None:
     directory = _report_dir()
     if not directory:
         return
+    # Created, never opened as it is: O_EXCL refuses whatever is already there under that name (a link someone
+    # planted, a FIFO: no blocking), O_NOFOLLOW a symlink in the last component; a marker seen once is enough.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        with open(os.path.join(directory, f"{pid or os.getpid()}.{suffix}"), "w") as f:
-            f.write(text)
+        fd = os.open(os.path.join(directory, f"{pid or os.getpid()}.{suffix}"), flags, 0o600)
     except OSError:
-        pass  # the launcher is gone and took its directory
+        return  # the launcher is gone and took its directory, or the marker exists
+    try:
+        os.write(fd, text.encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _started() -> None:
@@ -150,7 +174,7 @@ def _in_forked_child() -> None:
 
 def activate() -> None:
     """install() now; with a report directory, report this process's accounting at exit."""
-    from . import install
+    from ._install import install
 
     install()
     if _report_dir():
@@ -160,5 +184,51 @@ def activate() -> None:
         _observe_waits()
 
 
-if os.environ.get(ENV_INSTALL, "0") not in ("", "0"):
-    activate()
+class ConfigError(Exception):
+    """KCAPI_HASHLIB_INSTALL or KCAPI_HASHLIB_POLICY has a value the hook does not take."""
+
+
+def requested(value: str | None) -> bool:
+    """Whether KCAPI_HASHLIB_INSTALL=`value` (None: unset) turns the hook on; ConfigError for a value that is
+    neither on (ON) nor off (OFF)."""
+    if value is None or value.lower() in OFF:
+        return False
+    if value.lower() in ON:
+        return True
+    raise ConfigError(
+        f"{ENV_INSTALL}={value!r} is not a value the start-up hook takes: use {', '.join(ON)} to turn it on, or "
+        f"leave it unset (or {', '.join(repr(v) for v in OFF)}) for off"
+    )
+
+
+def _stop(message: str) -> NoReturn:
+    """One line on stderr and exit status EXIT_CONFIG, now: site.py turns an exception from a start-up hook into a
+    traceback and goes on to run the program (SystemExit into a fatal error and a traceback), so neither is
+    raised. os._exit: nothing of the program has run, nothing is buffered but what is written here."""
+    line = f"kcapi_hashlib: {message}; the program was not run\n"
+    try:
+        os.write(2, line.encode(errors="backslashreplace"))
+    finally:
+        os._exit(EXIT_CONFIG)
+
+
+def start() -> None:
+    """The start-up hook's entry point (kcapi_hashlib.start, kcapi_hashlib.pth): activate() when the environment
+    asks for it, stop the process on any configuration error (fail closed: never run the program on userspace
+    crypto when kernel-backed was asked for); nothing at all under -E / -I (sys.flags.ignore_environment)."""
+    if sys.flags.ignore_environment:
+        return
+    value = os.environ.get(ENV_INSTALL)
+    try:
+        if not requested(value):
+            return
+    except ConfigError as e:
+        _stop(str(e))
+    try:
+        from . import _policy  # noqa: F401  (its import reads and checks KCAPI_HASHLIB_POLICY: ValueError naming it)
+    except ValueError as e:
+        _stop(str(e))
+    try:
+        activate()
+    except Exception as e:
+        _stop(f"{ENV_INSTALL}={value!r} but install() failed ({type(e).__name__}: {e})")

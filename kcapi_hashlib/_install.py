@@ -127,70 +127,115 @@ def _set(module: ModuleType, name: str, value: Any) -> None:
     setattr(module, name, value)
 
 
+def _unset(module: ModuleType, name: str) -> None:
+    _saved.append((module, name, getattr(module, name)))
+    delattr(module, name)
+
+
+# hashlib's sets of names, which kcapi_hashlib computes by binding every algorithm: install() leaves them to a
+# module __getattr__ (PEP 562) in hashlib, so that nothing is bound until a program looks at them.
+_LAZY_SETS = ("algorithms_available", "algorithms_guaranteed")
+
+
+def _hashlib_getattr(name: str) -> Any:
+    """hashlib.__getattr__ while installed: kcapi_hashlib's algorithms_available/algorithms_guaranteed, computed
+    when asked for (each look probes, as kcapi_hashlib's own do)."""
+    if name in _LAZY_SETS:
+        import kcapi_hashlib
+
+        return getattr(kcapi_hashlib, name)
+    raise AttributeError(f"module 'hashlib' has no attribute {name!r}")
+
+
 def install() -> None:
-    """Replace hashlib (and the other mirrored modules that are importable) with kcapi_hashlib's."""
+    """Replace hashlib (and the other mirrored modules that are importable) with kcapi_hashlib's. All or nothing:
+    if any step fails (a module of ours that does not import, say), everything this call replaced is put back
+    before the exception propagates, and installed() stays False. Nothing is bound in the kernel here: each
+    algorithm is bound when the program first uses it."""
     with _lock:
         if _saved:
             return
-        swaps: dict[int, tuple[str, Any, Any]] = {}
-        for target_name, ours_name in REPLACEMENTS:
+        try:
+            _install()
+        except BaseException:
+            _restore()
+            raise
+
+
+def _install() -> None:
+    """install()'s work, under _lock."""
+    swaps: dict[int, tuple[str, Any, Any]] = {}
+    for target_name, ours_name in REPLACEMENTS:
+        try:
+            target = importlib.import_module(target_name)
+        except ImportError:
+            continue  # e.g. PyCryptodome not installed: nothing to replace
+        ours = importlib.import_module(ours_name)
+        names = _public_names(ours, target)  # before hashlib's sets go: hasattr() would then compute them
+        if target_name == "hashlib":
+            for name in _LAZY_SETS:
+                if name in names:
+                    _unset(target, name)
+            _set(target, "__getattr__", _hashlib_getattr)
+        for name in names:
+            if target_name == "hashlib" and name in _LAZY_SETS:
+                continue
+            original = getattr(target, name)
+            replacement = getattr(ours, name)
+            if original is replacement:
+                continue
+            replacement = _replacement_for(target, name, original, replacement)
+            _set(target, name, replacement)
+            if callable(original) and not isinstance(original, type):
+                swaps[id(original)] = (name, original, replacement)
+    # What those modules' packages have and the kernel does not serve here (ARC4, MD4, scrypt, ...): behind
+    # the policy, so that strict never computes in userspace unseen (kcapi_hashlib._gates).
+    for target_name, kind, algorithm, reason, attrs in _gates.GATES:
+        for prefix in ("Crypto", "Cryptodome"):
             try:
-                target = importlib.import_module(target_name)
+                target = importlib.import_module(prefix + target_name[len("Crypto") :])
             except ImportError:
-                continue  # e.g. PyCryptodome not installed: nothing to replace
-            ours = importlib.import_module(ours_name)
-            for name in _public_names(ours, target):
+                continue
+            for name, replacement in _gates.gates_for(target, attrs, kind, algorithm, reason):
                 original = getattr(target, name)
-                replacement = getattr(ours, name)
-                if original is replacement:
-                    continue
-                replacement = _replacement_for(target, name, original, replacement)
                 _set(target, name, replacement)
-                if callable(original) and not isinstance(original, type):
-                    swaps[id(original)] = (name, original, replacement)
-        # What those modules' packages have and the kernel does not serve here (ARC4, MD4, scrypt, ...): behind
-        # the policy, so that strict never computes in userspace unseen (kcapi_hashlib._gates).
-        for target_name, kind, algorithm, reason, attrs in _gates.GATES:
-            for prefix in ("Crypto", "Cryptodome"):
-                try:
-                    target = importlib.import_module(prefix + target_name[len("Crypto") :])
-                except ImportError:
-                    continue
-                for name, replacement in _gates.gates_for(target, attrs, kind, algorithm, reason):
-                    original = getattr(target, name)
-                    _set(target, name, replacement)
-                    swaps[id(original)] = (name, original, replacement)
-        # Modules that did `from hashlib import sha256` hold the original function: replace those too. Only a
-        # reference under the same name counts, and never in the module that defines the object: the same
-        # object can be something else elsewhere (PyCryptodome's get_random_bytes IS os.urandom; hashlib.sha256
-        # IS _hashlib.openssl_sha256), and those must stay as they are.
-        targets = {name for name, _ in REPLACEMENTS}
-        targets |= {prefix + g[0][len("Crypto") :] for g in _gates.GATES for prefix in ("Crypto", "Cryptodome")}
-        for mod_name, mod in list(sys.modules.items()):
-            if mod is None or mod_name in targets or mod_name.startswith("kcapi_hashlib"):
+                swaps[id(original)] = (name, original, replacement)
+    # Modules that did `from hashlib import sha256` hold the original function: replace those too. Only a
+    # reference under the same name counts, and never in the module that defines the object: the same
+    # object can be something else elsewhere (PyCryptodome's get_random_bytes IS os.urandom; hashlib.sha256
+    # IS _hashlib.openssl_sha256), and those must stay as they are.
+    targets = {name for name, _ in REPLACEMENTS}
+    targets |= {prefix + g[0][len("Crypto") :] for g in _gates.GATES for prefix in ("Crypto", "Cryptodome")}
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or mod_name in targets or mod_name.startswith("kcapi_hashlib"):
+            continue
+        try:
+            namespace = vars(mod)
+        except TypeError:
+            continue
+        for attr, value in list(namespace.items()):
+            hit = swaps.get(id(value))
+            if hit is None or hit[1] is not value or hit[0] != attr:
                 continue
-            try:
-                namespace = vars(mod)
-            except TypeError:
+            if getattr(value, "__module__", None) == mod_name:
                 continue
-            for attr, value in list(namespace.items()):
-                hit = swaps.get(id(value))
-                if hit is None or hit[1] is not value or hit[0] != attr:
-                    continue
-                if getattr(value, "__module__", None) == mod_name:
-                    continue
-                _set(mod, attr, hit[2])
+            _set(mod, attr, hit[2])
 
 
 def uninstall() -> None:
     """Restore every attribute install() replaced."""
     with _lock:
-        while _saved:
-            module, name, original = _saved.pop()
-            if original is _MISSING:
-                delattr(module, name)
-            else:
-                setattr(module, name, original)
+        _restore()
+
+
+def _restore() -> None:
+    """Put back what _saved holds, last first (under _lock)."""
+    while _saved:
+        module, name, original = _saved.pop()
+        if original is _MISSING:
+            delattr(module, name)
+        else:
+            setattr(module, name, original)
 
 
 def installed() -> bool:

@@ -44,6 +44,10 @@ class UnsupportedAlgorithm(ValueError):
 
 
 def _from_env() -> str:
+    """KCAPI_HASHLIB_POLICY (surrounding blanks and case ignored; unset or empty: strict). Under `python -E` / `-I`
+    (sys.flags.ignore_environment) the environment is not read: strict."""
+    if sys.flags.ignore_environment:
+        return "strict"
     value = os.environ.get(ENV, "strict").strip().lower() or "strict"
     if value not in POLICIES:
         raise ValueError(f"{ENV}={value!r} is not a policy; use one of {', '.join(POLICIES)}")

@@ -7,16 +7,19 @@ directory when it exits, one JSON file per process; the launcher merges them wit
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
-import tempfile
 from typing import Any, Optional
 
 from ._afalg import accounting as _accounting
 
 REPORT_DIR = "KCAPI_HASHLIB_REPORT_DIR"
+#: what the table's columns count (printed under it)
+UNITS = (
+    "  (operations: AF_ALG calls for that algorithm, one per bind, accept, send, recv or splice, e.g. 4 for "
+    "sha256(b'a').digest();\n   bytes: input handed to the kernel; socket(), setsockopt() and close() are not "
+    "counted, so syscalls >= operations)"
+)
 
 
 def accounting() -> dict[str, Any]:
@@ -26,8 +29,10 @@ def accounting() -> dict[str, Any]:
      "fallbacks": [{"kind", "algorithm", "count", "reasons": {text: count}}, ...],   # computed in userspace
      "refused": [... the same shape ...]}                                         # strict: raised
 
-    Kernel operations are AF_ALG syscalls (bind, accept, send, recv, splice) per kernel algorithm name
-    ("hmac(sha256)", "gcm(aes)"), bytes the input given to the kernel. No syscall or lock is taken to count."""
+    Kernel operations are AF_ALG calls (bind, accept, send, recv, splice: one each; io_uring counts each send and
+    recv it carries) per kernel algorithm name ("hmac(sha256)", "gcm(aes)"): sha256(b"a").digest() is 4 (bind,
+    accept, send, recv); socket(), setsockopt() and close() are not counted. Bytes are the input given to the
+    kernel. Only what the program used is there: install() binds nothing. No syscall or lock is taken to count."""
     return _accounting.snapshot()
 
 
@@ -86,6 +91,8 @@ def format_table(report: dict[str, Any]) -> str:
                     lines.append(f"      {n} x {text}")
     if not report["fallbacks"]:
         lines.append("  nothing computed in userspace")
+    if report["kernel"]:
+        lines.append(UNITS)
     for row in report.get("unreported", ()):
         if row["signal"]:
             lines.append(f"  pid {row['pid']}: killed by {row['signal']}, no report")
@@ -96,6 +103,9 @@ def format_table(report: dict[str, Any]) -> str:
 
 def write_own(directory: str) -> Optional[str]:
     """Write this process's report into directory (atomically: readers never see half a file)."""
+    import json
+    import tempfile
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}-", suffix=".tmp", dir=directory)
     except OSError:
@@ -111,6 +121,8 @@ def unreported(directory: str) -> list[dict[str, Any]]:
     """The children that started reporting (a "<pid>.started" marker, kcapi_hashlib._autoinstall) and left no
     report: [{"pid": N, "signal": "SIGKILL" or None}], the signal where a kernel-backed parent reaped it (a
     "<pid>.signal" marker), None where nobody saw how it ended (killed and reaped elsewhere, or os._exit)."""
+    import signal
+
     try:
         names = os.listdir(directory)
     except OSError:
@@ -136,6 +148,9 @@ def unreported(directory: str) -> list[dict[str, Any]]:
 
 
 def collect(directory: str) -> list[dict[str, Any]]:
+    """The reports the children wrote into directory."""
+    import json
+
     out = []
     for name in sorted(os.listdir(directory)):
         if name.endswith(".json") and not name.startswith("."):

@@ -44,6 +44,10 @@ Buffer = Union[bytes, bytearray, memoryview]
 KEY_TYPES = _kr.ALG_KEY_TYPES
 #: the special keyrings by name (include/uapi/linux/keyctl.h KEY_SPEC_*)
 KEYRINGS = tuple(_kr.KEYRINGS)
+#: KernelKey.add's default permissions: everything for a possessor, nothing for anyone else (the key's uid and
+#: gid, others): KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE | KEY_POS_SEARCH | KEY_POS_LINK | KEY_POS_SETATTR
+#: (include/linux/key.h), as `keyctl setperm KEY 0x3f000000` sets them
+POSSESSOR_ONLY = 0x3F000000
 
 _NO_BYTES = (
     "a KernelKey has no bytes to give: its key lives in the kernel keyring (serial {serial}) and is used there "
@@ -178,10 +182,20 @@ class KernelKey:
         description: str,
         payload: Buffer,
         keyring: Union[str, int, KernelKey] = "session",
+        *,
+        perm: Optional[int] = POSSESSOR_ONLY,
     ) -> KernelKey:
         """add_key(2): put `payload` into `keyring` as a key of `type` ("logon" by choice: nobody can read it
         back) and return it. The kernel copies the payload; nothing here keeps it (the caller may wipe its
-        buffer afterwards). A key of the same type and description in that keyring is updated in place."""
+        buffer afterwards). A key of the same type and description in that keyring is updated in place.
+
+        perm: the key's permission mask, set with KEYCTL_SETPERM right after add_key(2). The default,
+        POSSESSOR_ONLY (0x3f000000), lets only a possessor (a process that reaches the key through its thread,
+        process or session keyring) do anything with it; the kernel's own default (security/keys/key.c:
+        key_create_or_update with KEY_PERM_UNDEF) adds KEY_USR_VIEW, so any process of the key's uid can find
+        and describe it, even one that left the session. None keeps the kernel's default. Between the two syscalls
+        the key has the kernel's default; if KEYCTL_SETPERM fails (no setattr permission on a key that already
+        existed), KeyringError is raised and the key keeps whatever mask it had."""
         if not isinstance(description, str) or not isinstance(type, str):
             raise TypeError("description and type must be str")
         _check_type(type, f"{description!r}")
@@ -192,7 +206,11 @@ class KernelKey:
             size = memoryview(payload).nbytes
         except TypeError:
             raise TypeError(f"payload must be a bytes-like object, not {payload.__class__.__name__!r}") from None
+        if perm is not None and (isinstance(perm, bool) or not isinstance(perm, int) or not 0 <= perm <= 0xFFFFFFFF):
+            raise ValueError(f"perm must be a key permission mask (0 to 0xffffffff) or None, not {perm!r}")
         serial = _kr.add_key(type, description, payload, _keyring_id(keyring))
+        if perm is not None:
+            _kr.setperm(serial, perm)
         return cls._make(serial, type, description, size or None)
 
     # --- what it is -----------------------------------------------------------------------------------------
@@ -317,4 +335,4 @@ def unsupported(kind: str, label: str, key: KernelKey, why: object) -> NoReturn:
     _no_fallback(kind, label, key, why)
 
 
-__all__ = ["KEYRINGS", "KEY_TYPES", "KernelKey", "KeyringError", "NO_FALLBACK"]
+__all__ = ["KEYRINGS", "KEY_TYPES", "KernelKey", "KeyringError", "NO_FALLBACK", "POSSESSOR_ONLY"]

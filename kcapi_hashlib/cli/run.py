@@ -21,14 +21,16 @@ SIGTERM, no report"; JSON "unreported").
 from __future__ import annotations
 
 import atexit
+import errno
 import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import types
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from .output import PROG
 
@@ -99,7 +101,7 @@ def _parse(argv: list[str]) -> _Options:
     return opts
 
 
-def _usage(message: str) -> None:
+def _usage(message: str) -> NoReturn:
     sys.stderr.write(USAGE.split("\n\n")[0] + f"\n{PROG} run: error: {message}\n")
     raise SystemExit(2)
 
@@ -125,8 +127,11 @@ def _final_report() -> None:
             sys.stdout.write(text)
             sys.stdout.flush()
         elif target:
-            with open(target, "w") as f:
-                f.write(text)
+            try:
+                write_report_file(target, text)
+            except OSError as e:
+                sys.stderr.write(f"{PROG} run: cannot write the report to {target}: {e}; here it is:\n{text}")
+                sys.stderr.flush()
         else:
             sys.stderr.write(text)
             sys.stderr.flush()
@@ -139,6 +144,26 @@ def _final_report() -> None:
             os.kill(os.getpid(), signal.SIGINT)
 
 
+def write_report_file(path: str, text: str) -> None:
+    """Write `text` to `path` (absolute: resolved when --report was given, before the program could chdir) without
+    following a symlink (O_NOFOLLOW), blocking on a FIFO (O_NONBLOCK: ENXIO with no reader) or truncating what is
+    not ours to truncate: opened without O_TRUNC, then refused unless fstat says it is a regular file with one link
+    (a hard link elsewhere would be truncated too), and only then truncated. OSError saying why otherwise."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        if st.st_nlink > 1:
+            raise OSError(errno.EMLINK, f"it has {st.st_nlink} hard links: truncating it would change the others", path)
+        os.ftruncate(fd, 0)
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
+
+
 def _program_frames(tb: Optional[types.TracebackType]) -> Optional[types.TracebackType]:
     """The traceback from the program's first frame on (this module's and runpy's frames dropped)."""
     skip = {__file__, getattr(sys.modules.get("runpy"), "__file__", None)}
@@ -149,7 +174,13 @@ def _program_frames(tb: Optional[types.TracebackType]) -> Optional[types.Traceba
 
 def main(argv: list[str]) -> int:
     opts = _parse(argv)
-    from .. import _report, set_policy
+    if opts.report not in (None, "-"):
+        opts.report = os.path.abspath(opts.report)  # now: the program may chdir before the report is written
+    try:
+        from .. import _policy  # its import reads KCAPI_HASHLIB_POLICY: ValueError naming a bad value
+    except ValueError as e:
+        _usage(str(e))
+    from .. import _report
 
     directory = tempfile.mkdtemp(prefix="kcapi-hashlib-run-")
     env = os.environ
@@ -158,7 +189,7 @@ def main(argv: list[str]) -> int:
     env["KCAPI_HASHLIB_LAUNCHER_PID"] = str(os.getpid())
     if opts.policy:
         env["KCAPI_HASHLIB_POLICY"] = opts.policy
-        set_policy(opts.policy)
+        _policy.set_policy(opts.policy)
     _state.update(pid=os.getpid(), dir=directory, json=opts.as_json, report=opts.report)
     atexit.register(_final_report)
     from .. import _autoinstall
