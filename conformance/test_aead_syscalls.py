@@ -40,18 +40,18 @@ def test_gcm_known_key(size: int) -> None:
 
 @pytest.mark.parametrize("size", (64, 65536))
 def test_gcm_new_key(size: int) -> None:
-    # More new keys than the cache holds: the steady state re-keys evicted tfms.
+    # More new keys than the cache holds: each makes a new tfm, and the evicted one closes with its op socket.
     op = "AES.new(next(keys), AES.MODE_GCM, nonce=nonce).encrypt_and_digest(data)"
     c = steady_state(SETUP.format(klen=32, size=size), op, n=300)
     print(c)
-    assert c.per_op <= 7, str(c)
+    assert c.per_op <= 9, str(c)
 
 
 def test_gcm_new_key_short_tag() -> None:
     op = "AES.new(next(keys), AES.MODE_GCM, nonce=nonce, mac_len=12).encrypt_and_digest(data)"
     c = steady_state(SETUP.format(klen=16, size=64), op, n=300)
     print(c)
-    assert c.per_op <= 7, str(c)
+    assert c.per_op <= 10, str(c)  # as test_gcm_new_key, and setsockopt(ALG_SET_AEAD_AUTHSIZE)
 
 
 @pytest.mark.parametrize("size", (64, 65536))

@@ -57,7 +57,7 @@ def test_bounded_and_descriptors_stay_bounded() -> None:
     before = _fds()
     for i in range(keyed.CACHE_SIZE * 3, keyed.CACHE_SIZE * 6):
         khmac.digest(_key(i), b"m", "sha256")
-    assert _fds() == before  # evictions re-key: the descriptor count does not move
+    assert _fds() == before  # each eviction closes what the new key opens: the descriptor count does not move
 
 
 def test_clear_key_cache_closes_unused_tfms() -> None:
@@ -97,7 +97,7 @@ def test_live_object_keeps_its_key_through_evictions() -> None:
     big = khmac.new(b"first key", digestmod="sha256")
     big.update(b"x" * 300_000)  # streams on an op socket of the keyed tfm
     for i in range(keyed.CACHE_SIZE + 10):
-        khmac.digest(_key(i), b"m", "sha256")  # evicts (and re-keys only unused tfms)
+        khmac.digest(_key(i), b"m", "sha256")  # evicts (dropping, never re-keying, the oldest tfms)
     assert small.digest() == std_hmac.new(b"first key", b"abc", "sha256").digest()
     copy = big.copy()
     copy.update(b"y")

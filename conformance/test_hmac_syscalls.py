@@ -2,13 +2,14 @@
 steady state, counted by strace -f -c inside the kernel VM. Counts are deterministic, so they are asserted.
 
 Measured on Linux 6.1 (user-mode-linux) with CPython 3.11:
-- a never-seen key, key cache full: 5 = close (the evicted tfm's idle op socket) + setsockopt (re-key the
-  evicted tfm) + accept4 + write + read. No socket(), bind() or close() of a tfm per key: evicted tfms are
-  re-keyed, not replaced. Op sockets are bare descriptors (core.OpSocket: no getsockname per accept).
+- a never-seen key, key cache full: 9 = socket + bind + setsockopt + accept4 + getsockname + write + read, and
+  close x2 (the evicted tfm and its idle op socket: the cache drops it and nothing else holds it). A tfm is never
+  re-keyed or rebound (_afalg/keyed.py: that is what keeps a tfm handed to one thread under its key), so an
+  eviction costs a new tfm where it used to cost a setsockopt on the old one (5 syscalls).
 - a never-seen key while the cache still fills: 6 = socket + bind + setsockopt + accept4 + write + read (the
   cached tfms are not closed one by one at exit: core._forget_at_exit).
 - the same key for every message, a fresh hmac.new() or hmac.digest() each time: 2 = write + read.
-- alternating hashes with fresh keys: ~5.2 (a bind when the evicted tfm had the other algorithm).
+- alternating hashes with fresh keys: 9, as for one hash (every miss makes its own tfm).
 - PBKDF2: exactly 2 per PRF call (one op socket per derivation), plus a handful per derivation (socket,
   bind, setsockopt, accept4, close x2); HKDF: 2 per PRF call, plus a few more (the salt's tfm is cached,
   the PRK's private).
@@ -33,7 +34,7 @@ for _ in range(keyed.CACHE_SIZE + 10):  # fill the key cache: the measured ops a
 
 pytestmark = [
     requires.hash_names("hmac:sha256", only="test_never_seen_key_*"),
-    requires.hash_names("hmac:sha512", only="test_never_seen_key_other_hash_rebinds_at_most_seven"),
+    requires.hash_names("hmac:sha512", only="test_never_seen_key_other_hash_at_most_nine"),
     requires.hash_names("hmac:sha256", only="test_same_key_many_messages_at_most_three"),
     requires.hmacs("name", only="test_same_key_other_hashes"),
     requires.hash_names("hmac:sha256", only="test_pycryptodome_style_hmac_same_key"),
@@ -48,12 +49,13 @@ pytestmark = [
 ]
 
 
-def test_never_seen_key_at_most_six() -> None:
+def test_never_seen_key_at_most_nine() -> None:
     count = steady_state(_FRESH_KEYS, "hmac.new(next(keys), b'message', 'sha256').digest()")
-    assert count.per_op <= 6, count
-    # evictions re-key the evicted tfm: no new tfm socket, no close of a tfm per message
-    assert count.by_syscall.get("socket", 0) == 0 and count.by_syscall.get("bind", 0) == 0, count
-    assert count.by_syscall.get("close", 0) <= 1, count
+    assert count.per_op <= 9, count
+    # a new tfm per miss (never a re-keyed one), and the evicted tfm closed with its idle op socket: the cache
+    # stays bounded in descriptors
+    assert count.by_syscall.get("socket", 0) == 1 and count.by_syscall.get("bind", 0) == 1, count
+    assert count.by_syscall.get("close", 0) == 2, count
 
 
 def test_never_seen_key_while_the_cache_fills_at_most_seven() -> None:
@@ -68,17 +70,17 @@ def test_never_seen_key_while_the_cache_fills_at_most_seven() -> None:
     assert count.by_syscall.get("socket", 0) == 1, count
 
 
-def test_never_seen_key_digest_function_at_most_six() -> None:
+def test_never_seen_key_digest_function_at_most_nine() -> None:
     count = steady_state(_FRESH_KEYS, "hmac.digest(next(keys), b'message', 'sha256')")
-    assert count.per_op <= 6, count
+    assert count.per_op <= 9, count
 
 
-def test_never_seen_key_other_hash_rebinds_at_most_seven() -> None:
-    # Alternating algorithms: the evicted tfm is re-bound to the other hmac(...) first (one bind more).
+def test_never_seen_key_other_hash_at_most_nine() -> None:
+    # Alternating algorithms cost what one algorithm does: no tfm is ever rebound to another algorithm.
     setup = _FRESH_KEYS + "names = itertools.cycle(['sha256', 'sha512'])"
     count = steady_state(setup, "hmac.new(next(keys), b'message', next(names)).digest()")
-    assert count.per_op <= 7, count
-    assert count.by_syscall.get("socket", 0) == 0, count
+    assert count.per_op <= 9, count
+    assert count.by_syscall.get("socket", 0) == 1, count
 
 
 _SAME_KEY = "from kcapi_hashlib import hmac\nKEY = bytes(range(32))"

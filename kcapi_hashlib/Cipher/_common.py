@@ -68,41 +68,63 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _Guard:
+    """A cipher object's lock and the thread inside it. `owner` is written only by the thread holding `lock`,
+    right after acquiring it and right before releasing it, so a thread that reads its own ident there is inside
+    a call on the object (a signal handler re-entering it)."""
+
+    __slots__ = ("lock", "owner")
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.owner = 0
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        self.owner = threading.get_ident()
+
+    def __exit__(self, *exc: object) -> None:
+        self.owner = 0
+        self.lock.release()
+
+
 class Stateful:
-    """ONE threading.RLock per cipher object, always held with a `with` block around each stateful public
+    """ONE lock per cipher object (a _Guard), always held with a `with` block around each stateful public
     method (`with self._locked():`), and the broken mark of InterruptedCipherError.
 
     Re-entry: a signal handler that uses the object its own thread is inside would deadlock on a plain Lock
-    and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread
-    already holds the lock, and otherwise returns it to be taken: a handler that runs before the outer call
-    takes it finishes its whole call first; one that runs after finds it owned.
+    and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread is
+    inside a call on the object (the guard's owner), and otherwise returns the guard to be entered. The lock is an
+    RLock for the two instants when the owner is not yet, or no longer, written while the lock is held (a handler
+    landing just after acquire or just before release): the handler's call then nests and runs whole, before the
+    interrupted call has begun or after it has ended, which is a serial order.
 
     `_broken` is set to the method's name before a call starts changing state that it cannot reserve in one
     step (a chaining value, a MAC fed as data arrives) and cleared when that state is whole again: if any
     exception leaves in between, it stays set and every later call raises InterruptedCipherError."""
 
-    _lock: threading.RLock
+    _guard: _Guard
     _lock_generation: int
     _broken: Optional[str]
 
     def _init_lock(self) -> None:
-        self._lock = threading.RLock()
+        self._guard = _Guard()
         self._lock_generation = _fork_generation[0]
         self._broken = None
 
-    def _locked(self) -> threading.RLock:
+    def _locked(self) -> _Guard:
         if self._lock_generation != _fork_generation[0]:
             with _relock[0]:
                 if self._lock_generation != _fork_generation[0]:
-                    self._lock = threading.RLock()
+                    self._guard = _Guard()
                     self._lock_generation = _fork_generation[0]
-        lock = self._lock
-        if lock._is_owned():  # type: ignore[attr-defined]  # C RLock's, what threading.Condition uses
+        guard = self._guard
+        if guard.owner == threading.get_ident():
             raise RuntimeError(
                 f"{type(self).__name__} object used while a call on it is in progress in this thread "
                 "(from a signal handler?)"
             )
-        return lock
+        return guard
 
     _next: Sequence[Method]
 

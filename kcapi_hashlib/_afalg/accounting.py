@@ -2,10 +2,11 @@
 
 Kernel side: every Tfm holds the counter of its (type, name) from the moment it is made (`counter()`, a dict
 lookup when the tfm is bound, never per operation); core.count() adds one operation and its bytes there. A
-counter is a two-item list [operations, bytes]: no lock and no syscall on the hot path. Under the GIL an
-increment is exact on 3.11+ (no eval-breaker check inside `c[0] += 1`); on 3.9/3.10 a thread switch between
-the load and the store of two threads counting the same algorithm can lose one count — accounting, never a
-result, is what that affects.
+counter is a two-item list [operations, bytes], changed only with LOCK held: exact with threads, with or
+without the GIL (an increment is a load and a store; two threads between them lose one). No syscall on the hot
+path. LOCK is an RLock because a signal handler that hashes may interrupt its own thread inside count(): it
+nests there (what it counts may then be overwritten by the interrupted increment) instead of deadlocking.
+core holds LOCK across fork(), so a child never inherits it held.
 
 Userspace side: the policy reports here every request the kernel could not serve (kcapi_hashlib._policy):
 computed in userspace ("fallback", with the reason text) or refused (strict). Counters are per process: a
@@ -15,7 +16,11 @@ forked child starts from zero (its parent's counts are the parent's to report).
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
+
+# Protects every counter below and core._stats (see the module docstring).
+LOCK = threading.RLock()
 
 # (alg_type, kernel name) -> [operations, bytes]
 _kernel: dict[tuple[str, str], list[int]] = {}
@@ -29,44 +34,49 @@ def counter(alg_type: str, name: str) -> list[int]:
     key = (alg_type, name)
     c = _kernel.get(key)
     if c is None:
-        c = _kernel.setdefault(key, [0, 0])
+        with LOCK:
+            c = _kernel.setdefault(key, [0, 0])
     return c
 
 
 def fallback(kind: str, name: str, reason: str) -> None:
-    reasons = _fallbacks.setdefault((kind, name), {})
-    reasons[reason] = reasons.get(reason, 0) + 1
+    with LOCK:
+        reasons = _fallbacks.setdefault((kind, name), {})
+        reasons[reason] = reasons.get(reason, 0) + 1
 
 
 def refused(kind: str, name: str, reason: str) -> None:
-    reasons = _refusals.setdefault((kind, name), {})
-    reasons[reason] = reasons.get(reason, 0) + 1
+    with LOCK:
+        reasons = _refusals.setdefault((kind, name), {})
+        reasons[reason] = reasons.get(reason, 0) + 1
 
 
 def snapshot() -> dict[str, Any]:
     """This process's counts, as plain data (JSON-ready): see kcapi_hashlib.accounting()."""
-    kernel = [
-        {"type": t, "algorithm": n, "operations": c[0], "bytes": c[1]}
-        for (t, n), c in sorted(list(_kernel.items()))
-        if c[0]
-    ]
-    userspace = [
-        {"kind": k, "algorithm": n, "count": sum(r.values()), "reasons": dict(r)}
-        for (k, n), r in sorted(list(_fallbacks.items()))
-    ]
-    refusals = [
-        {"kind": k, "algorithm": n, "count": sum(r.values()), "reasons": dict(r)}
-        for (k, n), r in sorted(list(_refusals.items()))
-    ]
+    with LOCK:
+        kernel = [
+            {"type": t, "algorithm": n, "operations": c[0], "bytes": c[1]}
+            for (t, n), c in sorted(_kernel.items())
+            if c[0]
+        ]
+        userspace = [
+            {"kind": k, "algorithm": n, "count": sum(r.values()), "reasons": dict(r)}
+            for (k, n), r in sorted(_fallbacks.items())
+        ]
+        refusals = [
+            {"kind": k, "algorithm": n, "count": sum(r.values()), "reasons": dict(r)}
+            for (k, n), r in sorted(_refusals.items())
+        ]
     return {"pid": os.getpid(), "kernel": kernel, "fallbacks": userspace, "refused": refusals}
 
 
 def reset() -> None:
     """Zero every counter (the counters stay shared with the tfms that hold them)."""
-    for c in list(_kernel.values()):
-        c[0] = c[1] = 0
-    _fallbacks.clear()
-    _refusals.clear()
+    with LOCK:
+        for c in _kernel.values():
+            c[0] = c[1] = 0
+        _fallbacks.clear()
+        _refusals.clear()
 
 
 os.register_at_fork(after_in_child=reset)

@@ -19,7 +19,7 @@ Kernel behaviour handled here (see also the project's AF_ALG-NOTES.md):
 
 Keyed tfms: one tfm carries one key (alg_setsockopt answers EBUSY while any op socket it accepted lives), so
 each (algorithm, key, tag size) gets its own tfm, from the one keyed-transform cache (keyed.cached_tfm: keyed
-fingerprints, never key bytes; re-keyed in place when evicted and unused).
+fingerprints, never key bytes; a tfm's key never changes).
 """
 
 from __future__ import annotations
@@ -204,8 +204,7 @@ def acquire(alg_type: str, name: str, key: Buffer, authsize: Optional[int] = Non
     """The cached tfm keyed with `key` (and tag size `authsize`, None = the algorithm's default) and an idle op
     socket of it. Give the op socket back with tfm.release(op) once its operation finished, or drop it.
 
-    The shared cache (keyed.cached_tfm) never re-keys a tfm someone holds: the caller's reference to it is what
-    keeps the key fixed under it."""
+    A tfm's key never changes (keyed.py), so the pair stays under `key` whatever other threads do to the cache."""
     t = _keyed.cached_tfm(alg_type, name, key, authsize=authsize)
     return t, t.op()
 

@@ -59,7 +59,9 @@ _POOL_MAX = 16
 PAGE = os.sysconf("SC_PAGESIZE")
 
 # Every kernel operation made (bind, accept, send, recv, splice); tests read it to prove they reached AF_ALG.
+# Protected by accounting.LOCK, as every per-algorithm counter is (see count()).
 _stats = {"bind": 0, "accept": 0, "send": 0, "recv": 0, "splice": 0}
+_count_lock = accounting.LOCK
 
 
 def stats() -> dict[str, int]:
@@ -74,11 +76,13 @@ def kernel_operations() -> int:
 def count(alg: Tfm, kind: str, nbytes: int = 0, ops: int = 1) -> None:
     """`ops` AF_ALG operations of `kind` on `alg` (one, but for io_uring's batches), of nbytes of input in all: the
     process-wide stats(), and accounting per algorithm (the tfm's own counter: no lookup, no lock, no syscall;
-    see accounting.py). The one place that counts."""
-    _stats[kind] += ops
+    see accounting.py). The one place that counts: each increment is a read-modify-write, exact only under
+    accounting.LOCK (without the GIL, threads counting at once lost 13-60% of their counts)."""
     c = alg._acct
-    c[0] += ops
-    c[1] += nbytes
+    with _count_lock:
+        _stats[kind] += ops
+        c[0] += ops
+        c[1] += nbytes
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -512,8 +516,12 @@ class Tfm:
     """A bound (and possibly keyed) transform socket, and a pool of its idle op sockets.
 
     Op sockets keep the tfm alive in the kernel (af_alg_accept takes a reference), so closing the tfm
-    socket while op sockets live is safe. The pool is a list: pop() and append() are single C calls, so an
-    op socket is in the pool or in one caller's hands, never both.
+    socket while op sockets live is safe.
+
+    Its algorithm and key are set in the constructor, before the object is returned, and never change after:
+    a Tfm is shared between threads (caches hand it out) only as an immutable thing. The idle pool is a list
+    used only through pop() and append(), each one call on a built-in list (atomic: the GIL, or the list's own
+    lock in free-threaded builds): an op socket is in the pool or in one caller's hands, never both.
     """
 
     __slots__ = ("alg_type", "name", "_sock", "_idle", "_acct", "__weakref__")
@@ -542,9 +550,9 @@ class Tfm:
             # Key and authsize go on the tfm before any accept: the op socket has no setsockopt
             # (EOPNOTSUPP) and alg_setsockopt answers EBUSY once a keyed op socket exists.
             if key is not None:
-                self.setkey(key)
+                self._setkey(key)
             if authsize is not None:
-                self.setauthsize(authsize)
+                self._setauthsize(authsize)
         except BaseException:
             sock.close()
             raise
@@ -560,9 +568,9 @@ class Tfm:
     def closed(self) -> bool:
         return bool(self._sock.fileno() < 0)
 
-    def setkey(self, key: Union[Buffer, Serial]) -> None:
+    def _setkey(self, key: Union[Buffer, Serial]) -> None:
         """ALG_SET_KEY (alg_setkey), or ALG_SET_KEY_BY_KEY_SERIAL for a keyring key; EBUSY while op sockets of
-        this tfm exist."""
+        this tfm exist. Only from the constructor: a tfm's key never changes once others can see it."""
         if isinstance(key, Serial):
             # alg_setkey_by_key_serial: optlen must be sizeof(key_serial_t) (a native int32, else EINVAL); the
             # kernel copies the payload under key->sem into sock_kmalloc'ed memory, sets it, and frees it zeroed.
@@ -581,20 +589,12 @@ class Tfm:
         except OSError as e:
             raise kernel_error(e, "setsockopt(ALG_SET_KEY)", self.alg_type, self.name) from None
 
-    def setauthsize(self, authsize: int) -> None:
+    def _setauthsize(self, authsize: int) -> None:
         """ALG_SET_AEAD_AUTHSIZE: optval NULL, optlen = the tag size (alg_setsockopt -> crypto_aead_setauthsize)."""
         try:
             self._live().setsockopt(SOL_ALG, ALG_SET_AEAD_AUTHSIZE, None, authsize)
         except OSError as e:
             raise kernel_error(e, "setsockopt(ALG_SET_AEAD_AUTHSIZE)", self.alg_type, self.name) from None
-
-    def rebind(self, name: str) -> None:
-        """bind() this tfm socket to another algorithm of its type (alg_bind: only while no op socket
-        refers to it; the old transform is released). Raises OSError as the kernel answers."""
-        self._live().bind((self.alg_type, name))
-        self.name = name
-        self._acct = accounting.counter(self.alg_type, name)
-        count(self, "bind")
 
     def getsockopt(self, level: int, option: int) -> int:
         return int(self._live().getsockopt(level, option))
@@ -620,6 +620,8 @@ class Tfm:
         """Give back an op socket whose operation has been finalized (recv done): pooled, or closed."""
         if len(self._idle) < _POOL_MAX and not self.closed and not op.closed:
             self._idle.append(op)
+            if self.closed:  # close() ran meanwhile: it may have emptied the pool before our append
+                self.drop_idle()
         else:
             op.close()
 
@@ -661,12 +663,13 @@ def _forget_tfm(ident: int) -> Callable[[Any], None]:
     return gone
 
 
-# id -> weak reference of every open Tfm (a plain dict: copying its values is one C call, safe in fork hooks)
+# id -> weak reference of every open Tfm. Used only through single dict calls (setitem, pop, copy): each is atomic
+# (the GIL, or the dict's own lock in free-threaded builds), so a copy is a consistent snapshot, safe in fork hooks.
 _live_tfms: dict[int, weakref.ref[Tfm]] = {}
 
 
 def live_tfms() -> list[Tfm]:
-    return [t for t in map(_deref, list(_live_tfms.values())) if t is not None]
+    return [t for t in map(_deref, _live_tfms.copy().values()) if t is not None]
 
 
 def _deref(ref: weakref.ref[Tfm]) -> Optional[Tfm]:
@@ -801,11 +804,16 @@ def sendv(op: OpSocket, bufs: Sequence[Buffer], flags: int, alg: Tfm) -> None:
 
 
 def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
+    """A digest or MAC of exactly `size` bytes. hash_recvmsg copies min(buffer, digest size) bytes, so asking for
+    one more shows any other digest size: the op socket is then not what the caller thinks it is (another
+    algorithm), and that raises, never returns."""
     try:
-        out = op.recv(size)
+        out = op.recv(size + 1)  # one byte more: a longer digest shows itself too (hash_recvmsg copies min(len, ds))
     except OSError as e:
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
     count(alg, "recv")
+    if len(out) != size:
+        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short digest ({len(out)} of {size} bytes)")
     return out
 
 
@@ -832,14 +840,24 @@ def at_fork_in_child(hook: Callable[[], None]) -> None:
 def _before_fork() -> None:
     for before, _, _ in _fork_hooks:
         before()
+    _count_lock.acquire()  # no count is half-done at fork(): the child's counters are whole (it zeroes them)
+
+
+def _release_count_lock() -> None:
+    try:
+        _count_lock.release()
+    except RuntimeError:  # _before_fork did not get to acquire it (an exception from a signal handler)
+        pass
 
 
 def _after_fork_parent() -> None:
+    _release_count_lock()
     for _, parent, _ in reversed(_fork_hooks):
         parent()
 
 
 def _after_fork_child() -> None:
+    _release_count_lock()
     for _, _, child in reversed(_fork_hooks):
         child()
     # Idle pooled op sockets are shared with the parent: the child must never use them.

@@ -13,21 +13,24 @@ Two things live here:
      computed by CPython's built-in _blake2 module (in userspace: a kernel-computed fingerprint would cost a
      send + recv per lookup, which is the whole budget of a cached MAC). SECRET is 32 bytes from os.urandom,
      drawn per process (again in a forked child). Why keyed: an unkeyed hash of a key is a verifier for that
-     key; anyone who could read the cache's index (a heap dump, a debugger, a log of its repr) could test
-     guesses of low-entropy keys against it offline. With a secret only this process knows, the index says
-     nothing about the keys without that secret too. 256 bits make a collision (two keys sharing one tfm,
-     i.e. a wrong MAC) out of reach. The key itself only passes through to setsockopt.
-   - Bounded: at most CACHE_SIZE tfms (each one fd, plus its pooled idle op socket).
-   - An evicted tfm that nothing else uses is not closed but re-keyed for the new key: its idle op sockets
-     are closed (af_alg_release_parent drops the tfm's use count to zero), then bind (only if the algorithm
-     differs; alg_bind refuses with EBUSY only while op sockets exist) and setsockopt(ALG_SET_KEY). So a
-     never-seen key costs close + setsockopt + accept + send + recv in steady state, and evictions do not
-     leak closes into every operation. A tfm that live objects still use is dropped from the cache and
-     closed when its last user drops it (its socket closes itself). A tfm that existed before a fork() is
-     never re-keyed: parent and child share the kernel socket, so a new key would change the other
-     process's MACs.
-   - Emptied in a forked child (core.at_fork_in_child) and by clear() (public:
-     kcapi_hashlib.hmac.clear_key_cache()); evicted tfms that nothing uses are closed.
+     key: anyone who could read the cache's index alone (a log of its repr, a leaked fingerprint) could test
+     guesses of low-entropy keys against it offline. SECRET lives in the same process memory, though: a full
+     memory dump holds both, and with them a weak key can still be guessed offline (a strong key cannot). The
+     key bytes themselves only pass through to setsockopt. 256 bits make a collision (two keys sharing one tfm,
+     i.e. a wrong MAC) out of reach.
+   - A tfm's algorithm and key are set once, in core.Tfm's constructor, before any other thread can see it, and
+     never change: nothing here re-keys, rebinds or closes a tfm that a caller may hold. That is what makes a
+     tfm handed out by cached_tfm safe to use for as long as the caller keeps it (an HMAC object for its
+     lifetime, a one-shot for one call), whatever other threads do to the cache meanwhile: the caller's
+     reference is its lease. An evicted or cleared entry is only dropped from the cache; its tfm closes when
+     its last user lets go of it (core.Tfm.__del__), at once if the cache was the last. (Earlier versions
+     re-keyed unused evicted tfms in place to save a socket + bind per miss; telling "unused" from "handed
+     out a moment ago" is what went wrong under threads, so the saving is gone: a never-seen key with a full
+     cache costs socket + bind + setsockopt + accept + send + recv, plus the evicted tfm's closes.)
+   - Bounded: at most CACHE_SIZE entries (each one fd, plus its pooled idle op socket).
+   - Emptied in a forked child (a new SECRET there) and by clear() (public:
+     kcapi_hashlib.hmac.clear_key_cache()). Sharing a tfm with a forked child is safe: each process accepts
+     its own op sockets from it and its key never changes.
 
 2. MacSession: one op socket of a keyed tfm used for a chain of one-shot MACs (PBKDF2, HKDF): each call is
    one sendmsg + one recv. hash_recvmsg finalizes the request and hash_sendmsg restarts a finalized op socket
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
+import threading
 from collections import OrderedDict
 from types import TracebackType
 from typing import Any, Callable, Optional, Union
@@ -77,28 +80,34 @@ LONG_KEY = 4096
 
 
 class _Entry:
-    __slots__ = ("tfm", "generation", "authsize", "serial")
+    __slots__ = ("tfm", "serial")
 
-    def __init__(self, tfm: Tfm, generation: int, authsize: Optional[int] = None, serial: Optional[int] = None) -> None:
+    def __init__(self, tfm: Tfm, serial: Optional[int] = None) -> None:
         self.tfm = tfm
-        self.generation = generation
-        self.authsize = authsize
         self.serial = serial  # the keyring key's serial for an ALG_SET_KEY_BY_KEY_SERIAL tfm
 
 
-# No lock: every step below is one C call on the OrderedDict (get, move_to_end, popitem, setdefault), so the cache
-# stays consistent with threads and with signal handlers that re-enter it, and nothing can be left locked.
-# Races cost at most an extra tfm (two threads missing on one key) or a slightly late eviction.
+# The cache: fingerprint -> entry, least recently used first. Protected by _lock: every read and write of _lru
+# happens with it held, and nothing inside those critical sections makes a syscall or drops the last reference to a
+# Tfm (whose finalizer closes descriptors): entries leaving the cache are handed out of the section and dropped
+# after it. An RLock, not a Lock: a signal handler runs on the thread it interrupted, possibly inside a critical
+# section here, and may compute a MAC; it then nests (each section leaves _lru consistent after every step: at
+# worst the outer section finds an entry gone or the cache one over its bound, both handled) instead of
+# deadlocking. Around fork() the lock is held (see _before_fork), so a child never inherits it mid-section.
+# _secret: drawn once per process under _lock; a forked child draws its own.
+_lock = threading.RLock()
 _lru: OrderedDict[bytes, _Entry] = OrderedDict()
 _secret: Optional[bytes] = None
-_generation = 0  # bumped at every fork: entries from an older generation are shared with another process
 
 
 def _fingerprint(alg_type: str, name: str, key: Key, authsize: Optional[int] = None) -> bytes:
     global _secret
     secret = _secret
     if secret is None:
-        secret = _secret = os.urandom(32)
+        with _lock:
+            secret = _secret
+            if secret is None:
+                secret = _secret = os.urandom(32)
     assert _blake2b is not None
     if isinstance(key, _keyring.Serial):
         # A keyring key is indexed by its serial, in its own domain: "\1" where byte keys have "\0" after the
@@ -111,68 +120,9 @@ def _fingerprint(alg_type: str, name: str, key: Key, authsize: Optional[int] = N
     return out
 
 
-def _first_refcount(entry: _Entry) -> int:
-    return sys.getrefcount(entry.tfm)
-
-
-def _calibrate() -> int:
-    """References to entry.tfm seen by _first_refcount when only the entry holds it."""
-    probe = _Entry(object.__new__(Tfm), -1)
-    return _first_refcount(probe)
-
-
-_SOLE = _calibrate() if hasattr(sys, "getrefcount") else -1
-
-
-def _sole_owner(entry: _Entry) -> bool:
-    return _SOLE > 0 and _first_refcount(entry) == _SOLE
-
-
 def _new_tfm(alg_type: str, name: str, key: Key, authsize: Optional[int] = None) -> Tfm:
     # core remembers a refusal to bind (never a transient one): later calls raise without a syscall.
     return core.keyed_tfm(alg_type, name, key, authsize)
-
-
-def _rekey(entry: _Entry, alg_type: str, name: str, key: Key, authsize: Optional[int]) -> Optional[Tfm]:
-    """Re-use an evicted entry's tfm socket for (alg_type, name, key); None if it cannot be (then it is gone)."""
-    # (Checked before any local name refers to the tfm: _sole_owner counts references.)
-    sole = _sole_owner(entry)
-    if entry.generation != _generation or not sole:
-        # Shared with a forked process, or live objects still use it (they keep it open; the last closes it).
-        if sole:
-            entry.tfm.close()
-        return None
-    t = entry.tfm
-    if t.closed or t.alg_type != alg_type:
-        return None
-    # Close the pooled op sockets: the tfm takes a new key (alg_setsockopt) or algorithm (alg_bind) only
-    # when no op socket refers to it any more (af_alg_release_parent).
-    t.drop_idle()
-    rebound = t.name != name
-    if rebound:
-        try:
-            t.rebind(name)
-        except OSError:
-            t.close()
-            return None  # the caller makes a fresh tfm, which reports the kernel's refusal properly
-    try:
-        t.setkey(key)
-    except KernelError as e:
-        # A failed setkey leaves the tfm without a key (crypto_shash_setkey sets CRYPTO_TFM_NEED_KEY): gone.
-        t.close()
-        if e.errno == errno.EBUSY:
-            return None  # an op socket was still being released: make a fresh tfm
-        raise
-    if authsize != entry.authsize or (rebound and authsize is not None):
-        # A fresh AEAD tfm starts at maxauthsize (crypto_aead_init_tfm); a re-keyed one keeps the old size. A
-        # rebound one is a fresh tfm (alg_bind allocates a new one): the old entry's size says nothing about it
-        # (gcm(aes) at 4 bytes rebound to ccm(aes) at 4 skipped this and left ccm at 16: recvmsg EINVAL).
-        try:
-            t.setauthsize(authsize if authsize is not None else DEFAULT_AUTHSIZE)
-        except KernelError:
-            t.close()
-            raise
-    return t
 
 
 def _material(key: Key, prehash: Optional[Prehash]) -> Key:
@@ -183,12 +133,46 @@ def _material(key: Key, prehash: Optional[Prehash]) -> Key:
     return _hash_oneshot(core.tfm("hash", prehash[0]), (key,), prehash[1])
 
 
+def _lookup(fp: bytes) -> Optional[Tfm]:
+    """The cached, open tfm under fingerprint fp (now the most recently used), or None."""
+    with _lock:
+        entry = _lru.get(fp)
+        if entry is None:
+            return None
+        t = entry.tfm
+        if t.closed:  # closed by core.close_all(): a miss
+            return None
+        try:
+            _lru.move_to_end(fp)
+        except KeyError:  # a signal handler nested here dropped it: still ours to use (its key never changes)
+            pass
+    return t
+
+
+def _store(fp: bytes, entry: _Entry) -> tuple[Tfm, list[_Entry]]:
+    """Cache entry under fp unless an open tfm is already there (another thread made the same one meanwhile: that
+    one is served, ours is dropped). Returns the tfm to use and the entries pushed out, which the caller drops
+    outside the lock."""
+    with _lock:
+        other = _lru.get(fp)
+        if other is not None and not other.tfm.closed:
+            return other.tfm, [entry]
+        _lru[fp] = entry
+        out = []
+        while len(_lru) > CACHE_SIZE:
+            try:
+                out.append(_lru.popitem(last=False)[1])
+            except KeyError:  # emptied by a signal handler nested here
+                break
+        return entry.tfm, out
+
+
 def cached_tfm(
     alg_type: str, name: str, key: Key, prehash: Optional[Prehash] = None, authsize: Optional[int] = None
 ) -> Tfm:
     """The cached tfm for (alg_type, name) keyed with `key` (and, for AEAD, tag size `authsize`; None = the
-    algorithm's maximum), made (or re-keyed) on a miss. This one cache serves every keyed transform: HMAC,
-    CMAC, keyed BLAKE2b, skcipher and AEAD.
+    algorithm's maximum), made on a miss. This one cache serves every keyed transform: HMAC, CMAC, keyed BLAKE2b,
+    skcipher and AEAD.
 
     `key` is bytes the caller has validated (a C-contiguous buffer) or a keyring.Serial; `prehash` names the hash
     an over-long HMAC key is replaced by on a miss (see Prehash); the cache is indexed by the caller's key. Raises
@@ -199,79 +183,48 @@ def cached_tfm(
     key does not touch: so every hit first asks the kernel whether the key is still usable (keyring.check, one
     keyctl), and a revoked, expired, invalidated or no longer permitted key drops its entry and raises
     KeyringError. (An in-place update of the key's payload keeps its serial and cannot be seen: clear().)
-    The caller keeps the returned Tfm referenced while it uses it: a referenced tfm is never re-keyed.
+
+    The returned tfm is the caller's to use for as long as it keeps a reference: its algorithm and key were set
+    before anyone else could see it and are never changed (see the module docstring).
     """
     if authsize == DEFAULT_AUTHSIZE:
         authsize = None
     if _blake2b is None:  # pragma: no cover - no fingerprint function: no cache, a private tfm per object
         return _new_tfm(alg_type, name, _material(key, prehash), authsize)
     fp = _fingerprint(alg_type, name, key, authsize)
-    entry = _lru.get(fp)
-    if entry is not None and isinstance(key, _keyring.Serial):
-        try:
-            _keyring.check(key.serial)
-        except _keyring.KeyringError:
-            drop_serial(key.serial)
-            raise
-    if entry is not None and not entry.tfm.closed:
-        try:
-            _lru.move_to_end(fp)
-        except KeyError:  # evicted meanwhile by another thread: still ours to use
-            pass
-        return entry.tfm
+    t = _lookup(fp)
+    if t is not None:
+        if isinstance(key, _keyring.Serial):
+            try:
+                _keyring.check(key.serial)
+            except _keyring.KeyringError:
+                drop_serial(key.serial)
+                raise
+        return t
     failure = core.bind_failure(alg_type, name)
     if failure is not None:
         raise failure
-    victim: Optional[_Entry] = None
-    if len(_lru) >= CACHE_SIZE:
-        try:
-            _, victim = _lru.popitem(last=False)
-        except KeyError:
-            pass
-    generation = _generation
     serial = key.serial if isinstance(key, _keyring.Serial) else None
-    material = _material(key, prehash)
-    t: Optional[Tfm] = None
     try:
-        if victim is not None:
-            t = _rekey(victim, alg_type, name, material, authsize)
-            victim = None
-        if t is None:
-            t = _new_tfm(alg_type, name, material, authsize)
+        t = _new_tfm(alg_type, name, _material(key, prehash), authsize)
     except core.KeyUnusable:
         # setsockopt(ALG_SET_KEY_BY_KEY_SERIAL) refused the key (revoked, expired, invalidated, no permission):
         # no tfm of any algorithm keyed with it may be served from the cache any more.
         assert serial is not None
         drop_serial(serial)
         raise
-    if generation != _generation:
-        return t  # a fork happened meanwhile: use it, do not cache it
-    mine = _Entry(t, generation, authsize, serial)
-    other = _lru.setdefault(fp, mine)
-    if other is not mine:
-        if not other.tfm.closed:
-            return other.tfm  # another thread made the same one meanwhile; ours is closed when dropped
-        _lru[fp] = mine
-    while len(_lru) > CACHE_SIZE:
-        try:
-            _, extra = _lru.popitem(last=False)
-        except KeyError:
-            break
-        if _sole_owner(extra):
-            extra.tfm.close()
+    t, dropped = _store(fp, _Entry(t, serial))
+    del dropped  # closed here, outside the lock, where nothing else holds them (Tfm.__del__)
     return t
 
 
 def drop_serial(serial: int) -> int:
-    """Drop every cached tfm keyed with keyring key `serial` (revoked, invalidated, updated, unlinked): closed where
-    nothing else uses them. Returns how many entries went."""
-    n = 0
-    for fp, e in list(_lru.items()):
-        if e.serial == serial and _lru.pop(fp, None) is e:
-            n += 1
-            if _sole_owner(e):
-                e.tfm.close()
-    return n
+    """Drop every cached tfm keyed with keyring key `serial` (revoked, invalidated, updated, unlinked); each
+    closes when its last user lets go of it. Returns how many entries went."""
+    with _lock:
+        gone = [fp for fp, e in _lru.items() if e.serial == serial]
+        dropped = [_lru.pop(fp) for fp in gone]
+    return len(dropped)
 
 
 def private_tfm(alg_type: str, name: str, key: Key, prehash: Optional[Prehash] = None) -> Tfm:
@@ -280,37 +233,45 @@ def private_tfm(alg_type: str, name: str, key: Key, prehash: Optional[Prehash] =
 
 
 def clear() -> int:
-    """Empty the cache; close every cached tfm that no live object uses. Returns how many were cached."""
-    n = 0
-    while _lru:
-        try:
-            _, e = _lru.popitem()
-        except KeyError:
-            break
-        n += 1
-        if _sole_owner(e):
-            e.tfm.close()
-    return n
+    """Empty the cache. Each tfm closes when nothing uses it any more: at once for those only the cache held,
+    when their last object goes for the others (closing a tfm under an object would end its operations).
+    Returns how many were cached."""
+    with _lock:
+        dropped = list(_lru.values())
+        _lru.clear()
+    return len(dropped)
 
 
 def cache_len() -> int:
-    return len(_lru)
+    with _lock:
+        return len(_lru)
+
+
+def _before_fork() -> None:
+    _lock.acquire()  # no thread is inside a critical section at fork(): the child's _lru is whole
 
 
 def _after_fork_parent() -> None:
-    global _generation
-    _generation += 1  # every cached tfm is now shared with the child: never re-key them
+    try:
+        _lock.release()
+    except RuntimeError:  # _before_fork did not get to acquire it (an exception from a signal handler)
+        pass
 
 
 def _after_fork_child() -> None:
-    global _generation, _secret
-    _generation += 1
-    _secret = None  # a new per-process secret, drawn on first use
-    clear()
+    global _secret
+    # Every cached tfm is shared with the parent now. Sharing is safe (a tfm's key never changes and each process
+    # accepts its own op sockets) but the child starts with an empty cache under its own secret, so a dump of the
+    # child says nothing about the parent's fingerprints.
+    _after_fork_parent()
+    with _lock:
+        _secret = None
+        dropped = list(_lru.values())
+        _lru.clear()
+    del dropped
 
 
-core.on_fork(lambda: None, _after_fork_parent, lambda: None)
-core.at_fork_in_child(_after_fork_child)
+core.on_fork(_before_fork, _after_fork_parent, _after_fork_child)
 
 
 # --- one op socket for a chain of MACs ------------------------------------------------------------------

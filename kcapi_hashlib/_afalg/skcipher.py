@@ -106,8 +106,8 @@ def max_message() -> int:
 
 # Keyed tfms come from the one keyed-transform cache (keyed.cached_tfm, shared with HMAC, CMAC and AEAD): one tfm
 # per (algorithm, key), since a tfm's key is fixed once op sockets exist (alg_setkey: EBUSY); a cipher with a
-# known key then costs sendmsg + recv and nothing else. See keyed.py for the fingerprint, the bound, re-keying in
-# place and fork.
+# known key then costs sendmsg + recv and nothing else. See keyed.py for the fingerprint, the bound, why a tfm's key
+# never changes, and fork.
 _KEY_CACHE_MAX = _keyed.CACHE_SIZE
 _key_cache = _keyed._lru
 
