@@ -126,6 +126,9 @@ def test_thousands_of_interrupts_leave_fds_and_mappings_bounded() -> None:
     )
     print(figures)
     assert results["wrong"] == 0, figures
+    # A descriptor closed twice shows as EBADF in a finalizer (a Ring whose close was cut short between close(2)
+    # and forgetting the number); only the planted exception itself may land in one.
+    assert all(u.startswith("_Planted ") for u in unraisable), figures
     assert uring.unavailable() is None, (uring.unavailable(), figures)
     assert hits["raised"] >= min(INTERRUPTS, 500) and hits["mid_batch"] >= 1, f"storm too weak: {figures}"
     assert results["ok"] >= 1, figures
