@@ -122,7 +122,7 @@ class Schedule:
     victim: Callable[[], Any]
     competitor: Callable[[], Any]
     check: Callable[[Outcome, Optional[Outcome]], list[str]]
-    stall_s: float = 0.03  # T2 at the same instruction this long while T1 is parked: it waits for T1
+    stall_s: float = 0.02  # T2 at the same instruction this long while T1 is parked: it waits for T1
     join_timeout_s: float = 60.0  # a join (or a park) longer than this is a deadlock
     stride: int = 1  # pause at every stride-th point only (1: every line)
     max_schedules: int = 0  # if > 0: a larger stride where needed to run at most this many (reported)

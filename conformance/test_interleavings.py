@@ -5,9 +5,9 @@ in one thread, paused in turn at every line it executes inside the package (conf
 sys.settrace function in that thread only); at each pause a competitor runs in another thread: a miss under
 another key K2 that evicts the least recently used keyed tfm (CACHE_SIZE is 2 here, and setup leaves the
 victim's entry least recently used), the same on another algorithm of the same kernel type (a re-bound tfm),
-the victim's own key from another thread, clear_key_cache(), an HMAC under a third key, install()/uninstall(),
-a policy toggle, fork(). Every result, and the cache's answers for K1 and K2 afterwards, is compared with the
-userspace reference (hashlib, hmac, PyCryptodome), computed before any schedule runs.
+the victim's own key from another thread, clear_key_cache(), install()/uninstall(), an HMAC under a third key
+with the policy toggled meanwhile, fork(). Every result, and the cache's answers for K1 and K2 afterwards, is
+compared with the userspace reference (hashlib, hmac, PyCryptodome), computed before any schedule runs.
 
 A competitor that waits for a lock the paused victim holds is a legal schedule: the victim is resumed first.
 A join that times out is a deadlock, reported with the pause point.
@@ -195,10 +195,6 @@ def _clear(op: str) -> Callable[[], Any]:
     return khmac.clear_key_cache
 
 
-def _third_key(op: str) -> Callable[[], Any]:
-    return lambda: khmac.digest(K3, MSG, "sha256")
-
-
 def _install_uninstall(op: str) -> Callable[[], Any]:
     def run() -> tuple[bytes, bytes]:
         kcapi_hashlib.install()
@@ -211,6 +207,9 @@ def _install_uninstall(op: str) -> Callable[[], Any]:
 
 
 def _policy_toggle(op: str) -> Callable[[], Any]:
+    # Also the "HMAC under a third key" competitor: a miss on hmac(sha256) (the victim's algorithm or another one
+    # of its kernel type) while the policy is switched (measured on the cache before its fix: a separate K3
+    # competitor failed at exactly the same pause points as this one, for every victim).
     def run() -> bytes:
         previous = kcapi_hashlib.set_policy("fallback")
         try:
@@ -257,14 +256,15 @@ COMPETITORS = {
         Competitor("miss-K2-other-alg", *_keyed(K2, True)),
         Competitor("reuse-K1", *_keyed(K1, False)),
         Competitor("clear_key_cache", _clear, _returned),
-        Competitor("hmac-K3", _third_key, lambda op, out: expect(out, REF_HMAC_K3, "competitor hmac-sha256 K3")),
         Competitor(
             "install-uninstall",
             _install_uninstall,
             lambda op, out: expect(out, (REF_SHA256, REF_HMAC_K3), "competitor (installed sha256, hmac K3)"),
         ),
         Competitor(
-            "policy-toggle", _policy_toggle, lambda op, out: expect(out, REF_HMAC_K3, "competitor hmac K3 (fallback)")
+            "policy-toggle+hmac-K3",
+            _policy_toggle,
+            lambda op, out: expect(out, REF_HMAC_K3, "competitor hmac-sha256 K3 (policy fallback)", KNOWN),
         ),
         Competitor("fork", _fork, _no_problems),
     )
