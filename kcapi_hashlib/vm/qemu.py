@@ -57,6 +57,10 @@ DEFAULT_KERNEL = "7.3-amd64"
 QEMU = "qemu-system-x86_64"
 BUSYBOX = Path("/bin/busybox")
 ACCEL_ENV = "KCAPI_HASHLIB_QEMU_ACCEL"
+# How many virtual CPUs the guest gets (default 1). The user-mode-linux kernels have one CPU, where threads only
+# interleave at timer ticks; with 2 or more, free-threaded Python's threads run at once in the guest kernel
+# (TCG runs one host thread per vCPU: -accel tcg,thread=multi).
+SMP_ENV = "KCAPI_HASHLIB_QEMU_SMP"
 # Under TCG a Debian kernel reaches init in ~15 s on an idle machine; several VMs on two cores take longer.
 BOOT_TIMEOUT = 300.0
 # Under KVM it reaches init in 1-3 s; a guest that has not after this long is taken for hung (and nothing
@@ -155,11 +159,24 @@ def resolve_kernel(kernel: str) -> Kernel:
 # the VM
 
 
-def accel_argv(accel: str) -> list[str]:
+def smp(setting: Optional[str] = None) -> int:
+    """The guest's CPU count: $KCAPI_HASHLIB_QEMU_SMP (1 to 64), default 1."""
+    setting = setting if setting is not None else os.environ.get(SMP_ENV, "1")
+    try:
+        cpus = int(setting)
+    except ValueError:
+        cpus = 0
+    if not 1 <= cpus <= 64:
+        raise VMError(f"${SMP_ENV} must be a CPU count from 1 to 64, not {setting!r}", EXIT_SETUP)
+    return cpus
+
+
+def accel_argv(accel: str, cpus: int = 1) -> list[str]:
     if accel == "tcg":
         # -cpu max: every instruction TCG emulates (AES-NI, PCLMULQDQ, SSSE3/AVX2, SHA ...), so the
-        # kernel's x86 crypto drivers load as on real hardware.
-        return ["-accel", "tcg", "-cpu", "max"]
+        # kernel's x86 crypto drivers load as on real hardware. thread=multi: one host thread per vCPU (MTTCG),
+        # so that two guest CPUs really run at once.
+        return ["-accel", "tcg,thread=multi" if cpus > 1 else "tcg", "-cpu", "max"]
     if accel == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
     raise VMError(f"${ACCEL_ENV} must be auto, tcg or kvm, not {accel!r}", EXIT_SETUP)
@@ -256,9 +273,10 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, acc
     # "none" otherwise: the files keep the caller's owner). multidevs=remap: the host's / spans several
     # filesystems, whose inode numbers would otherwise collide inside the guest.
     security = "passthrough" if os.geteuid() == 0 else "none"
+    cpus = smp()
     return [
         qemu,
-        *accel_argv(accel),
+        *accel_argv(accel, cpus),
         "-nodefaults",
         "-no-user-config",
         "-display",
@@ -267,7 +285,7 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, acc
         "-m",
         str(max(job.mem_bytes >> 20, 256)),
         "-smp",
-        "1",
+        str(cpus),
         "-chardev",
         f"file,id=console,path={guest.console},append=on",
         "-serial",
@@ -313,6 +331,7 @@ class Qemu(Backend):
         # ftruncate() with ENOENT; on a tmpfs it works as on the host.
         options = dataclasses.replace(job.options, tmpfs_tmpdir=True)
         plan = accel_plan()
+        smp()  # a bad $KCAPI_HASHLIB_QEMU_SMP fails before anything is prepared
         with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options) as guest:
             initrd = guest.dir / "initramfs.cpio"
             initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, guest.init)
