@@ -218,26 +218,26 @@ def test_fallback_does_not_recurse_into_install() -> None:
 
 def test_xts_arguments() -> None:
     with pytest.raises(ValueError, match=r"Incorrect XTS key length \(16 bytes\)"):
-        AES.new(K, AES.MODE_XTS, tweak=0)
+        AES.new(K, AES.MODE_XTS_UNITS, tweak=0)
     with pytest.raises(ValueError, match="halves of an XTS key must differ"):
-        AES.new(K * 2, AES.MODE_XTS, tweak=0)
+        AES.new(K * 2, AES.MODE_XTS_UNITS, tweak=0)
     with pytest.raises(TypeError, match="needs a 'tweak'"):
-        AES.new(K32, AES.MODE_XTS)
+        AES.new(K32, AES.MODE_XTS_UNITS)
     with pytest.raises(ValueError, match="Incorrect tweak length"):
-        AES.new(K32, AES.MODE_XTS, bytes(8))
+        AES.new(K32, AES.MODE_XTS_UNITS, bytes(8))
     with pytest.raises(ValueError, match=r"\[0, 2\*\*128\)"):
-        AES.new(K32, AES.MODE_XTS, tweak=-1)
+        AES.new(K32, AES.MODE_XTS_UNITS, tweak=-1)
     with pytest.raises(TypeError, match="Too many arguments"):
-        AES.new(K32, AES.MODE_XTS, bytes(16), bytes(16))
+        AES.new(K32, AES.MODE_XTS_UNITS, bytes(16), bytes(16))
     with pytest.raises(TypeError, match="Unknown parameters for XTS"):
-        AES.new(K32, AES.MODE_XTS, tweak=0, iv=IV)
-    c = AES.new(K32, AES.MODE_XTS, tweak=0)
+        AES.new(K32, AES.MODE_XTS_UNITS, tweak=0, iv=IV)
+    c = AES.new(K32, AES.MODE_XTS_UNITS, tweak=0)
     with pytest.raises(ValueError, match="at least 16 bytes"):
         c.encrypt(bytes(15))
     with pytest.raises(ValueError, match="one kernel request"):
         c.encrypt(bytes(skcipher.max_message() + 16))
     with pytest.raises(ValueError, match="Mode not supported"):
-        DES3.new(K3, AES.MODE_XTS, bytes(16))
+        DES3.new(K3, AES.MODE_XTS_UNITS, bytes(16))
 
 
 def test_attributes_match_pycryptodome() -> None:
@@ -260,7 +260,8 @@ def test_attributes_match_pycryptodome() -> None:
         public = sorted(n for n in dir(ref) if not n.startswith("_"))
         assert sorted(n for n in dir(ours) if not n.startswith("_")) == public
         for name in public:
-            a, b = getattr(ours, name), getattr(ref, name)
+            # PyCryptodome 4.5's CTR nonce is a property raising AttributeError where the counter has a suffix
+            a, b = getattr(ours, name, AttributeError), getattr(ref, name, AttributeError)
             if not callable(b):
                 assert (type(a), a) == (type(b), b), name
     assert (AES.block_size, AES.key_size, DES3.block_size, DES3.key_size) == (

@@ -116,13 +116,13 @@ def test_refused_call_changes_nothing(name: str) -> None:
 
 def test_xts_state() -> None:
     key = bytes(range(32))
-    c = AES.new(key, AES.MODE_XTS, tweak=5)
+    c = AES.new(key, AES.MODE_XTS_UNITS, tweak=5)
     unit = bytes(range(40))
     assert c.encrypt(unit) == reference_xts(key, (5).to_bytes(16, "little"), unit, True)
     assert c.encrypt(unit) == reference_xts(key, (6).to_bytes(16, "little"), unit, True)  # the next data unit
     with pytest.raises(TypeError, match=r"decrypt\(\) cannot be called after encrypt\(\)"):
         c.decrypt(unit)
-    d = AES.new(key, AES.MODE_XTS, tweak=(1 << 128) - 1)
+    d = AES.new(key, AES.MODE_XTS_UNITS, tweak=(1 << 128) - 1)
     d.decrypt(unit)
     # The data unit number wraps around modulo 2**128 (IEEE 1619 5.1: a 128-bit value).
     assert d.decrypt(unit) == reference_xts(key, bytes(16), unit, False)

@@ -24,7 +24,7 @@ KEY = bytes(range(16))
         (lambda: AES.new(KEY, AES.MODE_CBC, bytes(16)), "AES-CBC"),
         (lambda: AES.new(KEY, AES.MODE_CTR, nonce=bytes(8)), "AES-CTR"),
         (lambda: AES.new(KEY, AES.MODE_ECB), "AES-ECB"),
-        (lambda: AES.new(bytes(range(32)), AES.MODE_XTS, tweak=1), "AES-XTS"),
+        (lambda: AES.new(bytes(range(32)), AES.MODE_XTS, tweak=bytes(16)), "AES-XTS"),
         (lambda: DES3.new(bytes(range(24)), DES3.MODE_CBC, bytes(8)), "DES3-CBC"),
         (lambda: ChaCha20.new(key=KEY * 2, nonce=bytes(12)), "ChaCha20"),
     ],
@@ -65,5 +65,5 @@ def test_fallback_has_no_xts() -> None:
         pytest.warns(kcapi_hashlib.KernelFallbackWarning),
         pytest.raises(kcapi_hashlib.UnsupportedAlgorithm, match="unsupported cipher type AES-XTS") as info,
     ):
-        AES.new(bytes(range(32)), AES.MODE_XTS, tweak=1)
+        AES.new(bytes(range(32)), AES.MODE_XTS_UNITS, tweak=1)
     assert "PyCryptodome has no such mode" in str(info.value.reason)

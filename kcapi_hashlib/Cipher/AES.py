@@ -4,8 +4,9 @@
     ct = AES.new(key, AES.MODE_CBC, iv).encrypt(data)
 
 Every block operation is done by the kernel's "aes" (through ecb(aes), cbc(aes), ctr(aes), xts(aes), gcm(aes),
-ccm(aes)). MODE_XTS (the kernel's xts(aes), IEEE 1619 / NIST SP 800-38E) is beyond PyCryptodome; see
-_mode_xts. OpenPGP, EAX, SIV, OCB, KW and KWP follow the policy (kcapi_hashlib.Cipher's docstring).
+ccm(aes)). MODE_XTS (the kernel's xts(aes), IEEE 1619 / NIST SP 800-38E) is PyCryptodome 4.5's (16, _mode_xts45)
+where that API is mirrored, else kcapi_hashlib's own (100, MODE_XTS_UNITS, _mode_xts): see kcapi_hashlib.Cipher.
+OpenPGP, EAX, SIV, OCB, KW, KWP and GCM-SIV follow the policy (kcapi_hashlib.Cipher's docstring).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Union
 
 from .._callable import as_builtin
 from ..keyring import KernelKey
-from . import MODE_XTS, _create_cipher
+from . import _API_45, MODE_XTS, MODE_XTS_UNITS, _create_cipher
 from ._common import key_bytes
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -33,7 +34,10 @@ MODE_GCM = 11  #: Galois Counter Mode
 MODE_OCB = 12  #: Offset Code Book (policy)
 MODE_KW = 13  #: Key Wrap (policy)
 MODE_KWP = 14  #: Key Wrap with Padding (policy)
-# MODE_XTS (100): XEX-based tweaked codebook with ciphertext stealing, the kernel's xts(aes).
+if _API_45:
+    MODE_GCM_SIV = 15  #: AES-GCM-SIV (policy; PyCryptodome 4.5)
+# MODE_XTS: XEX-based tweaked codebook with ciphertext stealing, the kernel's xts(aes): 16 (PyCryptodome 4.5's API)
+# or 100 (MODE_XTS_UNITS, kcapi_hashlib's own), see kcapi_hashlib.Cipher.
 
 #: Size of a data block (in bytes)
 block_size: int = 16
@@ -50,7 +54,7 @@ _PYCRYPTODOME = "Crypto.Cipher.AES"
 # transforms keyed with the key (ecb/cbc/ctr/gcm(aes), and GCM's ctr(aes) + ghash of E_K(0)). The others raise.
 _KEYRING_MODES = {MODE_ECB: "ECB", MODE_CBC: "CBC", MODE_CTR: "CTR", MODE_GCM: "GCM", MODE_CFB: "CFB", MODE_OFB: "OFB"}
 _MODE_NAMES = {MODE_OPENPGP: "OPENPGP", MODE_CCM: "CCM", MODE_EAX: "EAX", MODE_SIV: "SIV", MODE_OCB: "OCB"}
-_MODE_NAMES.update({MODE_KW: "KW", MODE_KWP: "KWP", MODE_XTS: "XTS"})
+_MODE_NAMES.update({MODE_KW: "KW", MODE_KWP: "KWP", MODE_XTS: "XTS", MODE_XTS_UNITS: "XTS", 15: "GCM_SIV"})
 
 
 def _create_base_cipher(dict_parameters: dict[str, Any]) -> Any:
@@ -84,13 +88,14 @@ def new(key: Union[Buffer, KernelKey], mode: int, *args: Any, **kwargs: Any) -> 
     Keyword Args (by mode, as PyCryptodome):
       iv / IV (CBC, CFB, OFB), nonce (CTR, GCM, CCM), segment_size (CFB), initial_value and counter (CTR),
       mac_len (GCM, CCM), msg_len and assoc_len (CCM), use_aesni and threads (accepted; the kernel decides),
-      tweak (XTS: 16 bytes, or the data unit sequence number as an int).
+      tweak (MODE_XTS: 16 bytes, by keyword, one data unit per object as PyCryptodome 4.5; MODE_XTS_UNITS: 16
+      bytes or the data unit sequence number as an int, each call the next data unit).
     """
     if isinstance(key, KernelKey) and mode not in _KEYRING_MODES:
         name = _MODE_NAMES.get(mode, repr(mode))
         why = (
             "it splits the key's bytes into its two keys"
-            if mode == MODE_XTS
+            if mode in (MODE_XTS, MODE_XTS_UNITS)
             else "it is not built only of kernel transforms keyed by serial here (it, or its PyCryptodome "
             "fallback, needs the key's bytes)"
         )
@@ -106,5 +111,7 @@ def new(key: Union[Buffer, KernelKey], mode: int, *args: Any, **kwargs: Any) -> 
 __all__ = [
     "new", "block_size", "key_size",
     "MODE_ECB", "MODE_CBC", "MODE_CFB", "MODE_OFB", "MODE_CTR", "MODE_OPENPGP", "MODE_CCM", "MODE_EAX",
-    "MODE_SIV", "MODE_GCM", "MODE_OCB", "MODE_KW", "MODE_KWP", "MODE_XTS",
+    "MODE_SIV", "MODE_GCM", "MODE_OCB", "MODE_KW", "MODE_KWP", "MODE_XTS", "MODE_XTS_UNITS",
 ]  # fmt: skip
+if _API_45:
+    __all__ += ["MODE_GCM_SIV"]

@@ -16,6 +16,7 @@ or pycryptodomex 3.x alone (Cryptodome): fallbacks import from that one (real_mo
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from types import ModuleType
 from typing import Any, Optional
@@ -35,17 +36,20 @@ MODE_GCM = 11
 MODE_OCB = 12
 MODE_KW = 13
 MODE_KWP = 14
-# Beyond PyCryptodome: the kernel's xts(aes) (IEEE 1619, NIST SP 800-38E). A value PyCryptodome does not use.
-MODE_XTS = 100
+MODE_GCM_SIV = 15  # PyCryptodome 4.5 (no kernel has GCM-SIV: the policy decides)
+# XTS (IEEE 1619, NIST SP 800-38E) on the kernel's xts(aes), in two APIs:
+# - 16: PyCryptodome 4.5's (AES.new(key, MODE_XTS, tweak=16 bytes), one data unit per object: _mode_xts45);
+# - 100: kcapi_hashlib's own from before PyCryptodome had XTS (tweak may be the data unit number, each call is
+#   the next data unit: _mode_xts). AES.MODE_XTS is 16 where the PyCryptodome API mirrored is 4.5 or later (or
+#   none is installed), else 100; AES.MODE_XTS_UNITS always names 100.
+MODE_XTS_45 = 16
+MODE_XTS_UNITS = 100
 
 _MODE_NAMES = {
     MODE_ECB: "ECB", MODE_CBC: "CBC", MODE_CFB: "CFB", MODE_OFB: "OFB", MODE_CTR: "CTR", MODE_OPENPGP: "OPENPGP",
     MODE_CCM: "CCM", MODE_EAX: "EAX", MODE_SIV: "SIV", MODE_GCM: "GCM", MODE_OCB: "OCB", MODE_KW: "KW",
-    MODE_KWP: "KWP", MODE_XTS: "XTS",
+    MODE_KWP: "KWP", MODE_GCM_SIV: "GCM_SIV", MODE_XTS_45: "XTS", MODE_XTS_UNITS: "XTS",
 }  # fmt: skip
-
-# Modes PyCryptodome has and the kernel does not serve here: the policy decides (see the module docstring).
-_POLICY_MODES = (MODE_OPENPGP, MODE_EAX, MODE_SIV, MODE_OCB, MODE_KW, MODE_KWP)
 
 
 def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwargs: Any) -> Any:
@@ -54,10 +58,12 @@ def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwarg
     kwargs["key"] = key
 
     if args:
-        if mode in (8, 9, 10, 11, 12):
+        if mode in (8, 9, 10, 11, 12) or (mode == MODE_GCM_SIV and _API_45):
             if len(args) > 1:
                 raise TypeError("Too many arguments for this mode")
             kwargs["nonce"] = args[0]
+        elif mode == MODE_XTS_45 and _API_45:
+            raise TypeError("The tweak must be passed as a keyword argument")
         elif mode in (2, 3, 5, 7):
             if len(args) > 1:
                 raise TypeError("Too many arguments for this mode")
@@ -67,7 +73,7 @@ def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwarg
                 raise TypeError("Too many arguments for this mode")
         elif mode == 1:
             raise TypeError("IV is not meaningful for the ECB mode")
-        elif mode == MODE_XTS:
+        elif mode == MODE_XTS_UNITS:
             if len(args) > 1:
                 raise TypeError("Too many arguments for this mode")
             kwargs["tweak"] = args[0]
@@ -116,7 +122,11 @@ def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[st
             from ._mode_gcm import _create_gcm_cipher
 
             return _create_gcm_cipher(factory, **kwargs)
-        if mode == MODE_XTS:
+        if mode == MODE_XTS_45 and _API_45:
+            from ._mode_xts45 import _create_xts_cipher as _create_xts45_cipher
+
+            return _create_xts45_cipher(factory, **kwargs)
+        if mode == MODE_XTS_UNITS:
             from ._mode_xts import _create_xts_cipher
 
             return _create_xts_cipher(factory, **kwargs)
@@ -151,6 +161,33 @@ def real_module(name: str) -> str:
     return name
 
 
+def _installed_version() -> Optional[tuple[int, int]]:
+    """(major, minor) of the PyCryptodome whose API is mirrored (real_package(): Crypto, else pycryptodomex's
+    Cryptodome), from its version_info (the package's __init__ only: version and exception classes); None if
+    neither is installed or it has no readable version."""
+    package = real_package()
+    if package is None:
+        return None
+    try:
+        info = importlib.import_module(package).version_info
+        return int(info[0]), int(info[1])
+    except (ImportError, AttributeError, TypeError, ValueError, IndexError):
+        return None
+
+
+#: The PyCryptodome API level mirrored: the installed version's, 4.5 where none is installed (the current API).
+#: 4.5 added MODE_GCM_SIV (15) and MODE_XTS (16) and the CTR nonce attribute rules; before it, 15 and 16 are
+#: "Mode not supported" and AES.MODE_XTS is kcapi_hashlib's own (100).
+API_VERSION: tuple[int, int] = _installed_version() or (4, 5)
+_API_45 = API_VERSION >= (4, 5)
+MODE_XTS = MODE_XTS_45 if _API_45 else MODE_XTS_UNITS
+
+# Modes PyCryptodome has and the kernel does not serve here: the policy decides (see the module docstring).
+_POLICY_MODES: tuple[int, ...] = (MODE_OPENPGP, MODE_EAX, MODE_SIV, MODE_OCB, MODE_KW, MODE_KWP)
+if _API_45:
+    _POLICY_MODES += (MODE_GCM_SIV,)
+
+
 def _fallback(
     factory: ModuleType,
     key: Any,
@@ -164,7 +201,7 @@ def _fallback(
     args, kwargs = original
 
     def make(real_factory: ModuleType) -> Any:
-        if mode == MODE_XTS:  # PyCryptodome has no XTS
+        if mode == MODE_XTS_UNITS:  # kcapi_hashlib's own XTS API: PyCryptodome has no such mode
             raise _unsupported(what, reason)
         if factory._NAME == "AES":
             kwargs["add_aes_modes"] = True
@@ -181,4 +218,4 @@ def _unsupported(what: str, reason: object) -> Exception:
     return UnsupportedAlgorithm(f"unsupported cipher type {what}", f"{reason}; PyCryptodome has no such mode")
 
 
-__all__ = ["InterruptedCipherError", "MessageTooLongError", "real_module", "real_package"]
+__all__ = ["API_VERSION", "InterruptedCipherError", "MessageTooLongError", "real_module", "real_package"]

@@ -56,9 +56,9 @@ class CtrMode(OneWay):
         little_endian: bool,
         ecb: bool,
     ) -> None:
+        self._nonce: Optional[bytes] = None
         if len(initial_counter_block) == prefix_len + counter_len:
-            self.nonce = initial_counter_block[:prefix_len]
-            """Nonce; not available if there is a fixed suffix"""
+            self._nonce = bytes(initial_counter_block[:prefix_len])
         self.block_size = len(initial_counter_block)
         """The block size of the underlying cipher, in bytes."""
         self._alg = alg
@@ -72,6 +72,17 @@ class CtrMode(OneWay):
         self._position = 0  # bytes of key stream used (reserved) so far
         self._next: tuple[Method, ...] = (Method.ENCRYPT, Method.DECRYPT)
         self._init_lock()
+
+    @property
+    def nonce(self) -> bytes:
+        """The fixed part at the beginning of the counter block (read-only, as in PyCryptodome 4.5). It is not
+        available if the counter block has a fixed suffix (AttributeError with PyCryptodome 4.5's message)."""
+        if self._nonce is None:
+            raise AttributeError(
+                "This CTR cipher has no 'nonce' attribute, because its counter has a suffix:"
+                " use the prefix, the suffix and the initial value that you passed to Counter.new()"
+            )
+        return self._nonce
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """Data of any length, continuing the key stream of earlier calls."""

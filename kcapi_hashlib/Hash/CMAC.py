@@ -174,9 +174,14 @@ class _SP800_38B:
 
 def _c_block(block: Any) -> None:
     """PyCryptodome's cipher encrypt() on a block-aligned chunk: empty chunks never reach C; others must be
-    bytes, bytearray or memoryview (c_uint8_ptr)."""
-    if len(block) and not isinstance(block, (bytes, bytearray, memoryview)):
+    bytes, bytearray or memoryview (c_uint8_ptr), and a memoryview C-contiguous (BufferError, as there: a strided
+    view such as memoryview(b)[::2] is refused once a block-aligned part of it reaches the cipher)."""
+    if not len(block):
+        return
+    if not isinstance(block, (bytes, bytearray, memoryview)):
         raise TypeError(f"Object type {type(block)} cannot be passed to C code")
+    if isinstance(block, memoryview) and not block.c_contiguous:
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
 
 
 def _accept_msg(msg: Any, cache_n: int, bs: int) -> int:

@@ -72,7 +72,7 @@ class HashBase:
             cls._name = row.name
             cls.digest_size = row.digest_size
             cls.block_size = row.block_size
-            cls.oid = row.oid
+            cls.oid = cls.__dict__.get("oid") or row.oid  # the class body's own (MD4's) over the table's
 
     def _start(self, name: str, data: Optional[Buffer]) -> None:
         self._h = make(name)
