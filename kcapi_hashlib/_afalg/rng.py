@@ -7,6 +7,16 @@
   get_random_bytes and, where configured, jitterentropy); the seed data would only be a personalization string.
 - All op sockets of one tfm share one DRBG. After fork the parent's tfm and op socket are the child's too, so
   the child closes its copies of both (core.at_fork_in_child) and binds its own, freshly seeded DRBG on first use.
+
+seeded() binds a DRBG instance of its own and seeds it with caller's data (libkcapi's kcapi_rng_seed). What the
+kernel does with it (crypto/algif_rng.c rng_setkey -> crypto_rng_reset -> crypto/drbg.c drbg_kcapi_seed):
+the seed is the personalization string of drbg_instantiate (SP 800-90A 10.x: mixed into the initial state),
+and the DRBG still pulls its own entropy (get_random_bytes, jitterentropy where built): the output is NOT a
+function of the seed. It is reproducible only with ALG_SET_DRBG_ENTROPY (rng_setentropy), which replaces that
+entropy with the caller's test entropy: the CAVP test interface, compiled only with
+CONFIG_CRYPTO_USER_API_RNG_CAVP (else setsockopt answers ENOPROTOOPT) and allowed only with CAP_SYS_ADMIN
+(EACCES), at most 128 bytes (EMSGSIZE), set before the seed. ALG_SET_KEY answers EBUSY once an op socket
+exists, so a seeded instance is seeded once, when it is made.
 """
 
 from __future__ import annotations
@@ -16,10 +26,11 @@ import errno
 from typing import Optional
 
 from . import core
-from .core import KernelError, OpSocket, Tfm, count, kernel_error
+from .core import SOL_ALG, AlgUnavailable, KernelError, OpSocket, Tfm, count, kernel_error
 
 NAME = "stdrng"  # the highest-priority DRBG the kernel has (crypto_alloc_rng picks by priority)
 MAXSIZE = 128  # algif_rng.c: #define MAXSIZE 128
+ALG_SET_DRBG_ENTROPY = 6  # include/uapi/linux/if_alg.h (Linux >= 5.10)
 
 
 # [tfm, op socket] of this process, made on first use.
@@ -46,6 +57,72 @@ def _open() -> tuple[Tfm, OpSocket]:
     return pair
 
 
+class EntropyRefused(AlgUnavailable):
+    """setsockopt(ALG_SET_DRBG_ENTROPY) refused: str() says the kernel's reason (crypto/algif_rng.c)."""
+
+    def __init__(self, err: int, name: str) -> None:
+        super().__init__(err, "setsockopt(ALG_SET_DRBG_ENTROPY)", "rng", name)
+        why = {
+            errno.ENOPROTOOPT: "this kernel has no CAVP test interface: it is built without "
+            "CONFIG_CRYPTO_USER_API_RNG_CAVP (crypto/algif_rng.c installs rng_setentropy only with it)",
+            errno.EACCES: "rng_setentropy requires CAP_SYS_ADMIN",
+            errno.EMSGSIZE: f"the test entropy is longer than {MAXSIZE} bytes (rng_setentropy)",
+        }.get(err)
+        if why is not None:
+            self.strerror = f"rng {name!r}: setsockopt(ALG_SET_DRBG_ENTROPY) failed with {errno.errorcode[err]}: {why}"
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def seeded(seed: bytes, entropy: Optional[bytes] = None, name: str = NAME) -> tuple[Tfm, OpSocket]:
+    """A DRBG instance of its own: bind `name`, set the test entropy if given (ALG_SET_DRBG_ENTROPY), seed it
+    with `seed` (ALG_SET_KEY: the personalization string, see the module docstring), accept its op socket.
+    AlgUnavailable where it cannot be bound or the entropy is refused; KernelError if the seed is refused."""
+    t = core.keyed_tfm("rng", name, seed) if entropy is None else _with_entropy(name, entropy, seed)
+    try:
+        op = t.accept()
+    except BaseException:
+        t.close()
+        raise
+    return t, op
+
+
+def _with_entropy(name: str, entropy: bytes, seed: bytes) -> Tfm:
+    failure = core.bind_failure("rng", name)
+    if failure is not None:
+        raise failure
+    try:
+        t = Tfm("rng", name)
+    except AlgUnavailable as e:
+        core.remember_failure(e)
+        raise
+    try:
+        try:
+            t._live().setsockopt(SOL_ALG, ALG_SET_DRBG_ENTROPY, entropy)
+        except OSError as e:
+            raise EntropyRefused(e.errno or errno.EIO, name) from None
+        t._setkey(seed)
+    except BaseException:
+        t.close()
+        raise
+    return t
+
+
+def read_from(t: Tfm, op: OpSocket, view: memoryview) -> None:
+    """Fill view from the DRBG behind op (MAXSIZE bytes per recv)."""
+    done, size = 0, len(view)
+    while done < size:
+        try:
+            n = op.recv_into(view[done : done + MAXSIZE])
+        except OSError as e:
+            raise kernel_error(e, "recv", t.alg_type, t.name) from None
+        count(t, "recv", n)
+        if n <= 0:
+            raise KernelError(errno.EIO, f"rng {t.name!r}: recv returned {n}")
+        done += n
+
+
 def status() -> Optional[core.AlgUnavailable]:
     """None if the kernel DRBG can be used, else why not (binds it once per process)."""
     try:
@@ -59,18 +136,9 @@ def status() -> Optional[core.AlgUnavailable]:
 def read_into(view: memoryview) -> None:
     """Fill view (a writable byte view) from the kernel DRBG, MAXSIZE bytes per recv."""
     t, op = _state[0] if _state else _open()
-    done, size = 0, len(view)
-    while done < size:
-        # One op socket may be shared by threads: each recv is one crypto_rng_get_bytes under the socket lock
-        # (rng_recvmsg), so concurrent callers get distinct output.
-        try:
-            n = op.recv_into(view[done : done + MAXSIZE])
-        except OSError as e:
-            raise kernel_error(e, "recv", t.alg_type, t.name) from None
-        count(t, "recv", n)
-        if n <= 0:
-            raise KernelError(errno.EIO, f"rng {t.name!r}: recv returned {n}")
-        done += n
+    # One op socket may be shared by threads: each recv is one crypto_rng_get_bytes under the socket lock
+    # (rng_recvmsg), so concurrent callers get distinct output.
+    read_from(t, op, view)
 
 
 def read(size: int) -> bytes:
