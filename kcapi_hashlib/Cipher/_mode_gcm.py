@@ -131,7 +131,7 @@ class GcmMode(NistAeadCipher):
         if params:
             raise TypeError(f"Unknown parameters for ECB: {params}")
         # ... and a CTR cipher, which checks `threads` (the kernel does its own scheduling).
-        if not isinstance(threads, int):
+        if not isinstance(threads, int) or isinstance(threads, bool):  # Crypto.Util._threads.threads_param
             raise TypeError("'threads' must be an integer")
         if threads < 0:
             raise ValueError("'threads' must be a non-negative integer")
