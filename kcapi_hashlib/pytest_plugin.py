@@ -4,10 +4,11 @@ on the kernel).
     pytest --kcapi [--kcapi-policy strict|fallback]       # the plugin is registered by the package (pytest11)
     pytest -p kcapi_hashlib.pytest_plugin --kcapi         # where the entry point is not installed
 
-Nothing happens without --kcapi (or --kcapi-policy). With it: install() in pytest_configure, before any test
-module is imported; the policy from --kcapi-policy (default strict), also given to the suite's Python
-subprocesses (KCAPI_HASHLIB_INSTALL / KCAPI_HASHLIB_POLICY, see kcapi_hashlib._autoinstall); at the end of
-the session the accounting summary (kernel operations per algorithm, everything computed in userspace and why).
+Nothing happens without --kcapi (or --kcapi-policy, or `kcapi = true` in the ini file): the plugin then imports
+no module of the library. With it: install() in pytest_configure, before any test module is imported; the policy
+from --kcapi-policy (default strict), also given to the suite's Python subprocesses (KCAPI_HASHLIB_INSTALL /
+KCAPI_HASHLIB_POLICY, see kcapi_hashlib._autoinstall); at the end of the session the accounting summary (kernel
+operations per algorithm, everything computed in userspace and why).
 
 Under strict, a test during which the kernel refused an algorithm fails, even if the code under test caught the
 UnsupportedAlgorithm and carried on some other way: strict means nothing was computed outside the kernel.
@@ -22,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from . import _report
-from ._afalg import accounting as _accounting
-
+# Nothing of the library is imported here: pytest loads this plugin (pytest11 entry point) in every run of an
+# environment where the package is installed, and without --kcapi it must cost nothing and fail nothing (a bad
+# KCAPI_HASHLIB_POLICY included). The hooks below import what they need once the option is given.
 _KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -37,10 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="what the kernel cannot serve: strict (default) raises and fails the test; fallback computes it",
     )
+    parser.addini("kcapi", "install kcapi_hashlib for the session (as --kcapi)", type="bool", default=False)
 
 
 def _enabled(config: pytest.Config) -> bool:
-    return bool(config.getoption("kcapi") or config.getoption("kcapi_policy"))
+    return bool(config.getoption("kcapi") or config.getoption("kcapi_policy") or config.getini("kcapi"))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -68,6 +70,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _userspace_counts() -> dict[tuple[str, str, str], int]:
+    from ._afalg import accounting as _accounting
+
     snap = _accounting.snapshot()
     out: dict[tuple[str, str, str], int] = {}
     for side in ("fallbacks", "refused"):
@@ -102,6 +106,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(_KEY, None)
     if state is None:
         return
+    from . import _report
+
     tr = terminalreporter
     tr.section(f"kcapi_hashlib accounting (policy {state['policy']})")
     for line in _report.format_table(_report.accounting()).rstrip("\n").splitlines():
