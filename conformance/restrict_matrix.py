@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         "what": "which algorithms kcapi_hashlib knows the kernel binds, per af_alg_restrict level and process",
         "kernel": runs[0]["process"]["kernel"],
         "vm_kernel": args.kernel,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": f"python -m conformance.restrict_matrix run --kernel {args.kernel}",
         "runs": runs,
     }

@@ -4,6 +4,7 @@ buffers, every tag length; and the one-shot/streaming boundary (messages around 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Optional
 
 import pytest
@@ -24,7 +25,7 @@ aes_keys = st.sampled_from((16, 24, 32)).flatmap(lambda n: st.binary(min_size=n,
 def _pieces(draw: Any, blob: bytes) -> list[bytes]:
     cuts = sorted(draw(st.lists(st.integers(0, len(blob)), max_size=4)))
     edges = [0, *cuts, len(blob)]
-    return [blob[a:b] for a, b in zip(edges, edges[1:])]
+    return [blob[a:b] for a, b in itertools.pairwise(edges)]
 
 
 def _encrypt(obj: Any, aad: list[bytes], pt: list[bytes], out: bool) -> tuple[bytes, bytes]:

@@ -89,12 +89,6 @@ if sys.version_info >= (3, 14):
         "expects repr() to start with '<hmac.HMAC object at': the class is kcapi_hashlib.hmac.HMAC, and its repr "
         "names the module it lives in (so do isinstance checks and tracebacks)"
     )
-if sys.version_info < (3, 10):
-    _OURS["test_realcopy"] = (
-        "asserts that copy() made new _inner/_outer hash objects: on the kernel path (there is no such path in "
-        "3.9's pure-Python hmac) the keyed state is one op socket in _hmac, and _inner/_outer are None; "
-        "copy() independence is covered by test_equality here and by conformance/test_hmac_state.py"
-    )
 
 # Skips CPython's test_hmac makes by itself in this environment.
 _CPYTHON = {}

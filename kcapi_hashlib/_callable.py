@@ -4,7 +4,7 @@ hashlib's C functions wherever code relies on that.
 hashlib's constructors are builtins, and a builtin never binds as a method: Django's
 `class PBKDF2PasswordHasher: digest = hashlib.sha256` then `self.digest(data)` calls sha256(data). A plain Python
 function stored on a class binds (`sha256(self, data)`: TypeError). A `builtin` is a staticmethod subclass:
-staticmethod's C tp_call (3.10+) calls the function with no extra frame, and its `__get__` returns the object
+staticmethod's C tp_call calls the function with no extra frame, and its `__get__` returns the object
 itself, as a builtin's missing `__get__` leaves it. It keeps the function's `__name__`, `__qualname__`,
 `__module__`, `__doc__` and `__wrapped__` (so `inspect.signature` reads the function's signature), pickles by
 qualified name like a builtin or a function does (`__reduce__` returning a name: pickle's save_global), and
@@ -13,7 +13,6 @@ qualified name like a builtin or a function does (`__reduce__` returning a name:
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable, Optional, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,8 +27,6 @@ class builtin(staticmethod):  # type: ignore[type-arg]
 
     def __init__(self, func: Callable[..., Any], module: Optional[str] = None, name: Optional[str] = None) -> None:
         super().__init__(func)
-        if sys.version_info < (3, 10):  # 3.10+: staticmethod's own read-only __wrapped__ (the function)
-            self.__wrapped__ = func
         self.__name__ = name or func.__name__
         self.__qualname__ = name or func.__qualname__
         self.__module__ = module or func.__module__
@@ -43,11 +40,6 @@ class builtin(staticmethod):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return f"<kcapi_hashlib function {self.__module__}.{self.__qualname__}>"
-
-    if sys.version_info < (3, 10):  # staticmethod objects are callable from 3.10 on
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            return self.__func__(*args, **kwargs)
 
 
 def as_builtin(module: Optional[str] = None, name: Optional[str] = None) -> Callable[[F], F]:

@@ -10,8 +10,6 @@ on ONE op socket of it: one sendmsg + one recv each (see _afalg.keyed.MacSession
 from __future__ import annotations
 
 import operator
-import sys
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional, Union
@@ -90,19 +88,7 @@ def pbkdf2_blocks(mac: _keyed.MacSession, salt: Buffer, iterations: int, blocks:
 
 def _c_long(value: Any, clinic: bool) -> int:
     """A C long as CPython's _hashopenssl.c reads it: `iterations` through Argument Clinic (clinic=True),
-    `dklen` through PyLong_AsLong (which, before 3.10, still took floats through __int__, with a warning)."""
-    if sys.version_info < (3, 10) and isinstance(value, float):
-        if clinic:
-            raise TypeError("integer argument expected, got float")
-        warnings.warn(
-            "an integer is required (got type float).  Implicit conversion to integers using __int__ is "
-            "deprecated, and may be removed in a future version of Python.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        value = int(value)
-    if sys.version_info < (3, 10) and not hasattr(type(value), "__index__"):
-        raise TypeError(f"an integer is required (got type {_hashes.tp_name(value)})")
+    `dklen` through PyLong_AsLong: both take __index__ only)."""
     n = operator.index(value)
     if not -_LONG_MAX - 1 <= n <= _LONG_MAX:
         raise OverflowError("Python int too large to convert to C long")

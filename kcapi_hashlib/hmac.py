@@ -207,11 +207,8 @@ def _stdlib_digestmod(name: str, digestmod: Any) -> Any:
 
 
 def _c_path(digest: Any) -> bool:
-    """Whether the stdlib's hmac.digest() gives `digest` to its C code: names (3.9: only those OpenSSL lists
-    in hmac._openssl_md_meths), and hashlib's C constructors (3.10+; ours stand for those)."""
-    if sys.version_info < (3, 10):
-        meths = getattr(_stdlib_hmac, "_openssl_md_meths", None)
-        return isinstance(digest, str) and meths is not None and digest in meths
+    """Whether the stdlib's hmac.digest() gives `digest` to its C code: names, and hashlib's C constructors (ours
+    stand for those)."""
     if isinstance(digest, str):
         return True
     if isinstance(digest, BuiltinFunctionType):
@@ -268,8 +265,6 @@ def _is_shake_constructor(digest_like: Any) -> bool:
 
 
 _SLOTS: tuple[str, ...] = ("_hmac", "_inner", "_outer", "block_size", "digest_size")
-if sys.version_info < (3, 10):
-    _SLOTS += ("_digest_cons",)
 
 
 class HMAC:
@@ -346,10 +341,7 @@ class HMAC:
         self._hmac = h
         self.digest_size = h.digest_size
         self.block_size = h.block_size
-        if sys.version_info < (3, 10):
-            self._inner = self._outer = None
-            self._digest_cons = _digest_cons(digestmod)
-        elif sys.version_info >= (3, 14):
+        if sys.version_info >= (3, 14):
             self._inner = self._outer = None  # as 3.14's _init_openssl_hmac/_init_builtin_hmac
 
     if sys.version_info >= (3, 14):
@@ -360,8 +352,6 @@ class HMAC:
     def _init_old(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
         """RFC 2104 over hash objects (kernel hashes wherever digestmod names a hash), as the stdlib's."""
         digest_cons = _digest_cons(digestmod)
-        if sys.version_info < (3, 10):
-            self._digest_cons = digest_cons
         if sys.version_info >= (3, 15) and _is_shake_constructor(digest_cons):
             raise ValueError(f"unsupported hash algorithm {digestmod}")
 
@@ -385,20 +375,6 @@ class HMAC:
         if msg is not None:
             self.update(msg)
 
-    if sys.version_info < (3, 10):
-
-        @property
-        def digest_cons(self) -> Callable[..., Any]:
-            return self._digest_cons  # type: ignore[attr-defined, no-any-return]
-
-        @property
-        def inner(self) -> Any:
-            return self._inner
-
-        @property
-        def outer(self) -> Any:
-            return self._outer
-
     @property
     def name(self) -> str:
         if self._hmac:
@@ -420,8 +396,6 @@ class HMAC:
         other = self.__class__.__new__(self.__class__)
         other.digest_size = self.digest_size
         other.block_size = self.block_size  # (the stdlib's copy() forgets it: AttributeError on its copies)
-        if sys.version_info < (3, 10):
-            other._digest_cons = self._digest_cons  # type: ignore[attr-defined]
         if self._hmac:
             other._hmac = self._hmac.copy()
             other._inner = other._outer = None

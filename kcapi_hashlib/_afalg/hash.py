@@ -360,37 +360,7 @@ core.on_fork(_before_fork, _after_fork_parent, _after_fork_child)
 
 
 def _find_splice() -> Optional[Callable[..., int]]:
-    if hasattr(os, "splice"):
-        return os.splice
-    # Python 3.9 has no os.splice: call libc's splice(2) through ctypes.
-    import ctypes
-
-    # CDLL(None) is the process's own symbol table, which has libc's splice (no ldconfig run).
-    _libc = ctypes.CDLL(None, use_errno=True)
-    if hasattr(_libc, "splice"):
-        _c_splice = _libc.splice
-        _c_splice.restype = ctypes.c_ssize_t
-        _c_splice.argtypes = [
-            ctypes.c_int,
-            ctypes.POINTER(ctypes.c_longlong),
-            ctypes.c_int,
-            ctypes.POINTER(ctypes.c_longlong),
-            ctypes.c_size_t,
-            ctypes.c_uint,
-        ]
-
-        def _ctypes_splice(
-            src: int, dst: int, count: int, offset_src: Optional[int] = None, offset_dst: None = None, flags: int = 0
-        ) -> int:
-            off = ctypes.c_longlong(offset_src) if offset_src is not None else None
-            n = _c_splice(src, ctypes.byref(off) if off is not None else None, dst, None, count, flags)
-            if n < 0:
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
-            return int(n)
-
-        return _ctypes_splice
-    return None
+    return getattr(os, "splice", None)  # os.splice: Linux, Python 3.10+ (None where the libc lacks splice)
 
 
 _splice_cache: list[Optional[Callable[..., int]]] = []

@@ -1,5 +1,6 @@
 """The `kcapi-hashlib` command (also `python -m kcapi_hashlib`).
 
+    kcapi-hashlib --version                     the package's version (kcapi_hashlib.__version__)
     kcapi-hashlib list [--json] [--kind KIND]   algorithms: kernel name, driver, priority, self-test, availability
     kcapi-hashlib doctor [--json]               is AF_ALG usable here, and if not exactly why and what to do
     kcapi-hashlib sum [-a ALGO] [-c] FILE...    sha256sum-compatible digests and check mode, by the kernel

@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+from .. import __version__
 from .checksum import cmd_sum, sum_algorithms
 from .demo import cmd_demo
 from .doctor import cmd_doctor
@@ -29,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Hashing by the Linux kernel crypto API (AF_ALG), from the shell.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("list", help="algorithms: kernel name, driver, priority, self-test, availability")
