@@ -23,8 +23,6 @@ _PRIVATE = "it reads or sets PyCryptodome's private attributes of the object (%s
 _SLOW = "%s under user-mode-linux; "
 EXCLUDED: dict[str, str] = {
     # What the test inspects is PyCryptodome's implementation, not its API.
-    "test_CTR.py::TestCtrThreads::test_threads_all_cores": _PRIVATE % "CtrMode._threads, its C code's thread count"
-    + "; threads= is checked as there and the kernel schedules",
     "test_ChaCha20.py::TestChaCha20Threads::test_threads_all_cores*": _PRIVATE % "ChaCha20Cipher._threads",
     "test_GCM.py::TestGcmThreads::test_threads_all_cores": _PRIVATE % "GcmMode._signer._threads",
     "test_ChaCha20_Poly1305.py::TestNonce8Bytes::test_max_plaintext": _PRIVATE

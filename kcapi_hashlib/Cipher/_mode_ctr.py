@@ -17,6 +17,7 @@ MessageTooLongError once 2**(8 * counter_len) blocks would be used.
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 from typing import Any, Literal, Optional
 
@@ -46,6 +47,8 @@ class CtrMode(OneWay):
     Thread-safe: each call reserves its key-stream range (advances the position) under the object's lock
     before any kernel work, then runs outside it; an exception anywhere after that leaves the range consumed
     (as PyCryptodome's C call would have), so no later call reuses that key stream."""
+
+    _threads = 1  # PyCryptodome's attribute (threads_param's value), set by _create_ctr_cipher
 
     def __init__(
         self,
@@ -143,10 +146,16 @@ class CtrMode(OneWay):
 
 def _create_ctr_cipher(factory: ModuleType, **kwargs: Any) -> CtrMode:
     """PyCryptodome's factory: nonce/initial_value, or a Crypto.Util.Counter object (a dict)."""
-    from ..Random import get_random_bytes
+    threads = _threads_param(kwargs.pop("threads", 1))
+    mode = _create(factory, kwargs)
+    # PyCryptodome's CtrMode._threads (threads_param's value): its GCM reads it from the CTR object it builds with
+    # the factory, so PyCryptodome's own GCM (a fallback) works on this CTR too. The kernel schedules the work.
+    mode._threads = threads
+    return mode
 
-    threads = kwargs.pop("threads", 1)
-    _threads_param(threads)
+
+def _create(factory: ModuleType, kwargs: dict[str, Any]) -> CtrMode:
+    from ..Random import get_random_bytes
 
     key = factory._create_base_cipher(kwargs)
 
@@ -224,12 +233,23 @@ def _create_ctr_cipher(factory: ModuleType, **kwargs: Any) -> CtrMode:
     return CtrMode(alg, icb, len(prefix), counter_len, False, False)
 
 
-def _threads_param(threads: Any) -> None:
-    """PyCryptodome's check of `threads` (Crypto.Util._threads); the kernel decides how to run, so unused."""
+def _threads_param(threads: Any) -> int:
+    """PyCryptodome's check of `threads` and its value (Crypto.Util._threads.threads_param: 0 is the cores this
+    process may run on, as Crypto.Util._cpu_features.available_cores counts them)."""
     if not isinstance(threads, int) or isinstance(threads, bool):
         raise TypeError("'threads' must be an integer")
     if threads < 0:
         raise ValueError("'threads' must be a non-negative integer")
+    if threads:
+        return threads
+    count: Optional[int]
+    if hasattr(os, "process_cpu_count"):  # 3.13+: affinity and -X cpu_count
+        count = os.process_cpu_count()
+    elif hasattr(os, "sched_getaffinity"):
+        count = len(os.sched_getaffinity(0))
+    else:
+        count = os.cpu_count()
+    return count or 1
 
 
 def _long_to_bytes(n: int, blocksize: int) -> bytes:
