@@ -6,15 +6,16 @@ completion at each pause.
 
 The victim runs in thread T1 with a sys.settrace function installed in that thread only (inside the thread's
 function; no other thread is traced and no library code knows about it). The trace function counts the 'line'
-events of frames whose code lies inside the kcapi_hashlib package directory: those are the pause points. A first
-run, from a fresh setup(), counts them (N) and records where each one is. Then for every i in range(N): fresh
-setup(), T1 runs the victim and parks at its i-th pause point (the trace function waits on an event: T1 runs no
-bytecode meanwhile), T2 runs the competitor. If T2 finishes, T1 is resumed and finishes: the schedule is
-"T1 up to point i, all of T2, rest of T1". If T2 stops making progress while T1 is parked (it waits for a lock T1
-holds), that is a legal schedule too: T1 is resumed and both are joined. A join that times out is a deadlock,
-reported as such (and the exploration of that pair stops there: its threads still hold whatever they hold).
-Each schedule ends with check(victim outcome, competitor outcome), which compares both with the userspace
-reference and returns the problems found.
+events of frames whose code lies inside the kcapi_hashlib package directory: those are the pause points. T1 and
+T2 are two worker threads kept for the whole exploration. The victim runs alone twice, each time from setup() and
+followed by check(): untraced (first uses), then counting its pause points (N) and recording where each one is.
+Then for every i in range(N): setup(), T1 runs the victim and parks at its i-th pause point (the trace function
+waits on an event: T1 runs no bytecode meanwhile), T2 runs the competitor. If T2 finishes, T1 is resumed and
+finishes: the schedule is "T1 up to point i, all of T2, rest of T1". If T2 stops making progress while T1 is
+parked (it waits for a lock T1 holds), that is a legal schedule too: T1 is resumed and both are joined. A join
+that times out is a deadlock, reported as such (and the exploration of that pair stops there: its threads still
+hold whatever they hold). Each schedule ends with check(victim outcome, competitor outcome), which compares both
+with the userspace reference and returns the problems found.
 
 Progress of T2 is judged from its innermost Python frame (sys._current_frames: test-only introspection): the
 same frame at the same instruction for `stall_s` seconds means it waits for T1 (a lock). Two long calls are
@@ -58,7 +59,9 @@ class Point:
 
 @dataclass
 class Outcome:
-    """What one thread's operation gave: its value, or the exception it raised, or neither (it never finished)."""
+    """What one thread's operation gave: its value, or the exception it raised, or neither (it never finished).
+    Written only by the thread running the operation; read by the main thread after that job's done event is set
+    (Event.set/wait orders the two), or to describe a job that never finished."""
 
     value: Any = None
     error: Optional[BaseException] = None
@@ -118,7 +121,7 @@ class Schedule:
 
     victim_name: str
     competitor_name: str
-    setup: Callable[[], None]
+    setup: Callable[[], object]
     victim: Callable[[], Any]
     competitor: Callable[[], Any]
     check: Callable[[Outcome, Optional[Outcome]], list[str]]
@@ -177,7 +180,8 @@ class Report:
 
 class _Tracer:
     """The trace function of T1. Counts the 'line' events of package frames; parks at number `pause_at`; records
-    every point when `record`."""
+    every point when `record`. Its fields are written by T1 only; the main thread reads `reached` after `stopped`
+    is set and `points` after the job's done event."""
 
     def __init__(self, pause_at: Optional[int], record: bool, park_timeout_s: float) -> None:
         self.pause_at = pause_at

@@ -457,3 +457,57 @@ def test_many_key_churn(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not errors, errors[:5]
     assert not wrong, f"{len(wrong)} of {total} results under another key: {wrong[:5]}"
     assert total == CHURN_THREADS * CHURN_PER_THREAD
+
+
+# --- the harness itself -----------------------------------------------------------------------------------------
+
+
+def test_harness_resumes_a_blocked_competitor_and_names_a_deadlock() -> None:
+    """A competitor waiting for a lock the paused victim holds is a legal schedule (counted as blocked, results
+    checked); a real deadlock (each thread holding the lock the other one wants) is a named failure, not a hang."""
+    op = OPS["hmac-sha256"]
+    held = threading.Lock()
+
+    def victim() -> bytes:
+        with held:
+            return op.run(K1)
+
+    def competitor() -> bytes:
+        with held:
+            return op.run(K2)
+
+    def check(v: Outcome, c: Optional[Outcome]) -> list[str]:
+        problems = expect(v, REF["hmac-sha256", K1], "victim")
+        return problems + (expect(c, REF["hmac-sha256", K2], "competitor") if c is not None else [])
+
+    blocked = Schedule("locked hmac", "locked hmac", khmac.clear_key_cache, victim, competitor, check, max_schedules=20)
+    report = explore(blocked)
+    assert report.ok, report.message()
+    assert report.points > 0 and report.tried == len(range(0, report.points, report.stride))
+    assert report.blocked == report.tried, report.summary()  # every pause is inside `held`
+
+    other = threading.Lock()
+
+    def victim_then_other() -> bytes:
+        with held:
+            out = op.run(K1)
+            with other:
+                return out
+
+    def competitor_other_then_held() -> bytes:
+        with other, held:
+            return op.run(K2)
+
+    deadlock = Schedule(
+        "lock order A-B",
+        "lock order B-A",
+        khmac.clear_key_cache,
+        victim_then_other,
+        competitor_other_then_held,
+        check,
+        join_timeout_s=2.0,
+        max_schedules=1,
+    )
+    report = explore(deadlock)
+    assert report.deadlocked and not report.ok
+    assert "deadlock: victim and competitor still running" in report.message(), report.message()
