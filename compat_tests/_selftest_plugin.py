@@ -54,29 +54,32 @@ def excluded_reason(filename: str, name: str) -> str | None:
     return None
 
 
-# "<file>::<nodeid>" -> [SelfTest module, outcome, message, fallbacks during the test]; written by pytest's main
-# thread only (the hooks below). Keyed with the file: with --pyargs outside the rootdir, nodeids lose their path.
+# "<module>::<test>" -> [SelfTest module, outcome, message, fallbacks during the test]; written by pytest's main
+# thread only (the hooks below). Keyed with the module: with --pyargs outside the rootdir nodeids lose their path,
+# and the tests SelfTest's common.py generates have the same names in every suite.
 _outcomes: dict[str, list[Any]] = {}
 _fallbacks_seen: dict[str, int] = {}
 
 
-def _key(location: tuple[str, Any, str], nodeid: str) -> str:
-    return f"{os.path.basename(location[0])}::{nodeid.split('::', 1)[-1]}"
+def _key(item: pytest.Item) -> str:
+    module = getattr(getattr(item, "module", None), "__name__", "?").replace("Crypto.SelfTest.", "")
+    return f"{module}::{item.nodeid.split('::', 1)[-1]}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        module = getattr(getattr(item, "module", None), "__name__", "?")
-        _outcomes[_key(item.location, item.nodeid)] = [module.replace("Crypto.SelfTest.", ""), "passed", "", {}]
-        filename = os.path.basename(str(item.path))
-        name = "::".join(item.nodeid.split("::")[1:])
-        reason = excluded_reason(filename, name)
+        key = _key(item)
+        _outcomes[key] = [key.split("::", 1)[0], "passed", "", {}]
+        reason = excluded_reason(os.path.basename(str(item.path)), key.split("::", 1)[1])
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=f"excluded: {reason}"))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    entry = _outcomes.get(_key(report.location, report.nodeid))
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    entry = _outcomes.get(_key(item))
     if entry is None:
         return
     if report.when == "teardown":
