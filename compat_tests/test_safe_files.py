@@ -30,6 +30,7 @@ def _run_launcher(tmp_path: Path, report: str, source: str = PROGRAM) -> subproc
     app = tmp_path / "app.py"
     app.write_text(textwrap.dedent(source))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KCAPI_HASHLIB_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])  # this tree's code
     argv = [sys.executable, "-m", "kcapi_hashlib", "run", "--json", "--report", report, str(app)]
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
