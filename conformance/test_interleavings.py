@@ -329,6 +329,11 @@ PAIRS = [
 def _small_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(keyed, "CACHE_SIZE", 2)
     khmac.clear_key_cache()
+    # The knob the schedules rely on: a third key evicts (else the miss competitors would evict nothing).
+    for key in (K0, K1, K2):
+        OPS["hmac-sha256"].run(key)
+    assert keyed.cache_len() == 2, f"CACHE_SIZE 2 holds {keyed.cache_len()} tfms"
+    khmac.clear_key_cache()
     yield
     khmac.clear_key_cache()
     kcapi_hashlib.set_policy("strict")
