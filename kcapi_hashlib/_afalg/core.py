@@ -107,9 +107,9 @@ class Explanation(NamedTuple):
 
 # Where socket(AF_ALG) fails with EAFNOSUPPORT: every way to a kernel that has AF_ALG (alg_create is af_alg.ko's).
 _NO_AF_ALG = (
-    "use a kernel built with CONFIG_CRYPTO_USER_API_HASH (and _SKCIPHER, _AEAD, _RNG for the others), load its "
-    "modules (as root: modprobe af_alg algif_hash), or run the program under a kernel that has them "
-    "(kcapi-hashlib vm -- CMD)"
+    "the host needs a kernel built with CONFIG_CRYPTO_USER_API_HASH (and _SKCIPHER, _AEAD, _RNG for the others) "
+    "with those modules loaded (as root: modprobe af_alg algif_hash); in a container, AF_ALG is the host "
+    "kernel's, and its seccomp profile must allow socket(AF_ALG)"
 )
 
 
