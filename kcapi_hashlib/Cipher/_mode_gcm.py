@@ -56,8 +56,7 @@ class _GhashMac(PaddedHashMac):
     def __init__(self, mode: GcmMode) -> None:
         h = mode._ecb_block(bytes(16))
         # H is per key, not per message: the 'ghash' tfm keyed with it comes from the keyed-tfm cache (no socket,
-        # bind, setsockopt per message; its op socket from the tfm's pool). The stream holds the tfm, so the
-        # cache never re-keys it under this message.
+        # bind, setsockopt per message; its op socket from the tfm's pool). A tfm's key never changes (keyed.py).
         super().__init__(HashStream(_keyed.cached_tfm("hash", "ghash", h)))
         self._ek_j0 = mode._ecb_block(mode._j0())
 
