@@ -1,4 +1,4 @@
-"""Issue 10 section 5: real packages' own test suites, run with and without kcapi_hashlib (the pytest plugin).
+"""Real packages' own test suites, run with and without kcapi_hashlib (the pytest plugin).
 
     python compat_tests/real_packages.py fetch DIR                          # on a host with the package index
     python -m kcapi_hashlib vm -- python compat_tests/real_packages.py run DIR [--only NAME]

@@ -1,4 +1,4 @@
-"""Issue 10 section 1: kcapi_hashlib's public constructors and functions behave like hashlib's builtins wherever
+"""kcapi_hashlib's public constructors and functions behave like hashlib's builtins wherever
 real code relies on it: stored on a class they do not bind (Django's `digest = hashlib.sha256`), they keep their
 names, docs and signatures, pickle and copy like the originals, and install() keeps identity checks working."""
 

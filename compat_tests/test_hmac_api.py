@@ -522,7 +522,7 @@ def test_install_replaces_and_uninstall_restores() -> None:
             # code written for the originals now runs on the kernel, with the same results
             assert std_hmac.new(b"k", b"m", "sha256").digest() == khmac.new(b"k", b"m", "sha256").digest()
             assert type(Crypto.Hash.HMAC.new(b"k", b"m", Crypto.Hash.SHA256)) is HMAC.HMAC
-            # scrypt has no kernel implementation: strict refuses it (issue 10: no silent userspace
+            # scrypt has no kernel implementation: strict refuses it (no silent userspace
             # computation), fallback computes PyCryptodome's, counted
             with pytest.raises(kcapi_hashlib.UnsupportedAlgorithm, match="scrypt"):
                 Crypto.Protocol.KDF.scrypt(b"pw", b"salt", 16, 16, 1, 1)

@@ -1,4 +1,4 @@
-"""Issue 10 sections 2-4: the accounting API, `kcapi-hashlib run` (argv, sys.path[0], __main__, exit status,
+"""The accounting API, `kcapi-hashlib run` (argv, sys.path[0], __main__, exit status,
 tracebacks, SIGINT as `python` gives them; the report, children merged), the KCAPI_HASHLIB_INSTALL start-up
 hook (subprocess, multiprocessing spawn/fork/forkserver), the Cryptodome namespace and the pytest plugin.
 Every program runs in a fresh interpreter under the real kernel, with a timeout."""

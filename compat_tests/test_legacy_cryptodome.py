@@ -1,4 +1,4 @@
-"""Issue 10 section 3: with only pycryptodomex installed (the Cryptodome package, no Crypto), kcapi_hashlib
+"""With only pycryptodomex installed (the Cryptodome package, no Crypto), kcapi_hashlib
 mirrors it: install() replaces Cryptodome.*, and what the kernel does not serve falls back to Cryptodome's
 objects (fallback policy) or raises (strict), never to a missing Crypto package.
 

@@ -144,7 +144,7 @@ def test_install_in_a_fresh_interpreter_before_importing_users() -> None:
 
 
 def test_replacements_cover_every_hash_module_of_the_table() -> None:
-    """Issue 8: install()'s REPLACEMENTS derive the Crypto.Hash modules from kcapi_hashlib._algorithms: every
+    """install()'s REPLACEMENTS derive the Crypto.Hash modules from kcapi_hashlib._algorithms: every
     kcapi_hashlib.Hash module is replaced (both namespaces), and every derived one exists."""
     import importlib
 

@@ -1,4 +1,4 @@
-"""Issue 10: strict mode is honest. After install(), every entry point of the replaced modules (hashlib, hmac,
+"""Strict mode is honest. After install(), every entry point of the replaced modules (hashlib, hmac,
 Crypto.Hash.*, Crypto.Cipher.*, Crypto.Protocol.KDF, Crypto.Random; Cryptodome.* likewise) is either served by
 the kernel or goes through the policy: strict raises UnsupportedAlgorithm naming the algorithm and the reason;
 fallback computes it with the original, counted (ARC4, DES, Blowfish, CAST and MD4 are kernel-served: see

@@ -1,4 +1,4 @@
-"""Adversarial stress workloads (issue #7) and the harness that runs them in a child interpreter.
+"""Adversarial stress workloads and the harness that runs them in a child interpreter.
 
 Every workload runs in its own child process (`python -m conformance.stress WORKLOAD ...`) under a watchdog:
 faulthandler dumps every thread's stack shortly before the deadline (then the child exits), and the parent

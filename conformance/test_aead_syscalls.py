@@ -1,6 +1,6 @@
 """AEAD syscall budgets (every syscall of the process, steady state, strace -f -c): AES-GCM
 encrypt_and_digest of up to 64 KiB is at most 3 syscalls with a key used before in this process and at most
-7 with a new key (issue 4, section 3); decrypt_and_verify and ChaCha20-Poly1305 keep the same budget."""
+7 with a new key; decrypt_and_verify and ChaCha20-Poly1305 keep the same budget."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Cipher objects shared by threads, interrupted by signal-handler exceptions, and fed every bytes-like type
-(issue #7).
+"""Cipher objects shared by threads, interrupted by signal-handler exceptions, and fed every bytes-like type.
 
 - Threads sharing ONE stateful object: every call gets its own key-stream range (no 16/64-byte key-stream
   block twice across all outputs) and the outputs, put in key-stream order, are exactly a serial

@@ -44,8 +44,8 @@ print(json.dumps({
 
 # Deliberate differences from hashlib, skipped by name with the reason.
 DIFFERENCES = {
-    "test_algorithms_guaranteed": "kcapi_hashlib.algorithms_guaranteed lists what the running kernel binds "
-    "(issue 2, section 3), not the stdlib's fixed set; shake_* and sha512_* have no kernel implementation",
+    "test_algorithms_guaranteed": "kcapi_hashlib.algorithms_guaranteed lists what the running kernel binds, "
+    "not the stdlib's fixed set; shake_* and sha512_* have no kernel implementation",
     "test_extra_sha3": "inspects private attributes of CPython's _sha3 objects (_capacity_bits, _rate_bits, "
     "_suffix) that kernel-backed objects do not have",
 }

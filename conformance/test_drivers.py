@@ -1,4 +1,4 @@
-"""Driver choice and visibility (issue 12 section 2): kcapi_hashlib.new(name, data, driver=...) binds one kernel
+"""Driver choice and visibility: kcapi_hashlib.new(name, data, driver=...) binds one kernel
 implementation by its cra_driver_name, validated against /proc/crypto; _hashes.implementations(name) and
 `kcapi-hashlib list` show every implementation with module, priority, self-test, fips_allowed and whether
 AF_ALG reaches it; `doctor --fips` says whether the kernel is in FIPS mode and what fallback would compute.

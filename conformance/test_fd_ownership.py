@@ -1,4 +1,4 @@
-"""Descriptor ownership in _afalg (issue 7): every AF_ALG descriptor has one owner from the syscall that made it to
+"""Descriptor ownership in _afalg (core.py): every AF_ALG descriptor has one owner from the syscall that made it to
 its one close, also when exceptions from signal handlers land at any bytecode boundary.
 
 These drive the socket layer itself (accept, lazy socket objects, pooling, close) under a storm of SIGALRM
@@ -54,9 +54,9 @@ while time.monotonic() < deadline:
     try:
         armed = True
         op = t.accept()            # accept4 into its box
-        getattr(op, "sock", None)  # (before issue 7: a socket.socket wrapper of the bare number, made lazily)
+        getattr(op, "sock", None)  # (formerly: a socket.socket wrapper of the bare number, made lazily)
         clone = op.accept()        # an op socket accepted from an op socket
-        clone = clone[0] if isinstance(clone, tuple) else clone  # (the API before issue 7 returned a pair)
+        clone = clone[0] if isinstance(clone, tuple) else clone  # (the earlier API returned a pair)
         clone.close()
         t.release(op)              # pooled, or closed when the pool is full
         t.op().close()

@@ -1,4 +1,4 @@
-"""fork() while threads update shared objects (issue #7).
+"""fork() while threads update shared objects.
 
 Threads update one shared sha256 object and one shared HMAC-SHA256 object (both past the userspace buffer, so
 their state is in the kernel) while the main thread forks, over and over. In the child, digest() must equal

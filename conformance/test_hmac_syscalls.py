@@ -1,4 +1,4 @@
-"""Syscall budgets of issue 3, section 4 (and the KDF budget of section 3): every syscall of the process,
+"""Syscall budgets of HMAC, CMAC and keyed BLAKE2b (and of PBKDF2): every syscall of the process,
 steady state, counted by strace -f -c inside the kernel VM. Counts are deterministic, so they are asserted.
 
 Measured on Linux 6.1 (user-mode-linux) with CPython 3.11:
@@ -65,7 +65,7 @@ def test_never_seen_key_while_the_cache_fills_at_most_seven() -> None:
         n=40,  # fewer than keyed.CACHE_SIZE: every key gets a new tfm
     )
     # socket, bind, setsockopt, accept4, the getsockname CPython makes for the socket object that owns the
-    # accepted descriptor (issue 7: single ownership), write, read.
+    # accepted descriptor (single ownership: conformance/test_fd_ownership.py), write, read.
     assert count.per_op <= 7, count
     assert count.by_syscall.get("socket", 0) == 1, count
 

@@ -1,4 +1,4 @@
-"""The legacy ciphers served from the kernel (issue 10): DES (des), Blowfish (blowfish), CAST-128 (cast5) and
+"""The legacy ciphers served from the kernel: DES (des), Blowfish (blowfish), CAST-128 (cast5) and
 ARC4 (ecb(arc4)) against PyCryptodome, and ARC4's key stream under threads, fork and interrupts.
 
 Where this kernel cannot bind one of them (Debian's 7.3 builds no ecb(arc4); af_alg_restrict refuses

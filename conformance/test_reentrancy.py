@@ -1,4 +1,4 @@
-"""A signal handler that uses the very object its thread is in the middle of updating (issue 7): it must get a
+"""A signal handler that uses the very object its thread is in the middle of updating: it must get a
 right answer or RuntimeError, never a deadlock (the object's lock is held by the interrupted frame of its own
 thread) and never a wrong digest; the interrupted caller's later results stay exact."""
 

@@ -1,4 +1,4 @@
-"""Descriptor exhaustion for real (issue #7): transient errors are never cached.
+"""Descriptor exhaustion for real: transient errors are never cached.
 
 In a fresh child interpreter (so the call is the algorithm's first use in the process), RLIMIT_NOFILE is
 lowered and the descriptor table filled with dup() until EMFILE, leaving `free` slots (0: socket() fails; 1:

@@ -1,4 +1,4 @@
-"""Signal storm (issue #7): exceptions raised by a SIGALRM handler at arbitrary bytecode boundaries inside
+"""Signal storm: exceptions raised by a SIGALRM handler at arbitrary bytecode boundaries inside
 library calls. A call either returns the right answer or raises; objects an exception never touched keep
 working; no descriptor leaks; nothing deadlocks.
 

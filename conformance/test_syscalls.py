@@ -1,4 +1,4 @@
-"""Syscall budgets of issue 2, section 5: every syscall of the process, steady state, counted by strace -f -c
+"""Syscall budgets of hashing: every syscall of the process, steady state, counted by strace -f -c
 inside the kernel VM. Counts are deterministic, so they are asserted (timings never are)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """AEAD through algif_aead (crypto/algif_aead.c), and the keyed-tfm cache the AEAD modes run on.
 
-Kernel behaviour handled here (see also the project's AF_ALG-NOTES.md):
+Kernel behaviour handled here (docs/kernel-notes.md#algif_aead):
 - One operation is one message: encrypt takes AAD||PT and gives AAD||CT||TAG, decrypt takes AAD||CT||TAG and
   gives AAD||PT (the AAD is copied to the output since 4.14: _aead_recvmsg memcpy_sglist). The op, IV and
   assoclen travel as cmsgs with the message (af_alg_sendmsg -> af_alg_cmsg_send); the tag size is a property

@@ -9,7 +9,7 @@ Public modules never touch sockets; they call the small API below. The shape of 
 
 This package splits that work the way the kernel does: core (crypto/af_alg.c: sockets, keys, errors,
 fork), hash (crypto/algif_hash.c), skcipher, aead and rng (crypto/algif_*.c). Kernel behaviour relied on is
-cited by the kernel function that has it (see also ../shared/AF_ALG-NOTES.md in the project's workspace).
+cited by the kernel function that has it; docs/kernel-notes.md collects these facts by kernel file.
 """
 
 from __future__ import annotations
@@ -818,8 +818,8 @@ def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
 
 
 # --- fork -----------------------------------------------------------------------------------------------
-# After fork, parent and child share every kernel object (AF_ALG-NOTES: "After fork, parent and child share
-# the same kernel objects"). Each op-socket owner (hash streams, caches) registers hooks here. A hook may be
+# After fork, parent and child share every kernel object (docs/kernel-notes.md#fork). Each op-socket owner (hash
+# streams, caches) registers hooks here. A hook may be
 # cut short by an exception from a signal handler (os.register_at_fork reports and ignores it): each hook is
 # written so that what it did is undone by its after-fork twins whatever point it reached.
 

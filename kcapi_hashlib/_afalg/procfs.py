@@ -174,7 +174,7 @@ def unreachable(impl: Implementation, why: Optional[OSError]) -> str:
         return f"{impl.driver} was not tried"
     if why.errno == errno.ENOENT and getattr(why, "restriction", None) is None:
         # Linux 7.2's af_alg masks CRYPTO_ALG_ASYNC | CRYPTO_ALG_ALLOCATES_MEMORY | CRYPTO_ALG_KERN_DRIVER_ONLY out
-        # of every algif_* bind (AF_ALG-NOTES.md, "Kernels users run from 2027"): listed, yet ENOENT.
+        # of every algif_* bind (docs/kernel-notes.md#linux-7-2): listed, yet ENOENT.
         masked = _kernel_release() >= (7, 2) or bool(impl.asynchronous)
         return f"/proc/crypto lists {impl.driver} ({impl.name}) but AF_ALG cannot bind it: ENOENT" + (
             " (Linux 7.2+ masks asynchronous, memory-allocating and driver-only implementations out of AF_ALG)"

@@ -1,6 +1,6 @@
 """Symmetric ciphers through algif_skcipher (crypto/algif_skcipher.c, crypto/af_alg.c).
 
-Kernel behaviour this module is built around (see also AF_ALG-NOTES.md):
+Kernel behaviour this module is built around (docs/kernel-notes.md#algif_skcipher):
 
 - af_alg_sendmsg: every send that carries any cmsg resets op, IV and assoclen (op = ALG_SET_OP or 0, which is
   DECRYPT; the IV only if ALG_SET_IV is present, and its length must equal the IV size, else EINVAL). A send
