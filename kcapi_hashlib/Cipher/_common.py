@@ -68,63 +68,47 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class _Guard:
-    """A cipher object's lock and the thread inside it. `owner` is written only by the thread holding `lock`,
-    right after acquiring it and right before releasing it, so a thread that reads its own ident there is inside
-    a call on the object (a signal handler re-entering it)."""
-
-    __slots__ = ("lock", "owner")
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.owner = 0
-
-    def __enter__(self) -> None:
-        self.lock.acquire()
-        self.owner = threading.get_ident()
-
-    def __exit__(self, *exc: object) -> None:
-        self.owner = 0
-        self.lock.release()
-
-
 class Stateful:
-    """ONE lock per cipher object (a _Guard), always held with a `with` block around each stateful public
+    """ONE threading.RLock per cipher object, always held with a `with` block around each stateful public
     method (`with self._locked():`), and the broken mark of InterruptedCipherError.
 
     Re-entry: a signal handler that uses the object its own thread is inside would deadlock on a plain Lock
-    and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread is
-    inside a call on the object (the guard's owner), and otherwise returns the guard to be entered. The lock is an
-    RLock for the two instants when the owner is not yet, or no longer, written while the lock is held (a handler
-    landing just after acquire or just before release): the handler's call then nests and runs whole, before the
-    interrupted call has begun or after it has ended, which is a serial order.
+    and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread
+    already holds the lock, and otherwise returns it to be taken: a handler that runs before the outer call
+    takes it finishes its whole call first; one that runs after finds it owned.
+
+    "Already holds" is the C RLock's own _is_owned(), the predicate threading.Condition is built on (every
+    supported CPython, free-threaded builds included). It is the one construction kept here on purpose: a
+    structure of our own (an owner field written after acquire and cleared before release) needs Python code
+    between the C acquire/release and that field, where a signal handler's exception can land and leave the
+    lock held for good; `with <C RLock>` acquires and releases inside C calls, which no handler can split.
 
     `_broken` is set to the method's name before a call starts changing state that it cannot reserve in one
     step (a chaining value, a MAC fed as data arrives) and cleared when that state is whole again: if any
     exception leaves in between, it stays set and every later call raises InterruptedCipherError."""
 
-    _guard: _Guard
+    _lock: threading.RLock
     _lock_generation: int
     _broken: Optional[str]
 
     def _init_lock(self) -> None:
-        self._guard = _Guard()
+        self._lock = threading.RLock()
         self._lock_generation = _fork_generation[0]
         self._broken = None
 
-    def _locked(self) -> _Guard:
+    def _locked(self) -> threading.RLock:
         if self._lock_generation != _fork_generation[0]:
             with _relock[0]:
                 if self._lock_generation != _fork_generation[0]:
-                    self._guard = _Guard()
+                    self._lock = threading.RLock()
                     self._lock_generation = _fork_generation[0]
-        guard = self._guard
-        if guard.owner == threading.get_ident():
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]  # see the class docstring
             raise RuntimeError(
                 f"{type(self).__name__} object used while a call on it is in progress in this thread "
                 "(from a signal handler?)"
             )
-        return guard
+        return lock
 
     _next: Sequence[Method]
 
