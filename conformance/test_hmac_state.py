@@ -64,7 +64,7 @@ class HMACObjects(RuleBasedStateMachine):
 
     @rule()
     def churn_key_cache(self) -> None:
-        # evict every cached key (unused tfms are re-keyed for these keys; used ones stay with their objects)
+        # evict every cached key (dropped from the cache; objects that hold them keep them, a tfm is never re-keyed)
         for _ in range(keyed.CACHE_SIZE):
             self.churn += 1
             key = self.churn.to_bytes(8, "big")

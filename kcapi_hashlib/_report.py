@@ -32,7 +32,8 @@ def accounting() -> dict[str, Any]:
     Kernel operations are AF_ALG calls (bind, accept, send, recv, splice: one each; io_uring counts each send and
     recv it carries) per kernel algorithm name ("hmac(sha256)", "gcm(aes)"): sha256(b"a").digest() is 4 (bind,
     accept, send, recv); socket(), setsockopt() and close() are not counted. Bytes are the input given to the
-    kernel. Only what the program used is there: install() binds nothing. No syscall or lock is taken to count."""
+    kernel. Only what the program used is there: install() binds nothing. No syscall is made to count; the counts
+    are exact under threads (one lock, kcapi_hashlib._afalg.accounting.LOCK)."""
     return _accounting.snapshot()
 
 

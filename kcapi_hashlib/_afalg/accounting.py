@@ -6,7 +6,8 @@ counter is a two-item list [operations, bytes], changed only with LOCK held: exa
 without the GIL (an increment is a load and a store; two threads between them lose one). No syscall on the hot
 path. LOCK is an RLock because a signal handler that hashes may interrupt its own thread inside count(): it
 nests there (what it counts may then be overwritten by the interrupted increment) instead of deadlocking.
-core holds LOCK across fork(), so a child never inherits it held.
+A forked child gets a new LOCK (another thread of the parent may have held the old one at fork()) and zeroes
+its counters: callers read LOCK at call time, never keep the object.
 
 Userspace side: the policy reports here every request the kernel could not serve (kcapi_hashlib._policy):
 computed in userspace ("fallback", with the reason text) or refused (strict). Counters are per process: a
@@ -79,4 +80,10 @@ def reset() -> None:
         _refusals.clear()
 
 
-os.register_at_fork(after_in_child=reset)
+def _after_fork_child() -> None:
+    global LOCK
+    LOCK = threading.RLock()
+    reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_child)

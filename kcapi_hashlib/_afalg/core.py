@@ -61,7 +61,6 @@ PAGE = os.sysconf("SC_PAGESIZE")
 # Every kernel operation made (bind, accept, send, recv, splice); tests read it to prove they reached AF_ALG.
 # Protected by accounting.LOCK, as every per-algorithm counter is (see count()).
 _stats = {"bind": 0, "accept": 0, "send": 0, "recv": 0, "splice": 0}
-_count_lock = accounting.LOCK
 
 
 def stats() -> dict[str, int]:
@@ -75,11 +74,11 @@ def kernel_operations() -> int:
 
 def count(alg: Tfm, kind: str, nbytes: int = 0, ops: int = 1) -> None:
     """`ops` AF_ALG operations of `kind` on `alg` (one, but for io_uring's batches), of nbytes of input in all: the
-    process-wide stats(), and accounting per algorithm (the tfm's own counter: no lookup, no lock, no syscall;
-    see accounting.py). The one place that counts: each increment is a read-modify-write, exact only under
+    process-wide stats(), and accounting per algorithm (the tfm's own counter: no lookup, no syscall; see
+    accounting.py). The one place that counts: each increment is a read-modify-write, exact only under
     accounting.LOCK (without the GIL, threads counting at once lost 13-60% of their counts)."""
     c = alg._acct
-    with _count_lock:
+    with accounting.LOCK:
         _stats[kind] += ops
         c[0] += ops
         c[1] += nbytes
@@ -813,7 +812,7 @@ def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
     count(alg, "recv")
     if len(out) != size:
-        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short digest ({len(out)} of {size} bytes)")
+        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: wrong digest size ({len(out)}, not {size} bytes)")
     return out
 
 
@@ -840,24 +839,14 @@ def at_fork_in_child(hook: Callable[[], None]) -> None:
 def _before_fork() -> None:
     for before, _, _ in _fork_hooks:
         before()
-    _count_lock.acquire()  # no count is half-done at fork(): the child's counters are whole (it zeroes them)
-
-
-def _release_count_lock() -> None:
-    try:
-        _count_lock.release()
-    except RuntimeError:  # _before_fork did not get to acquire it (an exception from a signal handler)
-        pass
 
 
 def _after_fork_parent() -> None:
-    _release_count_lock()
     for _, parent, _ in reversed(_fork_hooks):
         parent()
 
 
 def _after_fork_child() -> None:
-    _release_count_lock()
     for _, _, child in reversed(_fork_hooks):
         child()
     # Idle pooled op sockets are shared with the parent: the child must never use them.

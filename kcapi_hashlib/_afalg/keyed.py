@@ -39,7 +39,6 @@ Two things live here:
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 from collections import OrderedDict
@@ -51,7 +50,6 @@ from . import keyring as _keyring
 from .core import (
     _MAX_SEND,
     Buffer,
-    KernelError,
     OpSocket,
     Tfm,
     nbytes,
@@ -88,13 +86,15 @@ class _Entry:
 
 
 # The cache: fingerprint -> entry, least recently used first. Protected by _lock: every read and write of _lru
-# happens with it held, and nothing inside those critical sections makes a syscall or drops the last reference to a
-# Tfm (whose finalizer closes descriptors): entries leaving the cache are handed out of the section and dropped
-# after it. An RLock, not a Lock: a signal handler runs on the thread it interrupted, possibly inside a critical
-# section here, and may compute a MAC; it then nests (each section leaves _lru consistent after every step: at
-# worst the outer section finds an entry gone or the cache one over its bound, both handled) instead of
-# deadlocking. Around fork() the lock is held (see _before_fork), so a child never inherits it mid-section.
-# _secret: drawn once per process under _lock; a forked child draws its own.
+# happens with it held, and nothing inside those critical sections makes a syscall or drops the last reference to
+# an open Tfm (whose finalizer closes descriptors): entries leaving the cache are handed out of the section and
+# dropped after it (_store overwrites an entry in place only when its tfm is already closed). An RLock, not a
+# Lock: a signal handler runs on the thread it interrupted, possibly inside a critical section here, and may
+# compute a MAC; it then nests (each section leaves _lru consistent after every step: at worst the outer section
+# finds an entry gone or the cache one over its bound, both handled) instead of deadlocking. It is never held
+# across fork(): a forked child gets a new lock and a new, empty cache (_after_fork_child), whatever another
+# thread of the parent was doing with the old ones. _secret: drawn once per process under _lock; a forked child
+# draws its own.
 _lock = threading.RLock()
 _lru: OrderedDict[bytes, _Entry] = OrderedDict()
 _secret: Optional[bytes] = None
@@ -247,31 +247,19 @@ def cache_len() -> int:
         return len(_lru)
 
 
-def _before_fork() -> None:
-    _lock.acquire()  # no thread is inside a critical section at fork(): the child's _lru is whole
-
-
-def _after_fork_parent() -> None:
-    try:
-        _lock.release()
-    except RuntimeError:  # _before_fork did not get to acquire it (an exception from a signal handler)
-        pass
-
-
 def _after_fork_child() -> None:
-    global _secret
-    # Every cached tfm is shared with the parent now. Sharing is safe (a tfm's key never changes and each process
-    # accepts its own op sockets) but the child starts with an empty cache under its own secret, so a dump of the
-    # child says nothing about the parent's fingerprints.
-    _after_fork_parent()
-    with _lock:
-        _secret = None
-        dropped = list(_lru.values())
-        _lru.clear()
-    del dropped
+    global _lock, _lru, _secret
+    # The child's only thread is this one: new objects, not the old ones' state (another thread of the parent may
+    # have held the old lock, or been inside the old dict, at fork()). Every cached tfm is shared with the parent
+    # now. Sharing is safe (a tfm's key never changes and each process accepts its own op sockets) but the child
+    # starts with an empty cache under its own secret, so a dump of the child says nothing about the parent's
+    # fingerprints. The old entries' tfms close here in the child where nothing else holds them.
+    _lock = threading.RLock()
+    _lru = OrderedDict()
+    _secret = None
 
 
-core.on_fork(_before_fork, _after_fork_parent, _after_fork_child)
+core.at_fork_in_child(_after_fork_child)
 
 
 # --- one op socket for a chain of MACs ------------------------------------------------------------------
@@ -298,9 +286,7 @@ class MacSession:
             _send(op, bufs[0], 0, self._alg)
         else:
             _sendv(op, bufs, 0, self._alg)
-        out = _recv(op, self._size, self._alg)
-        if len(out) != self._size:
-            raise KernelError(errno.EIO, f"{self._alg.name}: short digest ({len(out)} of {self._size} bytes)")
+        out = _recv(op, self._size, self._alg)  # exactly self._size bytes, or it raised
         self._op = op
         return out
 

@@ -109,7 +109,6 @@ def max_message() -> int:
 # known key then costs sendmsg + recv and nothing else. See keyed.py for the fingerprint, the bound, why a tfm's key
 # never changes, and fork.
 _KEY_CACHE_MAX = _keyed.CACHE_SIZE
-_key_cache = _keyed._lru
 
 
 def keyed(name: str, key: Buffer) -> Tfm:
