@@ -42,6 +42,17 @@ def test_first_use_loads_the_library() -> None:
     assert "kcapi_hashlib._hashes" in loaded and "kcapi_hashlib._afalg.core" in loaded
 
 
+def test_submodules_stay_attributes_of_the_package() -> None:
+    # `import kcapi_hashlib; kcapi_hashlib.hmac.new(...)` worked when the package imported them eagerly; the lazy
+    # package first raised AttributeError for them (test_launcher relied on another test having imported them).
+    loaded = _modules_loaded_by(
+        "import kcapi_hashlib\n"
+        "for name in ('hmac', 'keyring', 'Cipher', 'Hash', 'Protocol', 'Random', 'Util'):\n"
+        "    assert getattr(kcapi_hashlib, name).__name__ == 'kcapi_hashlib.' + name, name"
+    )
+    assert "kcapi_hashlib.hmac" in loaded and "kcapi_hashlib.keyring" in loaded
+
+
 SUITE = """\
 import hashlib, sys
 

@@ -88,6 +88,10 @@ _CONSTRUCTOR_NAMES = (
 )  # fmt: skip
 
 
+# Submodules the package used to import eagerly, reachable as attributes of the package as before.
+_SUBMODULES = frozenset({"hmac", "keyring", "Cipher", "Hash", "Protocol", "Random", "Util"})
+
+
 def __getattr__(name: str) -> "Any":
     # Called only for names not (yet) in this module's namespace. The value is stored there, so each name is looked
     # up here once; two threads racing store the same object (the import system's per-module lock serialises the
@@ -103,6 +107,9 @@ def __getattr__(name: str) -> "Any":
         hashes = import_module(f"{__name__}._hashes")
         available = set(hashes.algorithms_available())
         return available if name == "algorithms_available" else available & set(hashes.GUARANTEED)
+    elif name in _SUBMODULES:
+        # `import kcapi_hashlib; kcapi_hashlib.hmac.new(...)` worked when the package imported these eagerly.
+        value = import_module(f"{__name__}.{name}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
