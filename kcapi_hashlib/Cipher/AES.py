@@ -5,7 +5,7 @@
 
 Every block operation is done by the kernel's "aes" (through ecb(aes), cbc(aes), ctr(aes), xts(aes), gcm(aes),
 ccm(aes)). MODE_XTS (the kernel's xts(aes), IEEE 1619 / NIST SP 800-38E) is PyCryptodome 4.5's (16, _mode_xts45)
-where that API is mirrored, else kcapi_hashlib's own (100, MODE_XTS_UNITS, _mode_xts): see kcapi_hashlib.Cipher.
+whatever is installed; kcapi_hashlib's older API is MODE_XTS_UNITS (100, _mode_xts): see kcapi_hashlib.Cipher.
 OpenPGP, EAX, SIV, OCB, KW, KWP and GCM-SIV follow the policy (kcapi_hashlib.Cipher's docstring).
 """
 
@@ -36,8 +36,8 @@ MODE_KW = 13  #: Key Wrap (policy)
 MODE_KWP = 14  #: Key Wrap with Padding (policy)
 if _API_45:
     MODE_GCM_SIV = 15  #: AES-GCM-SIV (policy; PyCryptodome 4.5)
-# MODE_XTS: XEX-based tweaked codebook with ciphertext stealing, the kernel's xts(aes): 16 (PyCryptodome 4.5's API)
-# or 100 (MODE_XTS_UNITS, kcapi_hashlib's own), see kcapi_hashlib.Cipher.
+# MODE_XTS: XEX-based tweaked codebook with ciphertext stealing, the kernel's xts(aes): 16 (PyCryptodome 4.5's API,
+# on every install); MODE_XTS_UNITS (100) is kcapi_hashlib's older API, see kcapi_hashlib.Cipher.
 
 #: Size of a data block (in bytes)
 block_size: int = 16

@@ -40,8 +40,9 @@ MODE_GCM_SIV = 15  # PyCryptodome 4.5 (no kernel has GCM-SIV: the policy decides
 # XTS (IEEE 1619, NIST SP 800-38E) on the kernel's xts(aes), in two APIs:
 # - 16: PyCryptodome 4.5's (AES.new(key, MODE_XTS, tweak=16 bytes), one data unit per object: _mode_xts45);
 # - 100: kcapi_hashlib's own from before PyCryptodome had XTS (tweak may be the data unit number, each call is
-#   the next data unit: _mode_xts). AES.MODE_XTS is 16 where the PyCryptodome API mirrored is 4.5 or later (or
-#   none is installed), else 100; AES.MODE_XTS_UNITS always names 100.
+#   the next data unit: _mode_xts). AES.MODE_XTS is 16 whatever PyCryptodome is installed, so one program gives one
+#   ciphertext on every host (XTS has no tag: a meaning that changed with the installed package would decrypt to
+#   garbage without an error); AES.MODE_XTS_UNITS names 100.
 MODE_XTS_45 = 16
 MODE_XTS_UNITS = 100
 
@@ -62,7 +63,7 @@ def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwarg
             if len(args) > 1:
                 raise TypeError("Too many arguments for this mode")
             kwargs["nonce"] = args[0]
-        elif mode == MODE_XTS_45 and _API_45:
+        elif mode == MODE_XTS_45:
             raise TypeError("The tweak must be passed as a keyword argument")
         elif mode in (2, 3, 5, 7):
             if len(args) > 1:
@@ -122,7 +123,7 @@ def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[st
             from ._mode_gcm import _create_gcm_cipher
 
             return _create_gcm_cipher(factory, **kwargs)
-        if mode == MODE_XTS_45 and _API_45:
+        if mode == MODE_XTS_45:
             from ._mode_xts45 import _create_xts_cipher as _create_xts45_cipher
 
             return _create_xts45_cipher(factory, **kwargs)
@@ -176,11 +177,11 @@ def _installed_version() -> Optional[tuple[int, int]]:
 
 
 #: The PyCryptodome API level mirrored: the installed version's, 4.5 where none is installed (the current API).
-#: 4.5 added MODE_GCM_SIV (15) and MODE_XTS (16) and the CTR nonce attribute rules; before it, 15 and 16 are
-#: "Mode not supported" and AES.MODE_XTS is kcapi_hashlib's own (100).
+#: 4.5 added MODE_GCM_SIV (15) and MODE_XTS (16) and the CTR nonce attribute rules; before it, 15 is "Mode not
+#: supported" (16 stays the kernel's XTS with 4.5's API, which under the fallback policy has nothing to fall to).
 API_VERSION: tuple[int, int] = _installed_version() or (4, 5)
 _API_45 = API_VERSION >= (4, 5)
-MODE_XTS = MODE_XTS_45 if _API_45 else MODE_XTS_UNITS
+MODE_XTS = MODE_XTS_45
 
 # Modes PyCryptodome has and the kernel does not serve here: the policy decides (see the module docstring).
 _POLICY_MODES: tuple[int, ...] = (MODE_OPENPGP, MODE_EAX, MODE_SIV, MODE_OCB, MODE_KW, MODE_KWP)
@@ -201,7 +202,7 @@ def _fallback(
     args, kwargs = original
 
     def make(real_factory: ModuleType) -> Any:
-        if mode == MODE_XTS_UNITS:  # kcapi_hashlib's own XTS API: PyCryptodome has no such mode
+        if mode == MODE_XTS_UNITS or (mode == MODE_XTS_45 and not _API_45):  # PyCryptodome has no such mode
             raise _unsupported(what, reason)
         if factory._NAME == "AES":
             kwargs["add_aes_modes"] = True
