@@ -21,6 +21,10 @@ PBKDF2's floor (benchmarks/pbkdf2.py, printed after the cases when the kdf group
 syscalls/iteration of kcapi_hashlib.pbkdf2_hmac (io_uring chain where the kernel allows it, and send/recv), a
 raw send+recv loop on one keyed hmac op socket, and hashlib.pbkdf2_hmac, for sha1, sha256 and sha512.
 
+Bytecode instructions per operation (benchmarks/instructions.py, printed last when no --group, --case or
+--module narrows the run): kcapi_hashlib's hot paths next to hashlib, the stdlib hmac, PyCryptodome and a raw
+AF_ALG loop, counted deterministically.
+
 --quick: sizes 64 B, 4 KiB and 1 MiB, shorter timings. Inside user-mode-linux every syscall costs ~25 us,
 so there the syscall count decides small-input speed. Benchmarks print; they never assert.
 """
@@ -293,6 +297,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         iterations = args.pbkdf2_iterations or (1000 if args.quick else 10000)
         pbkdf2.report(iterations, pbkdf2.HASHES, args.min_time, args.repeats, args.syscalls)
+    if not args.list and not args.module and not groups and not texts:
+        from benchmarks import instructions  # bytecode instructions per operation (deterministic), all cases
+
+        instructions.report(instructions.collect(2, ours_only=False), syscalls=False)
     return 0
 
 
