@@ -173,3 +173,23 @@ def test_operation_counts_are_exact_across_threads() -> None:
 def _sha256_ops() -> int:
     rows = kcapi_hashlib.accounting()["kernel"]
     return sum(r["operations"] for r in rows if r["type"] == "hash" and r["algorithm"] == "sha256")
+
+
+def test_the_counters_lose_no_increment_when_threads_count_at_once() -> None:
+    # The counting site alone (core.count: process-wide stats and the algorithm's counter), called by THREADS
+    # threads at once with nothing else in between: the narrow window in which two unlocked read-modify-writes
+    # of one counter lose one of them, opened as wide as it gets.
+    alg = _afalg.core.tfm("hash", "sha256")
+    n = 30_000
+    before, acct_before = _afalg.core.stats()["splice"], _sha256_ops()
+
+    def work(t: int) -> None:
+        for _ in range(n):
+            _afalg.core.count(alg, "splice")
+
+    _run_threads(work, THREADS)
+    got, acct = _afalg.core.stats()["splice"] - before, _sha256_ops() - acct_before
+    want = THREADS * n
+    assert (got, acct) == (want, want), (
+        f"stats() counted {got}, accounting() {acct} of {want} ({100 * (want - min(got, acct)) / want:.1f}% lost)"
+    )
