@@ -287,7 +287,7 @@ def _fetch(version: str) -> Path:
         full = _verify(binary, work, version)
         _patch(binary, dest, work)
         if full != VERSIONS[version]:
-            say(f"warning: Debian {SUITE} now ships Python {full}, not {VERSIONS[version]}")
+            say(f"warning: Debian {suite} now ships Python {full}, not {VERSIONS[version]}")
         meta = {"version": full, "package": package_version, "packages": " ".join(names), "home": str(dest)}
         (work / "python.json").write_text(json.dumps(meta, indent=1) + "\n")
     say(f"Python {full} ready ({suite} python{version} {package_version}, {len(names)} packages)")
