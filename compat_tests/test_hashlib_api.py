@@ -13,6 +13,20 @@ import pytest
 
 import kcapi_hashlib
 
+
+def _stdlib_takes_data(constructor: object) -> bool:
+    try:
+        constructor(data=b"")  # type: ignore[operator]
+    except TypeError:
+        return False
+    return True
+
+
+# The running hashlib's surface, probed as kcapi_hashlib probes it: 3.14's data= (string= a keyword-only alias,
+# hashlib.new(name, *args, **kwargs)), which Debian's 3.13.5 has too; before, string= and positional-only blake2.
+DATA_KEYWORD = _stdlib_takes_data(hashlib.sha256)
+BLAKE2_DATA_KEYWORD = _stdlib_takes_data(hashlib.blake2b)
+
 KERNEL_NAMES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_224", "sha3_256", "sha3_384",
                 "sha3_512", "blake2b"]  # fmt: skip
 
@@ -29,7 +43,7 @@ def test_constructor_signature(name: str) -> None:
     ours = inspect.signature(getattr(kcapi_hashlib, name))
     theirs = getattr(hashlib, name).__text_signature__  # e.g. ($module, /, string=b'', *, usedforsecurity=True)
     assert ours == inspect.signature(getattr(hashlib, name))
-    if sys.version_info >= (3, 14):  # data= (string= kept as a keyword-only alias)
+    if DATA_KEYWORD:  # data= (string= kept as a keyword-only alias)
         assert list(ours.parameters) == ["data", "usedforsecurity", "string"]
         assert "data=b''" in theirs and "string=None" in theirs
     else:
@@ -44,7 +58,7 @@ def test_blake2_signature_and_constants(name: str) -> None:
     params = inspect.signature(ours).parameters
     assert inspect.signature(ours) == inspect.signature(theirs)
     # 3.14+: data may be given by name (or as string=); before, it is positional-only
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if sys.version_info >= (3, 14) else inspect.Parameter.POSITIONAL_ONLY
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if BLAKE2_DATA_KEYWORD else inspect.Parameter.POSITIONAL_ONLY
     assert next(iter(params)) == "data" and params["data"].kind is kind
     for kw in ("digest_size", "key", "salt", "person", "fanout", "depth", "leaf_size", "node_offset",
                "node_depth", "inner_size", "last_node", "usedforsecurity"):  # fmt: skip
@@ -98,7 +112,7 @@ def _same_error(ours: object, theirs: object) -> None:
         lambda h: h.sha256(b"x", data=b"x"),
         lambda h: h.sha256(b"x", b"y"),
         lambda h: h.sha256(b"x", foo=1),
-        *([lambda h: h.new("sha256", b"x", b"y")] if sys.version_info >= (3, 14) else []),  # 3.13: "__hash_new()"
+        *([lambda h: h.new("sha256", b"x", b"y")] if DATA_KEYWORD else []),  # before: "__hash_new()"
         lambda h: h.new("blake2b", b"x", string=b"x"),
         lambda h: h.blake2s(b"x", data=b"x"),
         lambda h: h.blake2b(b"x", b"y"),
@@ -126,7 +140,7 @@ def test_errors_match_hashlib(call: object) -> None:
 def test_sha256_positional_limit() -> None:
     with pytest.raises(TypeError):
         kcapi_hashlib.sha256(b"", b"")
-    if sys.version_info >= (3, 14):
+    if DATA_KEYWORD:
         assert kcapi_hashlib.sha256(data=b"abc").digest() == hashlib.sha256(b"abc").digest()
     else:
         with pytest.raises(TypeError):
@@ -138,7 +152,7 @@ def test_data_and_string_keywords_as_the_running_python(name: str) -> None:
     """3.14+: data= and string= (3.15: string= warns, with the same DeprecationWarning text); before: string=."""
     ours, theirs = getattr(kcapi_hashlib, name), getattr(hashlib, name)
     calls: list[tuple[str, str]] = []  # (constructor or new, keyword)
-    if sys.version_info >= (3, 14):
+    if DATA_KEYWORD:
         calls = [(how, kw) for how in ("constructor", "new") for kw in ("data", "string")]
     elif not name.startswith("blake2"):
         calls = [("constructor", "string")]  # new(name, string=) is refused: new() passes data positionally

@@ -200,10 +200,21 @@ def _kernel_or_policy(
 
 # --- arguments, as the running Python's hashlib parses them ------------------------------------------------
 
-# 3.14 renamed the constructors' data parameter to `data` and kept `string` as a keyword-only alias;
-# blake2b/blake2s take `data` by keyword too from then on (before: positional-only). 3.15 warns about `string`.
-_DATA = "data" if sys.version_info >= (3, 14) else "string"
-_STRING_ALIAS = sys.version_info >= (3, 14)
+
+def _takes(constructor: Callable[..., Any], **kwargs: Any) -> bool:
+    try:
+        constructor(**kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+# 3.14 renamed the constructors' data parameter to `data` and kept `string` as a keyword-only alias, and
+# hashlib.new became new(name, *args, **kwargs); blake2b/blake2s take `data` by keyword too (before:
+# positional-only). Debian's 3.13.5 has that surface as well (backported), so it is probed on the running
+# hashlib's own constructors, not read from the version. 3.15 warns about `string`.
+_STRING_ALIAS = _takes(_STDLIB["sha256"], data=b"")
+_DATA = "data" if _STRING_ALIAS else "string"
 _STRING_DEPRECATED = sys.version_info >= (3, 15)
 STRING_DEPRECATION = (
     "the 'string' keyword parameter is deprecated since Python 3.15 and slated for removal in Python 3.19; "
@@ -403,7 +414,7 @@ def _blake2_reference(
 # blake2b/blake2s keyword arguments besides the data (defaults: _BLAKE2_DEFAULTS, _TREE_DEFAULTS, digest_size per
 # function). Up to 3.13 `data` is positional-only; from 3.14 it may be given by name (or as string=).
 _BLAKE2_KEYWORDS = frozenset(inspect.signature(_blake2_reference).parameters) - {"data"}
-_BLAKE2_DATA = "data" if sys.version_info >= (3, 14) else None
+_BLAKE2_DATA = "data" if _takes(_STDLIB["blake2b"], data=b"") else None  # see _STRING_ALIAS
 _BLAKE2_DEFAULTS: dict[str, Any] = {"key": b"", "salt": b"", "person": b"", "usedforsecurity": True}
 
 
@@ -467,7 +478,7 @@ def _name_or_its_error(name: Any) -> Optional[str]:
     return canonical_name(name)
 
 
-if sys.version_info >= (3, 14):
+if _STRING_ALIAS:  # hashlib.new(name, *args, **kwargs), as the constructors take data= and string=
 
     @as_builtin("kcapi_hashlib")
     def new(name: str, *args: Any, **kwargs: Any) -> Any:

@@ -83,18 +83,33 @@ def _same_block_size(obj: Any, name: str) -> bool:
     return bs is None or bs == _hashes.ALGORITHMS[name].block_size
 
 
-def _openssl_name_error(digestmod: Any, name: Optional[str]) -> None:
-    """3.10's hmac.new/digest hand a name to OpenSSL (after checking key and msg) and pass its error through
-    unchanged ('[digital envelope routines] unsupported', OpenSSL 3's text). For a name neither hashlib nor we
-    know, raise exactly that: OpenSSL's own HMAC constructor (the C module, which install() never replaces) is
-    asked, with an empty key. A name OpenSSL does know (md5-sha1, sm3...) raises nothing and follows the policy.
-    3.11+ word it as hashlib does, which the policy's error already is."""
-    if name is not None or not isinstance(digestmod, str) or sys.version_info >= (3, 11):
-        return
+def _probe_openssl_text() -> bool:
+    """Whether the running stdlib's hmac answers a name it has no hash for with OpenSSL's own text ('[digital
+    envelope routines] unsupported': 3.10, and 3.11 builds such as Debian 12's 3.11.2) rather than hashlib's
+    wording ('unsupported hash type NAME': later 3.11 releases, Debian's 3.13.5, 3.14+). Probed once, at import,
+    on the stdlib's own hmac.digest (install() patches the hmac module only after importing this one), not
+    read from the version."""
+    probe = "kcapi-hashlib-no-such-hash"
     try:
-        from _hashlib import hmac_new
-    except ImportError:  # pragma: no cover - a Python built without OpenSSL
+        _stdlib_hmac.digest(b"", b"", probe)
+    except ValueError as e:
+        return probe not in str(e)
+    return False  # pragma: no cover - a name nobody has
+
+
+_OPENSSL_TEXT = _probe_openssl_text()
+
+
+def _openssl_name_error(digestmod: Any, name: Optional[str]) -> None:
+    """Where the stdlib's hmac.new/digest hand a name to OpenSSL (after checking key and msg) and pass its error
+    through unchanged (_openssl_passes_its_text), raise exactly that for a name neither hashlib nor we know:
+    OpenSSL's own HMAC constructor (the C module, which install() never replaces) is asked, with an empty key.
+    A name OpenSSL does know (md5-sha1, sm3...) raises nothing and follows the policy. Elsewhere the stdlib words
+    it as hashlib does, which the policy's error already is."""
+    if name is not None or not isinstance(digestmod, str) or not _OPENSSL_TEXT:
         return
+    from _hashlib import hmac_new
+
     hmac_new(b"", b"", digestmod)
 
 
