@@ -53,13 +53,19 @@ def test_submodules_stay_attributes_of_the_package() -> None:
     assert "kcapi_hashlib.hmac" in loaded and "kcapi_hashlib.keyring" in loaded
 
 
+# What the interpreter itself loads of the package at start-up: 3.15+ run the kcapi_hashlib.start entry point
+# (PEP 829) at every start, which imports kcapi_hashlib._autoinstall (and the lazy package) to read
+# KCAPI_HASHLIB_INSTALL; older Pythons' .pth line imports nothing unless it is set.
+_AT_STARTUP = "import sys; print(','.join(sorted(m for m in sys.modules if m.startswith('kcapi_hashlib'))))"
+
 SUITE = """\
-import hashlib, sys
+import hashlib, os, sys
 
 def test_nothing_of_the_library_was_imported():
-    assert sorted(m for m in sys.modules if m.startswith("kcapi_hashlib")) == [
-        "kcapi_hashlib", "kcapi_hashlib.pytest_plugin"
-    ]
+    at_startup = set(filter(None, os.environ["KCAPI_TEST_AT_STARTUP"].split(",")))
+    assert sorted(m for m in sys.modules if m.startswith("kcapi_hashlib") and m not in at_startup) == sorted(
+        {"kcapi_hashlib", "kcapi_hashlib.pytest_plugin"} - at_startup
+    )
     assert hashlib.sha256.__module__ == "_hashlib"
 """
 
@@ -69,6 +75,12 @@ def _pytest(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     environ = {k: v for k, v in os.environ.items() if not k.startswith("KCAPI_HASHLIB_")}
     environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [environ.get("PYTHONPATH")])])
     environ.update(env)
+    startup = subprocess.run([sys.executable, "-c", _AT_STARTUP], env=environ, capture_output=True, text=True)
+    assert startup.returncode == 0, startup.stderr
+    at_startup = startup.stdout.strip()
+    # the start-up hook itself stays light: the lazy package and the module that reads the environment, no more
+    assert set(filter(None, at_startup.split(","))) <= {"kcapi_hashlib", "kcapi_hashlib._autoinstall"}, at_startup
+    environ["KCAPI_TEST_AT_STARTUP"] = at_startup
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "kcapi_hashlib.pytest_plugin", "-p", "no:cacheprovider"]
     return subprocess.run(
         [*argv, "--rootdir", str(tmp_path), *args, "test_suite.py"],

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import kcapi_hashlib
 
-ROOT = Path(kcapi_hashlib.__file__).resolve().parents[1]
+# The source tree (the repository, or the unpacked sdist) this test file lives in: not where kcapi_hashlib was imported
+# from, which is site-packages where the start-up hook imported it first (3.15's kcapi_hashlib.start).
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_version_is_printed_by_the_command_line() -> None:
