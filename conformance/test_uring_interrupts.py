@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -137,3 +138,34 @@ def test_thousands_of_interrupts_leave_fds_and_mappings_bounded() -> None:
     assert fds_after <= fds_before + 2, figures
     assert maps_after <= maps_before + 8, figures
     assert kib_after <= kib_before + 4096, figures
+
+
+def test_a_child_forked_from_another_thread_outlives_the_parents_ring() -> None:
+    """A thread forks after the main thread made its ring: inside fork(), CPython deletes the child's copies of the
+    other threads' states, and with them the main thread's threading.local ring, whose finalizer then ran before
+    any at-fork hook. It read the ring's counters through the parent's mappings, which a child does not have
+    (MADV_DONTFORK): the child died of SIGSEGV (-11) on UML 6.12 and 7.2, in conformance/test_interleavings.py's
+    fork competitors after earlier tests had made a ring (the fresh-clone CI of f99d577)."""
+    kcapi_hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 64)  # the main thread's ring (from 16 iterations)
+    why = uring.unavailable()
+    if why is not None:
+        pytest.skip(f"the io_uring path is off in this process: {why}")
+    assert getattr(uring._local, "ring", None) is not None, "pbkdf2_hmac made no ring in this thread"
+    statuses: list[int] = []
+
+    def forker() -> None:
+        pid = os.fork()
+        if pid == 0:
+            ok = kcapi_hashlib.sha256(b"abc").digest() == hashlib.sha256(b"abc").digest()
+            os._exit(0 if ok else 1)
+        statuses.append(os.waitpid(pid, 0)[1])
+
+    t = threading.Thread(target=forker)
+    t.start()
+    t.join(120)
+    assert statuses, "the forking thread did not finish"
+    status = statuses[0]
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (
+        f"child: {'signal ' + str(os.WTERMSIG(status)) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)}"
+    )
+    assert kcapi_hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 64) == hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 64)

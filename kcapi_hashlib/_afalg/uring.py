@@ -154,6 +154,7 @@ class Ring:
     def __init__(self) -> None:
         libc = _load_libc()
         self.pid_generation = _generation
+        self.pid = os.getpid()  # for __del__, which can run in a forked child before _generation moves there
         self.maps: list[tuple[int, int]] = []
         self.retired = False
         self.op: Optional[OpSocket] = None
@@ -248,6 +249,16 @@ class Ring:
         # finalizer. With a batch still queued, its U slots and op socket must outlive it: kept (see _retire).
         if not hasattr(self, "_file") or self.retired:
             return  # no descriptor yet, or closed already
+        if getattr(self, "pid", None) != os.getpid():
+            # Another thread's ring in a child forked from a thread: CPython deletes the other threads' states
+            # (and so their threading.local rings) inside fork() itself, before any at-fork hook has moved
+            # _generation. The mappings are not there (MADV_DONTFORK): reading `outstanding` would be SIGSEGV.
+            # Close the child's copy of the fd, touch nothing else.
+            self.retired = True
+            self.op = None
+            self.maps.clear()
+            self._file.close()
+            return
         if hasattr(self, "cq_head") and self.outstanding:
             _retire(self)
         else:
