@@ -45,10 +45,18 @@ CHUNK = b"c" * 3000  # past nothing: a whole update is one kernel send (or buffe
 
 def _child(holder: list[Any], valid: frozenset[bytes], keys: list[bytes]) -> int:
     """Runs in the forked child; returns its exit status (0: everything right; 1x: which check failed)."""
+    lost = False
     try:
         shared = holder[0]
-        if shared.copy().digest() not in valid:
-            return 10  # not the state of any whole number of updates
+        try:
+            if shared.copy().digest() not in valid:
+                return 10  # not the state of any whole number of updates
+        except ValueError as e:
+            # Another thread was inside a call on it at fork() (a lock no thread here can release): the child's
+            # copy refuses, saying so (kcapi_hashlib/_afalg/hash.py HashStream._adopt_in_child), never answers.
+            if "state was lost" not in str(e):
+                raise
+            lost = True
         for i, key in enumerate(keys):  # cached keys (the parent's threads were using them) and fresh ones
             msg = b"child %d" % i
             if khmac.digest(key, msg, "sha256") != std_hmac.digest(key, msg, "sha256"):
@@ -57,6 +65,8 @@ def _child(holder: list[Any], valid: frozenset[bytes], keys: list[bytes]) -> int
                 return 12
         if kcapi_hashlib.sha256(b"child").digest() != hashlib.sha256(b"child").digest():
             return 13
+        if lost:
+            return 15
         shared.update(CHUNK)  # the child's copy of the shared object still works
         return 0
     except BaseException:  # the status says it
@@ -135,7 +145,9 @@ def test_fork_with_threads_hammering_shared_objects_and_the_key_cache() -> None:
     # the parent's object is intact: every thread is done with it
     assert holder[0].digest() == hashlib.sha256(CHUNK * holder[1]).digest()
     hung = statuses.count(1) + statuses.count(-999)
-    bad = {s: statuses.count(s) for s in set(statuses) if s not in (0, 1, -999)}
+    # 15: the shared object refused in the child (lost: another thread was inside a call on it at fork()), all
+    # else right: a correct outcome
+    bad = {s: statuses.count(s) for s in set(statuses) if s not in (0, 1, 15, -999)}
     legend = "status: count; 10 half-done object state, 11-12 wrong MAC, 13 hash, 14 exception"
     assert not bad, f"children computed wrong ({legend}): {bad} of {len(statuses)}"
     if hung and CPYTHON_313T_FORK_HANG:

@@ -91,7 +91,8 @@ class HashStream:
     """
 
     __slots__ = (
-        "_alg", "_op", "_buf", "_buffered", "_digest", "_lock", "_busy", "_registered", "_fork_clone", "__weakref__",
+        "_alg", "_op", "_buf", "_buffered", "_digest", "_lock", "_busy", "_registered", "_fork_clone", "_generation",
+        "__weakref__",
     )  # fmt: skip
 
     def __init__(self, alg: Tfm, *, buffered: bool = False) -> None:
@@ -100,6 +101,7 @@ class HashStream:
         self._buf = bytearray()
         self._digest: Optional[bytes] = None
         self._lock = threading.RLock()
+        self._generation = _fork_generation[0]
         self._busy = False
         self._registered = False
         self._fork_clone: Optional[OpSocket] = None
@@ -111,6 +113,30 @@ class HashStream:
     @property
     def alg(self) -> Tfm:
         return self._alg
+
+    def _locked(self) -> threading.RLock:
+        """The object's lock, valid in this process. A stream with no kernel state yet (its data still in the
+        userspace buffer) is not registered, so the fork hooks do not see it: in a forked child, its first call
+        adopts it here, once (_adopt_lock)."""
+        if self._generation != _fork_generation[0]:
+            with _adopt_lock[0]:
+                if self._generation != _fork_generation[0]:
+                    self._adopt_in_child()
+        return self._lock
+
+    def _adopt_in_child(self) -> None:
+        # A lock another thread held at fork() can never be released here (that thread does not exist in the
+        # child): the object was inside a call, its buffer perhaps half-updated, so it is marked lost (raises on
+        # use) under a new lock. A lock nobody held means no call was in progress: the state is whole. (The
+        # forking thread itself holding it would be a call of its own in progress: RLock takes it again.)
+        lock = self._lock
+        if lock.acquire(blocking=False):
+            lock.release()
+        else:
+            self._lock = threading.RLock()
+            self._busy = False
+            self._op = _LOST
+        self._generation = _fork_generation[0]
 
     def _not_busy(self) -> None:
         """Called under the lock, before an operation's try block. The lock is an RLock, so a signal handler that
@@ -142,7 +168,7 @@ class HashStream:
             return
         if not self._registered and (not self._buffered or len(self._buf) + size >= FLUSH):
             _register(self)  # before the lock: a fork hook holding the registry's lock waits for ours
-        with self._lock:
+        with self._locked():
             self._not_busy()
             try:
                 self._busy = True
@@ -169,7 +195,7 @@ class HashStream:
 
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
-        with self._lock:
+        with self._locked():
             self._not_busy()
             try:
                 self._busy = True
@@ -194,7 +220,7 @@ class HashStream:
 
     def digest(self, size: int) -> bytes:
         """Digest of everything so far (cached until the next update); the stream stays open."""
-        with self._lock:
+        with self._locked():
             self._not_busy()
             try:
                 self._busy = True
@@ -219,7 +245,7 @@ class HashStream:
         new = HashStream(self._alg, buffered=True)
         new._buffered = self._buffered
         _register(new)  # before any lock (see update): it may get kernel state below
-        with self._lock:
+        with self._locked():
             self._not_busy()
             try:
                 self._busy = True
@@ -237,7 +263,7 @@ class HashStream:
         through userspace). Returns the bytes hashed; 0 with nothing consumed if splice is refused before
         the first byte (the caller then copies). Errors after the first byte are fatal for this stream."""
         _register(self)
-        with self._lock:
+        with self._locked():
             self._not_busy()
             try:
                 self._busy = True
@@ -264,7 +290,7 @@ class HashStream:
 
     def close(self) -> None:
         """Drop the kernel state now (the object raises from then on)."""
-        with self._lock:
+        with self._locked():
             op, self._op = self._op, _LOST
         if isinstance(op, OpSocket):
             op.close()
@@ -284,6 +310,10 @@ class HashStream:
 # in _FORK_WAIT seconds is not snapshotted: in the child it gets a fresh lock and raises on use.
 
 _gate = threading.RLock()  # re-entrant: a signal handler may register a stream while this thread holds it
+# Forks seen by this process (the child's hook counts one more), and the lock that lets one thread adopt an
+# unregistered stream in a child (HashStream._locked); both replaced in the child, never held across fork().
+_fork_generation = [0]
+_adopt_lock = [threading.Lock()]
 _live: set[weakref.ref[HashStream]] = set()
 _LOCK_ACQUIRE = type(_gate).acquire
 _LOCK_RELEASE = type(_gate).release
@@ -338,8 +368,11 @@ def _after_fork_parent() -> None:
 
 
 def _after_fork_child() -> None:
+    _adopt_lock[0] = threading.Lock()
+    _fork_generation[0] += 1
     held = _held
     for s in _forking:
+        s._generation = _fork_generation[0]  # handled here: not to be adopted again
         op, clone = s._op, s._fork_clone
         s._fork_clone = None
         if s._lock not in held:
