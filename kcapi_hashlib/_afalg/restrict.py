@@ -152,18 +152,23 @@ def module_aliases() -> frozenset[str]:
         return _aliases[0]
     release = os.uname().release
     found: set[str] = set()
+    read_any = False
     for root in _module_roots():
         base = os.path.join(root, "lib/modules", release)
-        for line in (_read(os.path.join(base, "modules.alias"), 1 << 25) or "").splitlines():
+        aliases = _read(os.path.join(base, "modules.alias"), 1 << 25)
+        builtin = _read(os.path.join(base, "modules.builtin.modinfo"), 1 << 25)
+        read_any = read_any or aliases is not None or builtin is not None
+        for line in (aliases or "").splitlines():
             parts = line.split()
             if len(parts) >= 2 and parts[0] == "alias" and parts[1].startswith("crypto-"):
                 found.add(parts[1][len("crypto-") :])
-        for entry in (_read(os.path.join(base, "modules.builtin.modinfo"), 1 << 25) or "").split("\0"):
+        for entry in (builtin or "").split("\0"):
             _, _, value = entry.partition(".alias=crypto-")
             if value:
                 found.add(value)
     result = frozenset(found)
-    _aliases.append(result)
+    if read_any:  # a failed read (no index there, or a transient error) is not remembered: the next refusal asks again
+        _aliases.append(result)
     return result
 
 
