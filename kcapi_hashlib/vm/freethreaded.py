@@ -197,19 +197,9 @@ def _run_logged(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
 
 
 def _verify(binary: Path, version: str) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    proc = subprocess.run(
-        [str(binary), "-I", "-c", _CHECK, *REQUIRED_MODULES],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise VMError(f"{binary} does not start:\n{proc.stderr[-3000:]}")
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    from .pythons import run_check  # pythons imports this module when asked for a free-threaded version
+
+    result = run_check(binary, _CHECK, *REQUIRED_MODULES)
     if result["missing"]:
         raise VMError(f"python{version} lacks modules kcapi_hashlib needs: {result['missing']}")
     if result["gil_disabled"] != 1 or result["gil"] is not False:

@@ -225,10 +225,13 @@ def _providers(apt: packages.Apt, alts: Sequence[str], records: dict[str, dict[s
 # the fetch
 
 
-def _run_check(binary: Path) -> dict[str, object]:
+def run_check(binary: Path, check: str = _CHECK, *args: str) -> dict[str, object]:
+    """Run `check` (a script printing one JSON object as its last line) with `binary`, isolated from the caller's
+    PYTHON* and LD_LIBRARY_PATH; its result, or VMError when the interpreter does not start. freethreaded.py's
+    check of a built interpreter uses it too."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "LD_LIBRARY_PATH"}
     proc = subprocess.run(
-        [str(binary), "-I", "-c", _CHECK],
+        [str(binary), "-I", "-c", check, *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -244,7 +247,7 @@ def _run_check(binary: Path) -> dict[str, object]:
 
 def _verify(binary: Path, work: Path, version: str) -> str:
     """Run the patched interpreter: every extension module imports, every library it maps is the root's."""
-    result = _run_check(binary)
+    result = run_check(binary)
     failed = {m: why for m, why in dict(result["failed"]).items() if m not in OPTIONAL_EXTENSIONS}  # type: ignore[call-overload]
     if failed:
         raise VMError(f"python{version}: extension modules do not import: {failed}")
