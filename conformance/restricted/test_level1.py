@@ -71,6 +71,13 @@ def test_served_hashes_compute_in_the_kernel() -> None:
         assert _afalg.kernel_operations() > before, r["name"]
 
 
+def test_this_kernels_module_index_is_readable_by_this_process() -> None:
+    # The evidence that the kernel has an algorithm the allowlist refused, where nothing loaded it: without it
+    # every refusal of a module-built algorithm (sha3-*, with CAP_NET_ADMIN) reads "cannot tell which".
+    roots = restrict._module_roots()
+    assert restrict.module_aliases(), f"no crypto-* alias readable by {PROC.describe()} under {roots}"
+
+
 def test_strict_raises_with_the_restriction() -> None:
     refused = _refused("hash")
     assert refused, "level 1 refused no hash the kernel has (sha3-* is on no allowlist as posted)"

@@ -540,7 +540,11 @@ class Guest:
                 (tmp / "tmp").chmod(0o1777)
                 env = {**env, "TMPDIR": str(tmp / "tmp")}
             if options.user is not None:
-                closed = closed_directories([*_needed_paths(cmd, cwd, env), *options.writable], options.user)
+                # The kernel's module index too (the kernel cache, under $HOME): on a host /lib/modules is
+                # world-readable, and restrict.kernel_has reads it as this user to tell an algorithm refused
+                # by af_alg_restrict from one the kernel lacks.
+                needed = [*_needed_paths(cmd, cwd, env), str(kernel.modules), *options.writable]
+                closed = closed_directories(needed, options.user)
                 given = give_writable(options.writable, options.user)
             confdir = tmp / "modprobe.d"
             confdir.mkdir()
