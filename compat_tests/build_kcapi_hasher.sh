@@ -10,7 +10,7 @@
 #
 # The source comes through apt with a private configuration (a deb-src line, lists and cache under the build
 # directory), so the system's apt setup is untouched; the tarball is checked against the sha256 below (Debian's
-# .dsc for libkcapi 1.4.0-1). Output: $(python3 -c 'from kcapi_hashlib.vm.cache import cache_dir; print(cache_dir())')
+# .dsc for libkcapi 1.4.0-1). Output: $(PYTHONPATH=dev/vm python3 -c 'from kcapi_vm.cache import cache_dir; print(cache_dir())')
 # /kcapi-hasher-1.4.0/kcapi-hasher (default ~/.cache/kcapi_hashlib/uml/...), or $KCAPI_HASHLIB_KCAPI_HASHER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 VERSION=1.4.0
 ORIG=libkcapi_${VERSION}.orig.tar.xz
 SHA256=644b47593b3f27f08add7a8808ccdbe569a2f331d70fb8b52551e57379b917fa
-cache=$(python3 -c 'from kcapi_hashlib.vm.cache import cache_dir; print(cache_dir())')
+cache=$(PYTHONPATH=dev/vm python3 -c 'from kcapi_vm.cache import cache_dir; print(cache_dir())')
 out=${KCAPI_HASHLIB_KCAPI_HASHER:-$cache/kcapi-hasher-$VERSION/kcapi-hasher}
 if [ -x "$out" ]; then
     echo "$out"

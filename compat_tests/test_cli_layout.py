@@ -1,4 +1,4 @@
-"""Where the command line and the VM runner sit: kcapi_hashlib/cli/ and kcapi_hashlib/vm/ are entry points that
+"""Where the command line and the VM runner sit: kcapi_hashlib/cli/ and dev/vm/kcapi_vm/ are entry points that
 the library never imports; the runner asks kcapi_hashlib._afalg about AF_ALG instead of opening sockets; the
 console script named in pyproject.toml resolves. Read from the source (ast) and checked in a fresh interpreter."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kcapi_hashlib"
-ENTRY_POINTS = ("kcapi_hashlib.cli", "kcapi_hashlib.vm")
+RUNNER = ROOT / "dev" / "vm"
+ENTRY_POINTS = ("kcapi_hashlib.cli", "kcapi_vm")
 ENTRY_FILES = ("kcapi_hashlib.__main__",)  # python -m kcapi_hashlib: the command line's
 
 
@@ -78,7 +80,7 @@ def test_importing_the_library_loads_neither() -> None:
 
 def test_the_vm_runner_opens_no_af_alg_socket() -> None:
     """It asks kcapi_hashlib._afalg.af_alg_status(); no socket.socket() call and no address family 38 here."""
-    files = sorted((PACKAGE / "vm").rglob("*.py"))
+    files = sorted((RUNNER / "kcapi_vm").rglob("*.py"))
     assert files
     for path in files:
         tree = ast.parse(path.read_text(), str(path))
@@ -112,11 +114,12 @@ def test_the_console_script_resolves() -> None:
     assert result.stdout.startswith("usage: kcapi-hashlib ")
 
 
-@pytest.mark.parametrize("module", ["kcapi_hashlib", "kcapi_hashlib.vm"])
+@pytest.mark.parametrize("module", ["kcapi_hashlib", "kcapi_vm"])
 def test_vm_help_from_both_entry_points(module: str) -> None:
     args = ["vm", "--help"] if module == "kcapi_hashlib" else ["--help"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(RUNNER), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: python -m kcapi_hashlib vm [options] -- CMD [ARGS...]")

@@ -20,7 +20,7 @@ import kcapi_hashlib
 import kcapi_hashlib.hmac
 from kcapi_hashlib import cli
 from kcapi_hashlib.cli import hasher
-from kcapi_hashlib.vm.cache import cache_dir
+from kcapi_vm.cache import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = "compat_tests/build_kcapi_hasher.sh"

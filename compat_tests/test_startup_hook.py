@@ -129,13 +129,13 @@ def test_policy_environment_is_not_read_under_E(tmp_path: Path) -> None:
 
 
 def _python(version: str) -> str:
-    """Debian sid's CPython `version` as the project's VM runner fetched it (python -m kcapi_hashlib.vm.pythons
+    """Debian sid's CPython `version` as the project's VM runner fetched it (python -m kcapi_vm.pythons
     VERSION, as CI does), or $KCAPI_HASHLIB_PY3xx; skips naming the command when neither is there."""
-    from kcapi_hashlib.vm import pythons
+    from kcapi_vm import pythons
 
     found = os.environ.get(f"KCAPI_HASHLIB_PY{version.replace('.', '')}") or pythons.cached(version)
     if not found:
-        pytest.skip(f"Python {version} is not fetched: run `python3 -m kcapi_hashlib.vm.pythons {version}` first")
+        pytest.skip(f"Python {version} is not fetched: run `python3 -m kcapi_vm.pythons {version}` first")
     return str(found)
 
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 import kcapi_hashlib
-from kcapi_hashlib.vm import initramfs
-from kcapi_hashlib.vm.exits import EXIT_SETUP, EXIT_TIMEOUT, VMError
-from kcapi_hashlib.vm.guest import (
+from kcapi_vm import initramfs
+from kcapi_vm.exits import EXIT_SETUP, EXIT_TIMEOUT, VMError
+from kcapi_vm.guest import (
     GuestOptions,
     Kernel,
     closed_directories,
@@ -40,7 +40,7 @@ from kcapi_hashlib.vm.guest import (
     sysctl_path,
     take_back,
 )
-from kcapi_hashlib.vm.runner import guest_options
+from kcapi_vm.runner import guest_options
 
 ROOT = Path(__file__).resolve().parent.parent
 # One qemu boot under TCG inside user-mode-linux: ~45 s on an idle machine; a loaded one takes longer.
@@ -253,7 +253,7 @@ def test_qemu_fips_on_a_kernel_without_fips_mode_fails_the_run_naming_it() -> No
 
 
 def test_accelerator_plan_tries_kvm_only_where_it_opens_and_has_not_hung_on_this_host(tmp_path: Path) -> None:
-    from kcapi_hashlib.vm import qemu
+    from kcapi_vm import qemu
 
     verdicts = tmp_path / "qemu-kvm.json"
     no_kvm = str(tmp_path / "no-kvm")
@@ -283,7 +283,7 @@ def test_accelerator_plan_tries_kvm_only_where_it_opens_and_has_not_hung_on_this
 
 
 def test_qemus_reason_for_a_failed_kvm_boot_is_found_in_the_console(tmp_path: Path) -> None:
-    from kcapi_hashlib.vm import qemu
+    from kcapi_vm import qemu
 
     console = tmp_path / "console"
     # what qemu 7.2 printed here: -cpu host on this nested host, and the default CPU (emulation failure in

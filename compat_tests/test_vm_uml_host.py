@@ -2,7 +2,7 @@
 VM: tox runs it first, ``python -m pytest --noconftest compat_tests/test_vm_uml_host.py``; inside the suite's
 VM it skips, saying so).
 
-The XSAVE ptrace shim (kcapi_hashlib/vm/xstate.py): outside UML, a traced child's state set with a buffer
+The XSAVE ptrace shim (dev/vm/kcapi_vm/xstate.py): outside UML, a traced child's state set with a buffer
 shorter than this host's XSAVE area (refused with EFAULT by the host, as an AMX host refuses UML 6.1) goes
 through the shim and lands, the rest of the state kept. Then, forced on whatever host this is: UML 6.1, 6.12 and 7.2
 boot with it and their guests compute digests through AF_ALG (compared with known values) and float-heavy
@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from kcapi_hashlib.vm import xstate
-from kcapi_hashlib.vm.uml import inside_uml, resolve_kernel
+from kcapi_vm import xstate
+from kcapi_vm.uml import inside_uml, resolve_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ A fresh process per Python (so its descriptor table is only this test's) creates
 after another, each computing HMACs under its own keys, a hash and a PBKDF2 (the io_uring ring where it is on),
 then 4 at once from threads, and prints what it counted. It runs on the interpreter running the suite where that
 can make subinterpreters from Python (concurrent.interpreters, 3.14+; _interpreters, 3.13; _xxsubinterpreters
-before), and on sid's 3.13, 3.14 and 3.15 where the VM runner has them cached (python -m kcapi_hashlib.vm.pythons
+before), and on sid's 3.13, 3.14 and 3.15 where the VM runner has them cached (python -m kcapi_vm.pythons
 3.14 fetches one)."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, Optional
 
 import pytest
 
-from kcapi_hashlib.vm import pythons
-from kcapi_hashlib.vm.exits import VMError
+from kcapi_vm import pythons
+from kcapi_vm.exits import VMError
 
 from . import requires
 
@@ -148,10 +148,7 @@ def _candidates() -> list[Any]:
             path, why = None, str(e)
         else:
             why = ""
-        reason = (
-            why
-            or f"sid's Python {version} is not in the VM runner's cache (python -m kcapi_hashlib.vm.pythons {version})"
-        )
+        reason = why or f"sid's Python {version} is not in the VM runner's cache (python -m kcapi_vm.pythons {version})"
         params.append(pytest.param(str(path) if path else None, id=f"sid-{version}",
                                    marks=[] if path else [pytest.mark.skip(reason=reason)]))  # fmt: skip
     return params

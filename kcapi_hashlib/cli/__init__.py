@@ -4,16 +4,17 @@
     kcapi-hashlib list [--json] [--kind KIND]   algorithms: kernel name, driver, priority, self-test, availability
     kcapi-hashlib doctor [--json]               is AF_ALG usable here, and if not exactly why and what to do
     kcapi-hashlib sum [-a ALGO] [-c] FILE...    sha256sum-compatible digests and check mode, by the kernel
-    kcapi-hashlib vm [options] -- CMD...        run CMD under a real Linux kernel (kcapi_hashlib.vm)
+    kcapi-hashlib vm [options] -- CMD...        run CMD under a real Linux kernel (the development runner,
+                                                kcapi_vm: dev/vm in the source repository)
     kcapi-hashlib demo [FILE]                   doctor, list, and a kernel-served digest next to hashlib's
     kcapi-hashlib run [options] -- PROG...      run a Python program (script or -m module) on the kernel
     kcapi-hashlib sha256hmac [-c] FILE...       libkcapi's kcapi-hasher (also sha*hmac, fipshmac, fipscheck,
                                                 sha*sum, md5sum, sm3sum), byte for byte, by the kernel
 
-One module per program (listing, doctor, checksum, hasher for kcapi-hasher's names, demo; the VM runner is its
-own package, kcapi_hashlib.vm), the grammar in args, /proc reading in proc and host. Nothing here makes a
-socket call: the kernel is asked through kcapi_hashlib._afalg (af_alg_status, probe), which also says what its
-refusals mean. The library modules never import this package.
+One module per program (listing, doctor, checksum, hasher for kcapi-hasher's names, demo; the VM runner is a
+development tool outside the package, dev/vm/kcapi_vm: `vm` only hands over to it), the grammar in args, /proc
+reading in proc and host. Nothing here makes a socket call: the kernel is asked through kcapi_hashlib._afalg
+(af_alg_status, probe), which also says what its refusals mean. The library modules never import this package.
 """
 
 from __future__ import annotations
@@ -25,13 +26,38 @@ from typing import Callable
 __all__ = ["main", "main_entry"]
 
 
+def _vm(argv: list[str]) -> int:
+    """Hand `vm ARGS` to the kernel VM runner (kcapi_vm), a development tool that is not in this package's wheel.
+    From a source checkout (this package next to dev/vm) the checkout's runner is used, installed or not;
+    otherwise an installed kcapi_vm (tox installs it); otherwise the message says where it is."""
+    import importlib
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent.parent / "dev" / "vm"
+    if (checkout / "kcapi_vm" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        runner = importlib.import_module("kcapi_vm")
+    except ModuleNotFoundError as e:
+        if e.name != "kcapi_vm":
+            raise
+        from .output import err
+
+        err(
+            "vm: the kernel VM runner is a development tool of the source repository (dev/vm), not part of the "
+            "installed package: run it from a checkout (python -m kcapi_hashlib vm -- CMD there), or install it "
+            "from one (pip install ./dev/vm)"
+        )
+        return 2
+    status: int = runner.main(argv)
+    return status
+
+
 def main(argv: list[str]) -> int:
     """Run the command line `argv` (without the program name); returns the exit status."""
     argv = list(argv)
     if argv[:1] == ["vm"]:
-        from .. import vm  # lazily: the runner is only needed here
-
-        return vm.main(argv[1:])
+        return _vm(argv[1:])
     if argv[:1] and argv[0] in _hasher_names():
         from .hasher import run as hasher_run  # kcapi-hasher's own grammar (glibc getopt_long's)
 

@@ -1,5 +1,5 @@
 """The command line's grammar: one argparse parser with a subcommand per program (`vm` is only named here:
-its own parser, in kcapi_hashlib.vm, takes everything after it)."""
+its own parser, in the development runner kcapi_vm (dev/vm), takes everything after it)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="libkcapi's kcapi-hasher byte for byte, by the kernel: also sha1/224/384/512hmac, sm3hmac, fipshmac, "
         "fipscheck and its sha*sum/md5sum/sm3sum; or name a link to kcapi-hashlib after one (sha256hmac --help)",
     )
-    sub.add_parser("vm", add_help=False, help="run a command under a real Linux kernel: vm [options] -- CMD...")
+    sub.add_parser(
+        "vm",
+        add_help=False,
+        help="run a command under a real Linux kernel: vm [options] -- CMD... (the source repository's "
+        "development runner, dev/vm)",
+    )
     sub.add_parser("run", add_help=False, help="run a Python program on the kernel: run [options] -- script.py ...")
 
     p = sub.add_parser("demo", help="doctor, list, and a kernel-served digest of a file next to hashlib's")

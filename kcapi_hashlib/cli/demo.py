@@ -9,7 +9,7 @@ import sys
 from .._afalg import procfs
 from .doctor import diagnose
 from .listing import algorithm_report
-from .output import PROG, out
+from .output import TRY_VM, out
 
 
 def interpreter_binary() -> str:
@@ -39,8 +39,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out(f"  {verdict}")
     if not ok:
         out()
-        out(f"The kernel cannot serve digests here. Run the demo under a real kernel: {PROG} vm -- {PROG} demo")
-        out(f"  (or: {sys.executable} -m kcapi_hashlib vm -- {sys.executable} -m kcapi_hashlib demo)")
+        out("The kernel cannot serve digests here: the verdict above says what this host needs.")
+        out(f"Only to try the package here, {TRY_VM}; this demo:")
+        out(f"  {sys.executable} -m kcapi_hashlib vm -- {sys.executable} -m kcapi_hashlib demo")
         return 1
     out()
     out("== kcapi-hashlib list ==")

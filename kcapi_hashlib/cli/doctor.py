@@ -21,7 +21,7 @@ from .._afalg import procfs
 from .._afalg import restrict as _restrict
 from . import host
 from .listing import algorithm_report
-from .output import PROG, errname, out
+from .output import PROG, TRY_VM, errname, out
 from .proc import read
 
 # AF_ALG types and an algorithm each that any kernel with that algif module can bind.
@@ -172,8 +172,7 @@ def about_kernel_config(s: Survey) -> Finding:
         return Finding("kernel config", "info", f"not readable (no /proc/config.gz or /boot/config-{s.uname.release})")
     shown = ", ".join(f"{k}={s.config.get(k, 'absent')}" for k in host.CONFIG_OPTIONS)
     advice = (
-        (f"this kernel is built without CONFIG_CRYPTO_USER_API_HASH: use a kernel with it (=y or =m), or "
-         f"run under the kernel VM: {PROG} vm -- CMD",)
+        ("this kernel is built without CONFIG_CRYPTO_USER_API_HASH: the host needs a kernel with it (=y or =m)",)
         if s.built_without_hash else ()
     )  # fmt: skip
     return Finding("kernel config", "FAIL" if s.built_without_hash else "ok", f"{s.config_path}: {shown}", advice)
@@ -327,7 +326,7 @@ def causes(s: Survey) -> list[str]:
     if not found:
         return [s.socket_error.remedy] if s.socket_error is not None else []
     if not s.vm_guest:  # the VM itself is no way out from inside the VM
-        found.append(f"or run under the project's kernel VM: {PROG} vm -- CMD")
+        found.append(f"only to try the package here, {TRY_VM}")
     return found
 
 

@@ -7,6 +7,9 @@ import sys
 from typing import Optional
 
 PROG = "kcapi-hashlib"
+# The kernel VM runner is a development tool of the source repository (dev/vm), not part of the package: texts
+# name what a host needs, and mention the runner only as a way to try the package.
+TRY_VM = f"the source repository's development VM runner boots Debian's kernels: in a checkout, {PROG} vm -- CMD"
 
 
 def out(text: str = "") -> None:

@@ -162,7 +162,7 @@ SOURCE = r"""/* LD_PRELOAD shim for Debian's user-mode-linux 6.1 and 6.12 on hos
  * KCAPI_HASHLIB_XSTATE_SHIM=force takes that path for every NT_X86_XSTATE SETREGSET, short or not (the
  * runner's test of this code on hosts that do not need it); =refuse fails every such call with EFAULT, as a
  * host with a larger XSAVE area does (the runner's test of its diagnosis). The first widened call is reported
- * once on stderr (UML's console). Built by kcapi_hashlib/vm/xstate.py with the host's gcc.
+ * once on stderr (UML's console). Built by dev/vm/kcapi_vm/xstate.py with the host's gcc.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -6,7 +6,8 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
-from .._afalg import af_alg_status
+from kcapi_hashlib._afalg import af_alg_status
+
 from .exits import EXIT_TIMEOUT, killed_by, say, signame
 
 

@@ -1,5 +1,10 @@
 """Run a command under a real Linux kernel: ``kcapi-hashlib vm`` (``python -m kcapi_hashlib vm``).
 
+A development tool of kcapi_hashlib's source repository (dev/vm), its own distribution and never part of the
+kcapi_hashlib wheel: ``kcapi-hashlib vm`` hands over to it from a checkout. It downloads kernels and Pythons
+into its cache, and installs missing host packages with apt-get only where $KCAPI_HASHLIB_VM_INSTALL=1
+(packages.py).
+
 Some hosts (containers, sandboxes) answer ``socket(AF_ALG, ...)`` with EAFNOSUPPORT. This runner boots a
 kernel whose root filesystem is the host's own ``/``, so the same interpreter, virtualenv, working directory
 and environment are used inside, and runs one command there::

@@ -1,6 +1,6 @@
 """Free-threaded CPython (``--disable-gil``) built from Debian's own CPython source package.
 
-    python -m kcapi_hashlib.vm.pythons 3.13t     # prints the interpreter's path, building it first if needed
+    python -m kcapi_vm.pythons 3.13t     # prints the interpreter's path, building it first if needed
 
 Debian ships no free-threaded interpreter (no python3.Xt package), and the hosts CI reaches are Debian's archive
 and PyPI only (PyPI's Python installers download from elsewhere). What the archive serves is the source of its

@@ -1,7 +1,7 @@
 """CPython releases newer than the host's: Debian sid's ``python3.X`` with its own glibc and libraries.
 
-    python -m kcapi_hashlib.vm.pythons 3.14      # prints the interpreter's path, fetching it first if needed
-    python -m kcapi_hashlib.vm.pythons 3.13t     # free-threaded, built from Debian's source (freethreaded.py)
+    python -m kcapi_vm.pythons 3.14      # prints the interpreter's path, fetching it first if needed
+    python -m kcapi_vm.pythons 3.13t     # free-threaded, built from Debian's source (freethreaded.py)
 
 sid's python3.14/python3.15 (with ``libpython3.X-testsuite``: their own ``test.test_hashlib``/``test_hmac``)
 need sid's glibc. As for sid's user-mode-linux (uml.py), the packages are fetched once with ``apt-get
@@ -314,7 +314,7 @@ def main(argv: Sequence[str]) -> int:
 
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         choices = ",".join((*VERSIONS, *freethreaded.VERSIONS))
-        sys.stderr.write(f"usage: python -m kcapi_hashlib.vm.pythons {{{choices}}}\n")
+        sys.stderr.write(f"usage: python -m kcapi_vm.pythons {{{choices}}}\n")
         return EXIT_SETUP
     try:
         print(freethreaded.install(argv[0]) if argv[0].endswith("t") else install(argv[0]))

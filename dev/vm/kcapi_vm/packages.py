@@ -1,4 +1,5 @@
-"""Host packages: finding tools, installing missing ones with apt-get (as root), downloading a Debian suite's
+"""Host packages: finding tools, installing missing ones with apt-get (as root, only with
+$KCAPI_HASHLIB_VM_INSTALL=1), downloading a Debian suite's
 packages with a private apt configuration, unpacking them, and re-pointing a binary at another glibc with
 patchelf."""
 
@@ -54,18 +55,44 @@ def _apt_install(packages: Sequence[str]) -> None:
     raise VMError("apt-get install failed for: " + " ".join(packages))
 
 
+# Installing system packages is the machine owner's decision: the runner does it only when told to.
+INSTALL_ENV = "KCAPI_HASHLIB_VM_INSTALL"
+_YES = ("1", "yes", "true", "on")
+_NO = ("", "0", "no", "false", "off")
+
+
+def install_allowed() -> bool:
+    """Whether $KCAPI_HASHLIB_VM_INSTALL allows apt-get install (1/yes/true/on; unset or 0/no/false/off: no).
+    Any other value is a usage error: a typo must not decide whether packages get installed."""
+    value = os.environ.get(INSTALL_ENV, "").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise VMError(f"${INSTALL_ENV} must be 1/yes/true/on or 0/no/false/off, not {value!r}", EXIT_SETUP)
+
+
 def ensure_packages(tools: dict[str, str]) -> None:
     """Make sure each tool (a command name or an absolute path) exists.
 
-    *tools* maps tool -> Debian package.  Missing ones are installed with
-    apt-get when running as root; otherwise :class:`VMError` (code 2) names the
-    packages to install.  Only ``shutil.which``/stat checks when all present.
+    *tools* maps tool -> Debian package. Missing ones are installed with apt-get only when
+    $KCAPI_HASHLIB_VM_INSTALL says so (CI sets it) and this is root; otherwise :class:`VMError` (code 2)
+    names the packages and both ways to get them. Only ``shutil.which``/stat checks when all present.
     """
     missing = sorted({pkg for tool, pkg in tools.items() if not _have(tool)})
     if not missing:
         return
+    command = "apt-get install " + " ".join(missing)
+    if not install_allowed():
+        raise VMError(
+            f"missing prerequisites: {' '.join(missing)}; install them (as root: {command}), or let the runner "
+            f"install them with apt-get: {INSTALL_ENV}=1",
+            EXIT_SETUP,
+        )
     if os.geteuid() != 0:
-        raise VMError("missing prerequisites; run as root: apt-get install " + " ".join(missing), EXIT_SETUP)
+        raise VMError(
+            f"missing prerequisites; {INSTALL_ENV}=1 installs only as root: run as root: {command}", EXIT_SETUP
+        )
     _apt_install(missing)
     still = sorted({pkg for tool, pkg in tools.items() if not _have(tool)})
     if still:

@@ -1,4 +1,4 @@
-"""`kcapi-hashlib vm` (also `python -m kcapi_hashlib.vm`): the runner's command line."""
+"""`kcapi-hashlib vm` (also `python -m kcapi_vm`): the runner's command line."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
         "tmpfs inside the VM: 9p cannot truncate a file once it is unlinked).",
         epilog="Exit status: the command's; 124 timeout; 125 VM failure; "
         "2 usage/missing prerequisites; 128+N command killed by signal N. "
+        "Missing host packages (user-mode-linux, kmod, qemu-system-x86, ...) are named, and installed with "
+        "apt-get only where $KCAPI_HASHLIB_VM_INSTALL=1 (as root). "
         "UML 6.1/6.12 on hosts with a larger XSAVE area (AMX) run with a ptrace shim built with gcc, where a "
         "first boot shows the need ($KCAPI_HASHLIB_XSTATE_SHIM: auto, off, force, refuse; --verbose says so).",
     )
