@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pytest
 
 import kcapi_hashlib
+import kcapi_hashlib._hashes  # binds the submodule: the package imports private modules lazily
 from kcapi_hashlib import _afalg
 from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib._callable import builtin

@@ -21,6 +21,7 @@ from typing import Optional
 import pytest
 
 import kcapi_hashlib
+import kcapi_hashlib._hashes  # binds the submodule: the package imports private modules lazily
 from kcapi_hashlib import _afalg
 from kcapi_hashlib._afalg import core
 from kcapi_hashlib.cli import checksum

@@ -12,6 +12,7 @@ import warnings
 import pytest
 
 import kcapi_hashlib
+import kcapi_hashlib._hashes  # binds the submodule: the package imports private modules lazily
 
 
 def _stdlib_takes_data(constructor: object) -> bool:

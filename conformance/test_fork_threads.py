@@ -160,6 +160,10 @@ def test_garbage_collection_closes_without_resource_warnings() -> None:
     assert proc.returncode == 0 and "ResourceWarning" not in proc.stderr, proc.stderr
 
 
+# HashStream's methods that add bytes under the object's lock (update_view: hashlib's update() of one buffer).
+UPDATES = ("update", "update_view")
+
+
 def test_child_of_a_fork_during_another_threads_buffered_update_never_hangs() -> None:
     """A hash object whose data is still in its userspace buffer has no kernel state, so the fork hooks do not
     track it. Forked while another thread was inside update() on it (holding its lock), the child's copy of that
@@ -173,8 +177,8 @@ def test_child_of_a_fork_during_another_threads_buffered_update_never_hangs() ->
     hash_py = _afalg.hash.__file__
 
     def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
-        if event == "line" and frame.f_code.co_filename == hash_py and frame.f_code.co_name == "update":
-            if frame.f_locals.get("op", "unset") is None and not inside.is_set():  # under the lock, state read
+        if event == "line" and frame.f_code.co_filename == hash_py and frame.f_code.co_name in UPDATES:
+            if "buf" in frame.f_locals and not inside.is_set():  # under the lock, _busy set, the buffer read
                 inside.set()
                 resume.wait(30)
         return tracer

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kcapi_hashlib
+import kcapi_hashlib._hashes  # binds the submodule: the package imports private modules lazily
 
 from . import requires
 

@@ -18,6 +18,7 @@ import pytest
 
 import conftest
 import kcapi_hashlib
+import kcapi_hashlib._hashes  # binds the submodule: the package imports private modules lazily
 from kcapi_hashlib import _afalg
 from kcapi_hashlib._afalg import restrict
 from kcapi_hashlib.cli.listing import algorithm_report

@@ -60,6 +60,8 @@ def kernel_name(name: str, digest_size: Optional[int] = None) -> Optional[str]:
 
 def _view(obj: object) -> memoryview:
     """A flat byte view of obj, with hashlib's errors for str and non-buffers."""
+    if type(obj) is bytes:  # the common case: a view of bytes is always flat and of format "B"
+        return memoryview(obj)
     if isinstance(obj, str):
         raise TypeError("Strings must be encoded before hashing")
     try:
@@ -130,17 +132,24 @@ class HASH(metaclass=_ImmutableType):
 
     @classmethod
     def _create(
-        cls, name: str, digest_size: int, block_size: int, tfm: _afalg.Tfm, state: Optional[_afalg.HashStream] = None
+        cls,
+        name: str,
+        digest_size: int,
+        block_size: int,
+        tfm: _afalg.Tfm,
+        state: Optional[_afalg.HashStream] = None,
+        data: Optional[memoryview] = None,
     ) -> HASH:
+        """A new object over `state`, else over a new stream of `tfm` holding `data` (a flat byte view) so far."""
         self: HASH = object.__new__(cls)
         self.name = name
         self.digest_size = digest_size
         self.block_size = block_size
-        self._state = state if state is not None else _afalg.HashStream(tfm, buffered=True)
+        self._state = state if state is not None else _afalg.HashStream(tfm, buffered=True, data=data)
         return self
 
     def update(self, obj: Buffer, /) -> None:
-        self._state.update((_view(obj),))
+        self._state.update_view(_view(obj))
 
     def digest(self) -> bytes:
         return self._state.digest(self.digest_size)
@@ -180,10 +189,16 @@ def no_kernel_hash(name: str, digest_size: Optional[int] = None) -> str:
 
 
 def _kernel_or_policy(
-    name: str, kname: Optional[str], why_not: Optional[str], digest_size: int, key: Optional[Buffer] = None
+    name: str,
+    kname: Optional[str],
+    why_not: Optional[str],
+    digest_size: int,
+    key: Optional[Buffer] = None,
+    data: object = b"",
 ) -> Optional[HASH]:
-    """The kernel object for name, or None where the policy says fall back (strict raises)."""
-    reason: object = why_not or no_kernel_hash(name)
+    """The kernel object for name holding `data` (hashlib's TypeError for a non-buffer, once the kernel has the
+    algorithm), or None where the policy says fall back (strict raises)."""
+    reason: object = why_not
     if kname is not None and why_not is None:
         try:
             if key:
@@ -193,8 +208,8 @@ def _kernel_or_policy(
         except _afalg.AlgUnavailable as e:
             reason = e
         else:
-            return HASH._create(name, digest_size, ALGORITHMS[name].block_size, tfm)
-    _policy.unavailable("hash", name, reason)
+            return HASH._create(name, digest_size, ALGORITHMS[name].block_size, tfm, data=_view(data))
+    _policy.unavailable("hash", name, no_kernel_hash(name) if reason is None else reason)
     return None
 
 
@@ -278,10 +293,10 @@ def _signature(original: Optional[Callable[..., Any]], fallback: inspect.Signatu
 
 def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
     alg = ALGORITHMS[name]
-    h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size)
+    # a non-buffer (None too) gets hashlib's TypeError ("object supporting the buffer API required")
+    h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size, data=data)
     if h is None:
         return _stdlib(name)(data, usedforsecurity=usedforsecurity)
-    h.update(data)  # None too: hashlib's TypeError ("object supporting the buffer API required")
     return h
 
 
@@ -342,12 +357,11 @@ def _blake2(
         sizes = ", ".join(str(s) for s in _BLAKE2_KERNEL_SIZES[name])
         why_not = f"the kernel's {name} has digest sizes {sizes} only, not {size}"
     kernel_key = key_view.tobytes() if key_view is not None and key_view.nbytes else None  # bytes, in C order
-    h = _kernel_or_policy(name, kname, why_not, size, kernel_key)
+    h = _kernel_or_policy(name, kname, why_not, size, kernel_key, data)
     if h is None:
         return _STDLIB[name](
             data, digest_size=digest_size, key=key, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
         )
-    h.update(data)
     return h
 
 

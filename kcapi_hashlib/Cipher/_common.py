@@ -227,12 +227,12 @@ def pycryptodome_fallback(what: str, reason: object, module: str, make: Callable
 def pop_iv(factory: Any, kwargs: dict[str, Any]) -> Any:
     """The iv=/IV= parameter of PyCryptodome's CBC, CFB and OFB factories, popped from kwargs and checked in their
     order and with their messages (random if neither is given); the caller makes it bytes after its own checks."""
-    from ..Random import get_random_bytes
-
     iv = kwargs.pop("IV", None)
     IV = kwargs.pop("iv", None)
 
     if (iv, IV) == (None, None):
+        from ..Random import get_random_bytes  # only here: a package's from-import runs Python code per call
+
         iv = get_random_bytes(factory.block_size)
     if iv is not None:
         if IV is not None:

@@ -155,8 +155,6 @@ def _create_ctr_cipher(factory: ModuleType, **kwargs: Any) -> CtrMode:
 
 
 def _create(factory: ModuleType, kwargs: dict[str, Any]) -> CtrMode:
-    from ..Random import get_random_bytes
-
     key = factory._create_base_cipher(kwargs)
 
     counter = kwargs.pop("counter", None)
@@ -175,6 +173,8 @@ def _create(factory: ModuleType, kwargs: dict[str, Any]) -> CtrMode:
         if nonce is None:
             if block_size < 16:
                 raise TypeError("Impossible to create a safe nonce for short block sizes")
+            from ..Random import get_random_bytes  # here, not per call: a package's from-import runs Python code
+
             nonce = get_random_bytes(block_size // 2)
         else:
             if len(nonce) >= block_size:

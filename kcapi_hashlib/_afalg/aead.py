@@ -43,6 +43,7 @@ from .core import (
     OpSocket,
     Tfm,
     count,
+    count_exchange,
     kernel_error,
     nbytes,
 )
@@ -154,18 +155,18 @@ def crypt(
         n = op.sendmsg(data, cmsgs(ALG_OP_ENCRYPT if encrypt else ALG_OP_DECRYPT, iv, assoclen), 0)
     except OSError as e:
         raise kernel_error(e, "sendmsg", alg.alg_type, alg.name) from None
-    count(alg, "send", in_len)
     if n != in_len:
+        count(alg, "send", in_len)
         raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {in_len} bytes)")
     try:
         got = op.recvmsg_into(out)[0]
     except OSError as e:
-        count(alg, "recv")
+        count_exchange(alg, in_len)
         if e.errno == errno.EBADMSG:
             _wipe(out)  # the in-place decryption already ran: never leave unverified plaintext behind
             raise BadTag(errno.EBADMSG, f"{alg.name}: authentication tag mismatch (EBADMSG)") from None
         raise kernel_error(e, "recvmsg", alg.alg_type, alg.name) from None
-    count(alg, "recv")
+    count_exchange(alg, in_len)  # the send and this recv
     if got != out_len:
         _wipe(out)
         raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short output ({got} of {out_len} bytes)")
@@ -185,14 +186,15 @@ def stream(alg: Tfm, op: OpSocket, iv: Buffer, data: Sequence[Buffer], out: Sequ
         n = op.sendmsg(data, cmsgs(ALG_OP_ENCRYPT, iv), 0)
     except OSError as e:
         raise kernel_error(e, "sendmsg", alg.alg_type, alg.name) from None
-    count(alg, "send", in_len)
     if n != in_len:
+        count(alg, "send", in_len)
         raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short send ({n} of {in_len} bytes)")
     try:
         got = op.recv_into(out[0], out_len) if len(out) == 1 else op.recvmsg_into(out)[0]
     except OSError as e:
+        count(alg, "send", in_len)
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
-    count(alg, "recv")
+    count_exchange(alg, in_len)  # the send and this recv
     if got != out_len:
         raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: short output ({got} of {out_len} bytes)")
 

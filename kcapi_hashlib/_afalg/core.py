@@ -84,6 +84,16 @@ def count(alg: Tfm, kind: str, nbytes: int = 0, ops: int = 1) -> None:
         c[1] += nbytes
 
 
+def count_exchange(alg: Tfm, nbytes: int) -> None:
+    """count(alg, "send", nbytes) and count(alg, "recv") in one hold of the lock: a one-shot digest or MAC."""
+    c = alg._acct
+    with accounting.LOCK:
+        _stats["send"] += 1
+        _stats["recv"] += 1
+        c[0] += 2
+        c[1] += nbytes
+
+
 # --- errors ---------------------------------------------------------------------------------------------
 
 
@@ -523,7 +533,7 @@ class Tfm:
     lock in free-threaded builds): an op socket is in the pool or in one caller's hands, never both.
     """
 
-    __slots__ = ("alg_type", "name", "_sock", "_idle", "_acct", "__weakref__")
+    __slots__ = ("alg_type", "name", "_sock", "_idle", "_acct", "_open", "__weakref__")
 
     def __init__(
         self,
@@ -534,6 +544,9 @@ class Tfm:
     ) -> None:
         self.alg_type = alg_type
         self.name = name
+        # False from close() and forget() on, before the socket goes: the hot paths' "closed" (release(), the
+        # caches) without a fileno() call. Set only by the owner's close/forget calls (a plain store).
+        self._open = False
         self._idle: list[OpSocket] = []
         self._acct = accounting.counter(alg_type, name)
         try:
@@ -555,6 +568,7 @@ class Tfm:
         except BaseException:
             sock.close()
             raise
+        self._open = True
         _live_tfms[id(self)] = weakref.ref(self, _forget_tfm(id(self)))
 
     def _live(self) -> Any:
@@ -565,7 +579,7 @@ class Tfm:
 
     @property
     def closed(self) -> bool:
-        return bool(self._sock.fileno() < 0)
+        return not self._open or bool(self._sock.fileno() < 0)
 
     def _setkey(self, key: Union[Buffer, Serial]) -> None:
         """ALG_SET_KEY (alg_setkey), or ALG_SET_KEY_BY_KEY_SERIAL for a keyring key; EBUSY while op sockets of
@@ -617,9 +631,10 @@ class Tfm:
 
     def release(self, op: OpSocket) -> None:
         """Give back an op socket whose operation has been finalized (recv done): pooled, or closed."""
-        if len(self._idle) < _POOL_MAX and not self.closed and not op.closed:
-            self._idle.append(op)
-            if self.closed:  # close() ran meanwhile: it may have emptied the pool before our append
+        idle = self._idle
+        if self._open and len(idle) < _POOL_MAX and op.fileno() >= 0:  # neither closed
+            idle.append(op)
+            if not self._open:  # close() ran meanwhile: it may have emptied the pool before our append
                 self.drop_idle()
         else:
             op.close()
@@ -634,6 +649,7 @@ class Tfm:
             op.close()
 
     def close(self) -> None:
+        self._open = False  # first: a release() racing with this drops what it pooled (see release)
         self.drop_idle()
         self._sock.close()
 
@@ -649,6 +665,7 @@ class Tfm:
 
     def forget(self) -> None:
         """Let go of every descriptor without closing it (interpreter exit: the kernel closes them)."""
+        self._open = False
         idle = self._idle
         while idle:
             idle.pop().detach()
@@ -689,7 +706,7 @@ def tfm(alg_type: str, name: str) -> Tfm:
     caller drops it (a bound tfm is stateless, so either serves)."""
     key = (alg_type, name)
     t = _tfm_cache.get(key)
-    if t is not None and not t.closed:
+    if t is not None and t._open:
         return t
     failure = _probe_cache.get(key)
     if failure is not None:
@@ -812,7 +829,35 @@ def recv(op: OpSocket, size: int, alg: Tfm) -> bytes:
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
     count(alg, "recv")
     if len(out) != size:
-        raise KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: wrong digest size ({len(out)}, not {size} bytes)")
+        raise _wrong_size(alg, len(out), size)
+    return out
+
+
+def _wrong_size(alg: Tfm, got: int, size: int) -> KernelError:
+    return KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: wrong digest size ({got}, not {size} bytes)")
+
+
+def exchange(op: OpSocket, data: Buffer, size: int, alg: Tfm) -> bytes:
+    """send(op, data, 0, alg) then recv(op, size, alg), done directly: the one-shot digest or MAC of data
+    (< _MAX_SEND bytes) on an op socket with no pending state. Counts, errors and the digest-size check are
+    send()'s and recv()'s (a recv that fails counts the send that succeeded)."""
+    n_in = data.nbytes if isinstance(data, memoryview) else len(data)
+    fd = op.fileno()  # -1 once closed: os.write/os.read then raise EBADF, as op.send/op.recv would
+    try:
+        n = os.write(fd, data)
+    except OSError as e:
+        raise kernel_error(e, "send", alg.alg_type, alg.name) from None
+    if n != n_in:
+        count(alg, "send", n_in)
+        raise _short(alg, n, n_in)
+    try:
+        out = os.read(fd, size + 1)  # one byte more: see recv()
+    except OSError as e:
+        count(alg, "send", n_in)
+        raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
+    count_exchange(alg, n_in)
+    if len(out) != size:
+        raise _wrong_size(alg, len(out), size)
     return out
 
 

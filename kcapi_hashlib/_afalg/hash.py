@@ -12,6 +12,7 @@ import errno
 import os
 import threading
 import weakref
+from _thread import RLock as _RLock  # threading.RLock() is a Python function returning this C type
 from itertools import chain, compress, repeat, starmap
 from typing import Any, Callable, Optional, Sequence
 
@@ -30,6 +31,7 @@ from .core import (
     nbytes,
 )
 from .core import count as _count
+from .core import exchange as _exchange
 from .core import recv as _recv
 from .core import send as _send
 from .core import sendv as _sendv
@@ -46,10 +48,10 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     exception, a signal handler's included, it is dropped instead and closes itself."""
     op = alg.op()
     if len(bufs) == 1 and nbytes(bufs[0]) < _MAX_SEND:
-        _send(op, bufs[0], 0, alg)
+        out = _exchange(op, bufs[0], size, alg)
     else:
         _sendv(op, bufs, 0, alg)
-    out = _recv(op, size, alg)
+        out = _recv(op, size, alg)
     alg.release(op)
     return out
 
@@ -95,12 +97,14 @@ class HashStream:
         "__weakref__",
     )  # fmt: skip
 
-    def __init__(self, alg: Tfm, *, buffered: bool = False) -> None:
+    def __init__(self, alg: Tfm, *, buffered: bool = False, data: Optional[memoryview] = None) -> None:
+        """`data`: a buffered stream's first bytes (a flat byte view): fewer than FLUSH go into its buffer here,
+        where no other thread can see the object yet; more are its first update()."""
         self._alg = alg
         self._buffered = buffered
-        self._buf = bytearray()
+        self._buf = bytearray(data) if data is not None and buffered and data.nbytes < FLUSH else bytearray()
         self._digest: Optional[bytes] = None
-        self._lock = threading.RLock()
+        self._lock = _RLock()
         self._generation = _fork_generation[0]
         self._busy = False
         self._registered = False
@@ -109,6 +113,8 @@ class HashStream:
         if not buffered:
             _register(self)
             self._op = alg.op()
+        if data is not None and not self._buf:
+            self.update((data,))
 
     @property
     def alg(self) -> Tfm:
@@ -160,6 +166,28 @@ class HashStream:
                 "start a new object"
             )
         return op  # type: ignore[no-any-return]
+
+    def update_view(self, view: memoryview) -> None:
+        """update((view,)) for one flat byte view (hashlib objects): the common case, bytes that stay in a
+        buffered stream's buffer, done here directly under the same lock, _busy and state rules; anything else
+        (a flush to the kernel, an unbuffered stream, the first call in a forked child) goes to update().
+        Whether the bytes fit is decided before the lock, as update() decides whether to register: a stream
+        about to get kernel state is registered (fork hooks see it) before its lock is taken. Inside, bytes that
+        no longer fit stay in the buffer while the stream is unregistered, as in update()."""
+        n = view.nbytes
+        if self._buffered and self._generation == _fork_generation[0] and len(self._buf) + n < FLUSH:
+            with self._lock:
+                if not self._busy:
+                    try:
+                        self._busy = True
+                        buf = self._buf
+                        if self._op is not _LOST and (len(buf) + n < FLUSH or not self._registered):
+                            self._digest = None
+                            buf += view
+                            return
+                    finally:
+                        self._busy = False
+        self.update((view,))
 
     def update(self, bufs: Sequence[Buffer]) -> None:
         """Add the bytes of bufs (flat byte views or bytes) to the hash."""
@@ -220,14 +248,25 @@ class HashStream:
 
     def digest(self, size: int) -> bytes:
         """Digest of everything so far (cached until the next update); the stream stays open."""
-        with self._locked():
-            self._not_busy()
+        with self._lock if self._generation == _fork_generation[0] else self._locked():
+            if self._busy:
+                self._not_busy()  # raises
             try:
                 self._busy = True
-                op = self._state()
+                op = self._op
+                if op is _LOST:
+                    self._state()  # raises
                 out = self._digest
                 if out is None:
-                    out = self._digest = self._peek(op, b"", size)
+                    buf = self._buf
+                    if op is None and len(buf) < _MAX_SEND:  # all in the buffer: one send and one recv
+                        alg = self._alg
+                        kop = alg.op()
+                        out = _exchange(kop, buf, size, alg)
+                        alg.release(kop)
+                    else:
+                        out = self._peek(op, b"", size)
+                    self._digest = out
                 return out
             finally:
                 self._busy = False

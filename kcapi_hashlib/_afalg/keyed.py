@@ -140,7 +140,7 @@ def _lookup(fp: bytes) -> Optional[Tfm]:
         if entry is None:
             return None
         t = entry.tfm
-        if t.closed:  # closed by core.close_all(): a miss
+        if not t._open:  # closed by core.close_all(): a miss
             return None
         try:
             _lru.move_to_end(fp)

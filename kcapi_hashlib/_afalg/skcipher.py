@@ -52,6 +52,7 @@ from .core import (
     OpSocket,
     Tfm,
     count,
+    count_exchange,
     kernel_error,
     nbytes,
 )
@@ -134,6 +135,8 @@ def _fail(op: OpSocket, e: OSError, step: str, alg: Tfm) -> KernelError:
 
 
 def _send(op: OpSocket, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer], size: int) -> None:
+    """sendmsg of a whole request. A send that went through is counted by the caller, with its recv
+    (count_exchange: one hold of the accounting lock for both), or alone where the recv fails."""
     cmsgs = [_OP_ENCRYPT if encrypt else _OP_DECRYPT]
     if iv is not None:
         cmsgs.append((SOL_ALG, ALG_SET_IV, struct.pack("=I", len(iv)) + bytes(iv)))
@@ -144,8 +147,8 @@ def _send(op: OpSocket, alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequ
     except BaseException:  # KeyboardInterrupt and the like: the socket's state is unknown
         op.close()
         raise
-    count(alg, "send", size)
     if n != size:
+        count(alg, "send", size)
         op.close()
         raise KernelError(errno.EIO, f"skcipher {alg.name!r}: short send ({n} of {size} bytes)")
 
@@ -169,11 +172,13 @@ def message(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[Buffer]
         else:
             got = op.recvmsg_into(dst)[0]
     except OSError as e:
+        count(alg, "send", size)
         raise _fail(op, e, "recv", alg) from None
     except BaseException:
+        count(alg, "send", size)
         op.close()
         raise
-    count(alg, "recv")
+    count_exchange(alg, size)
     if got != size:
         raise _short(op, alg, got, size)
     alg.release(op)
@@ -189,11 +194,13 @@ def message_bytes(alg: Tfm, encrypt: bool, iv: Optional[Buffer], src: Sequence[B
     try:
         out = op.recv(size)
     except OSError as e:
+        count(alg, "send", size)
         raise _fail(op, e, "recv", alg) from None
     except BaseException:
+        count(alg, "send", size)
         op.close()
         raise
-    count(alg, "recv")
+    count_exchange(alg, size)
     if len(out) != size:
         raise _short(op, alg, len(out), size)
     alg.release(op)
