@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _afalg, _policy
 from . import keyring as _keyring
-from ._afalg import procfs
+from ._afalg import drivers, procfs
 from ._algorithms import BY_NAME, ROWS, Algorithm
 from ._callable import as_builtin, make_builtin
 from .keyring import KernelKey
@@ -574,7 +574,7 @@ def implementations(name: str, digest_size: Optional[int] = None) -> list[Implem
     if kname is None:
         raise ValueError(no_kernel_hash(canon, digest_size))
     found = []
-    surveyed = procfs.survey("hash", kname)  # binds kname first: its modules are loaded, then listed
+    surveyed = drivers.survey("hash", kname)  # binds kname first: its modules are loaded, then listed
     default = procfs.chosen("hash", kname)
     for impl, why in surveyed:
         found.append(

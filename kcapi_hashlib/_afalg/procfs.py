@@ -13,7 +13,7 @@ import errno
 import os
 from typing import NamedTuple, Optional
 
-from .restrict import _read
+from .files import read as _read
 
 PROC_CRYPTO = "/proc/crypto"
 FIPS_ENABLED = "/proc/sys/crypto/fips_enabled"
@@ -182,22 +182,3 @@ def unreachable(impl: Implementation, why: Optional[OSError]) -> str:
             else ""
         )
     return str(why)
-
-
-def survey(alg_type: str, name: str) -> list[tuple[Implementation, Optional[OSError]]]:
-    """Every implementation of (alg_type, cra_name), highest priority first, each with None where AF_ALG
-    binds it by driver name in this process, else the refusal (internal ones are not tried). One bind by
-    cra_name first: that loads its modules (crypto_alg_mod_lookup asks modprobe for "crypto-<name>"), so
-    /proc/crypto lists them."""
-    from . import core  # binding is core's; this module otherwise only reads
-
-    core.probe(alg_type, name)
-    found: list[tuple[Implementation, Optional[OSError]]] = []
-    for impl in of(alg_type, name):
-        why: Optional[OSError] = None
-        if impl.internal:
-            why = core.AlgUnavailable(errno.ENOENT, "bind", alg_type, impl.driver)
-        else:
-            why = core.probe(alg_type, impl.driver)
-        found.append((impl, why))
-    return found

@@ -30,6 +30,9 @@ import os
 import re
 from typing import Callable, NamedTuple, Optional
 
+from . import procfs
+from .files import read as _read
+
 RESTRICT_PATH = "/proc/sys/crypto/af_alg_restrict"
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
@@ -51,14 +54,6 @@ POSTED_7_3: dict[str, dict[str, bool]] = {
     "aead": {"ccm(aes)": True},
     "rng": {},
 }  # fmt: skip
-
-
-def _read(path: str, limit: int = 1 << 16) -> Optional[str]:
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return None
 
 
 def level() -> Optional[int]:
@@ -173,9 +168,7 @@ def module_aliases() -> frozenset[str]:
 
 
 def _proc_crypto_names() -> set[str]:
-    from .procfs import names  # the one /proc/crypto parser (it reads with _read, above: imported lazily)
-
-    return names()
+    return procfs.names()  # the one /proc/crypto parser
 
 
 def kernel_has(name: str) -> Optional[str]:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, Callable, NamedTuple, Optional
 
-from .._afalg import procfs
+from .._afalg import drivers, procfs
 from .output import errname, out
 
 
@@ -131,9 +131,9 @@ def algorithm_report(kinds: Optional[Iterable[str]] = None) -> list[dict[str, An
     for row in rows:
         if row.kernel is not None and (row.alg_type, row.kernel) not in failures:
             failures[(row.alg_type, row.kernel)] = _afalg.probe(row.alg_type, row.kernel)
-    # Every implementation of each kernel algorithm, each bound by its driver name (procfs.survey); after the
+    # Every implementation of each kernel algorithm, each bound by its driver name (drivers.survey); after the
     # binds above, so the modules they loaded are listed.
-    surveys = {key: procfs.survey(*key) for key, failure in failures.items()}
+    surveys = {key: drivers.survey(*key) for key, failure in failures.items()}
     policy = _policy.get_policy()
     report = []
     for row in rows:

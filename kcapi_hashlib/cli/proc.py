@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .._afalg import procfs, restrict
+from .._afalg import files, procfs
 
 
 def read(path: str, limit: int = 1 << 20) -> Optional[str]:
     """Up to `limit` bytes of a file as text, or None if it cannot be read: the library's own reader
-    (_afalg.restrict reads /proc the same way; the library never imports cli), with a larger default."""
-    return restrict._read(path, limit)
+    (_afalg.files; the library never imports cli), with a larger default."""
+    return files.read(path, limit)
 
 
 # /proc/crypto "type" values that each AF_ALG type binds (crypto/algif_*.c look up these frontends).
