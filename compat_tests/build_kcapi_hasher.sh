@@ -36,6 +36,15 @@ for pair in gcc:gcc xz:xz-utils /usr/include/stdio.h:libc6-dev /usr/include/linu
     { [ "${tool#/}" != "$tool" ] && [ -e "$tool" ]; } || command -v "$tool" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
+    # Host packages are installed only when told to, as the VM runner does (dev/vm/kcapi_vm/packages.py).
+    case "$(echo "${KCAPI_HASHLIB_VM_INSTALL:-}" | tr '[:upper:]' '[:lower:]' | tr -d ' ')" in
+    1 | yes | true | on) ;;
+    *)
+        echo "build_kcapi_hasher.sh: missing: ${missing[*]}; as root: apt-get install ${missing[*]}" \
+            "(or let this script install them: KCAPI_HASHLIB_VM_INSTALL=1)" >&2
+        exit 2
+        ;;
+    esac
     echo "installing: ${missing[*]}" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

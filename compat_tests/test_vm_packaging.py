@@ -56,7 +56,7 @@ def test_the_runtime_wheel_holds_no_vm_runner(tmp_path: Path) -> None:
 
 def test_vm_from_an_installed_package_without_the_runner_says_where_it_is(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "kcapi_hashlib", tmp_path / "kcapi_hashlib", ignore=shutil.ignore_patterns("__pycache__"))
-    # -S: no site-packages (where tox installed kcapi_vm); the copy is imported from the working directory
+    # -S: no site-packages (where a kcapi_vm may be installed); the copy is imported from the working directory
     ran = subprocess.run(
         [sys.executable, "-S", "-m", "kcapi_hashlib", "vm", "--", "true"],
         capture_output=True, text=True, cwd=tmp_path, timeout=120,

@@ -29,7 +29,7 @@ __all__ = ["main", "main_entry"]
 def _vm(argv: list[str]) -> int:
     """Hand `vm ARGS` to the kernel VM runner (kcapi_vm), a development tool that is not in this package's wheel.
     From a source checkout (this package next to dev/vm) the checkout's runner is used, installed or not;
-    otherwise an installed kcapi_vm (tox installs it); otherwise the message says where it is."""
+    otherwise an installed one (pip install ./dev/vm); otherwise the message says where it is."""
     import importlib
     from pathlib import Path
 
