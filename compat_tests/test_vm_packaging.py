@@ -74,6 +74,20 @@ def test_vm_from_a_checkout_uses_the_checkouts_runner() -> None:
     assert "$KCAPI_HASHLIB_VM_INSTALL=1" in " ".join(ran.stdout.split())
 
 
+def test_vm_from_a_checkout_with_the_package_imported_from_elsewhere_uses_the_checkouts_runner(tmp_path: Path) -> None:
+    # Python 3.15's kcapi_hashlib.start imports the installed package at start-up, so `python -m kcapi_hashlib vm`
+    # run in a checkout gets site-packages' copy (no dev/vm beside it): the working directory is the checkout.
+    shutil.copytree(ROOT / "kcapi_hashlib", tmp_path / "kcapi_hashlib", ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import kcapi_hashlib\n"
+        f"assert kcapi_hashlib.__file__.startswith({str(tmp_path)!r}), kcapi_hashlib.__file__\n"
+        "from kcapi_hashlib.cli import main; sys.exit(main(['vm', '--help']))\n"
+    )
+    ran = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("usage: python -m kcapi_hashlib vm [options] -- CMD [ARGS...]")
+
+
 _MISSING = {"/nonexistent/kcapi-vm-test-tool": "kcapi-no-such-package"}
 
 

@@ -28,14 +28,19 @@ __all__ = ["main", "main_entry"]
 
 def _vm(argv: list[str]) -> int:
     """Hand `vm ARGS` to the kernel VM runner (kcapi_vm), a development tool that is not in this package's wheel.
-    From a source checkout (this package next to dev/vm) the checkout's runner is used, installed or not;
-    otherwise an installed one (pip install ./dev/vm); otherwise the message says where it is."""
+    From a source checkout the checkout's runner is used, installed or not: the checkout this package was
+    imported from, else the working directory when it is one (Python 3.15's kcapi_hashlib.start imports the
+    installed package at start-up, before `python -m kcapi_hashlib` would find the checkout's); otherwise an
+    installed one (pip install ./dev/vm); otherwise the message says where it is."""
     import importlib
     from pathlib import Path
 
-    checkout = Path(__file__).resolve().parent.parent.parent / "dev" / "vm"
-    if (checkout / "kcapi_vm" / "__init__.py").is_file() and str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
+    for root in (Path(__file__).resolve().parent.parent.parent, Path.cwd()):
+        checkout = root / "dev" / "vm"
+        if (checkout / "kcapi_vm" / "__init__.py").is_file() and (root / "kcapi_hashlib" / "__init__.py").is_file():
+            if str(checkout) not in sys.path:
+                sys.path.insert(0, str(checkout))
+            break
     try:
         runner = importlib.import_module("kcapi_vm")
     except ModuleNotFoundError as e:
