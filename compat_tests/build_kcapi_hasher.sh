@@ -29,26 +29,18 @@ mkdir -p "$dir"
 work=$(mktemp -d "$dir/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# gcc, libc's and Linux's headers (linux/if_alg.h), xz for the tarball.
-missing=()
-for pair in gcc:gcc xz:xz-utils /usr/include/stdio.h:libc6-dev /usr/include/linux/if_alg.h:linux-libc-dev; do
-    tool=${pair%%:*}
-    { [ "${tool#/}" != "$tool" ] && [ -e "$tool" ]; } || command -v "$tool" >/dev/null 2>&1 || missing+=("${pair#*:}")
-done
-if ((${#missing[@]})); then
-    # Host packages are installed only when told to, as the VM runner does (dev/vm/kcapi_vm/packages.py).
-    case "$(echo "${KCAPI_HASHLIB_VM_INSTALL:-}" | tr '[:upper:]' '[:lower:]' | tr -d ' ')" in
-    1 | yes | true | on) ;;
-    *)
-        echo "build_kcapi_hasher.sh: missing: ${missing[*]}; as root: apt-get install ${missing[*]}" \
-            "(or let this script install them: KCAPI_HASHLIB_VM_INSTALL=1)" >&2
-        exit 2
-        ;;
-    esac
-    echo "installing: ${missing[*]}" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# gcc, libc's and Linux's headers (linux/if_alg.h), xz for the tarball: the VM runner's own check, which installs
+# missing ones with apt-get only where KCAPI_HASHLIB_VM_INSTALL=1 and otherwise names them (exit 2).
+PYTHONPATH=dev/vm python3 -c '
+import sys
+from kcapi_vm import VMError, ensure_packages
+try:
+    ensure_packages({"gcc": "gcc", "xz": "xz-utils", "/usr/include/stdio.h": "libc6-dev",
+                     "/usr/include/linux/if_alg.h": "linux-libc-dev"})
+except VMError as e:
+    print(f"build_kcapi_hasher.sh: {e}", file=sys.stderr)
+    sys.exit(e.code)
+'
 
 # The source package's upstream tarball, through a private apt setup (apt-get source --download-only also
 # fetches the .dsc and Debian's patches tarball; only the upstream tarball is used, so a missing one is no error).
