@@ -11,7 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -122,11 +122,13 @@ def run_quiet(cmd: list[str], what: str, cwd: Optional[Path] = None) -> str:
 
 class Apt:
     """A private apt configuration under one directory (sources, lists, state, cache), so the system's apt
-    setup is never touched. `suites` is one Debian suite or several separated by spaces ("sid
-    experimental": experimental holds only what differs from sid). $KCAPI_HASHLIB_DEBIAN_MIRROR overrides the
-    mirror. The package lists are fetched when it is made."""
+    setup is never touched; it sees the packages of one architecture, `arch`. `suites` is one Debian suite or
+    several separated by spaces ("sid experimental": experimental holds only what differs from sid).
+    $KCAPI_HASHLIB_DEBIAN_MIRROR overrides the mirror. The package lists are fetched when it is made."""
 
-    def __init__(self, suites: str, apt: Path) -> None:
+    def __init__(self, suites: str, apt: Path, arch: str = "amd64") -> None:
+        self.suites = suites
+        self.arch = arch  # Debian's architecture name: amd64, arm64, s390x
         self.apt_get = which("apt-get") or "apt-get"
         self.apt_cache = which("apt-cache") or "apt-cache"
         self.dir = apt
@@ -144,8 +146,8 @@ class Apt:
             "Dir::State::Lists": f"{apt}/lists",
             "Dir::State::status": f"{apt}/state/status",
             "Dir::Cache": f"{apt}/cache",
-            "APT::Architecture": "amd64",
-            "APT::Architectures": "amd64",
+            "APT::Architecture": arch,
+            "APT::Architectures": arch,
             "APT::Default-Release": "",
         }
         if os.geteuid() == 0:
@@ -170,12 +172,76 @@ class Apt:
         return list(dict.fromkeys(names))
 
     def download(self, packages: Sequence[str]) -> dict[str, Path]:
-        """Download `packages` (amd64) into <dir>/debs; package name -> its .deb."""
+        """Download `packages` (of this architecture) into <dir>/debs; package name -> its .deb."""
         run_quiet([self.apt_get, "-q", *self.opts, "download", *packages], "apt-get download", cwd=self.dir / "debs")
         debs = {p.name.split("_")[0]: p for p in (self.dir / "debs").glob("*.deb")}
         if set(debs) != set(packages):
             raise VMError(f"apt-get download gave {sorted(debs)}")
         return debs
+
+    def records(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
+        """``apt-cache show`` of the candidate version of each of `names` that exists (virtual ones do not)."""
+        cmd = [self.apt_cache, "-q", *self.opts, "show", "--no-all-versions"]
+        proc = subprocess.run([*cmd, *names], stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        records: dict[str, dict[str, str]] = {}
+        for stanza in proc.stdout.split("\n\n"):
+            fields = dict(re.findall(r"^([A-Za-z-]+): ?(.*)$", stanza, re.M))
+            if "Package" in fields:
+                records[fields["Package"]] = fields
+        return records
+
+    def closure(self, wanted: Sequence[str], not_needed: Collection[str] = ()) -> list[str]:
+        """`wanted` and every package they need at run time (Depends, Pre-Depends), minus `not_needed`.
+
+        A dependency with alternatives is met by the first one that is a real package; a virtual package
+        (``libssl3``) by the package providing it (``libssl3t64``).
+        """
+        records = self.records(wanted)
+        missing = [w for w in wanted if w not in records]
+        if missing:
+            raise VMError(f"Debian {self.suites} ({self.arch}) has no package {', '.join(missing)}")
+        chosen = set(wanted)
+        todo = list(wanted)
+        while todo:
+            name = todo.pop()
+            fields = records[name]
+            deps = parse_depends(fields.get("Pre-Depends", "") + "," + fields.get("Depends", ""))
+            need = [alts for alts in deps if not any(a in not_needed for a in alts)]
+            unknown = sorted({a for alts in need for a in alts if a not in records})
+            if unknown:
+                records.update(self.records(unknown))
+            for alts in need:
+                if any(a in chosen for a in alts):
+                    continue
+                real = [a for a in alts if a in records] or self._providers(alts, records)
+                if not real:
+                    raise VMError(f"{name}: nothing in Debian {self.suites} ({self.arch}) provides {' | '.join(alts)}")
+                chosen.add(real[0])
+                todo.append(real[0])
+        return sorted(chosen)
+
+    def _providers(self, alts: Sequence[str], records: dict[str, dict[str, str]]) -> list[str]:
+        out = run_quiet([self.apt_cache, "-q", *self.opts, "showpkg", *alts], "apt-cache showpkg")
+        names: list[str] = []
+        for block in out.split("Reverse Provides:")[1:]:
+            for line in block.strip().splitlines():
+                if not line or line.startswith("Package:"):
+                    break
+                names.append(line.split()[0])
+        if names:
+            records.update(self.records(names))
+        return [n for n in names if n in records]
+
+
+def parse_depends(field: str) -> list[list[str]]:
+    """``a (>= 1), b | c:any`` -> [["a"], ["b", "c"]]: package names, alternatives in order."""
+    out = []
+    for clause in field.split(","):
+        alts = [re.split(r"[\s(:\[]", alt.strip(), maxsplit=1)[0] for alt in clause.split("|")]
+        alts = [a for a in alts if a]
+        if alts:
+            out.append(alts)
+    return out
 
 
 def apt_download(suite: str, packages: Sequence[str], apt: Path) -> dict[str, Path]:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -150,78 +149,6 @@ def cached(version: str) -> Optional[Path]:
 
 
 # --------------------------------------------------------------------------
-# which packages: the Depends closure
-
-
-def parse_depends(field: str) -> list[list[str]]:
-    """``a (>= 1), b | c:any`` -> [["a"], ["b", "c"]]: package names, alternatives in order."""
-    out = []
-    for clause in field.split(","):
-        alts = [re.split(r"[\s(:\[]", alt.strip(), maxsplit=1)[0] for alt in clause.split("|")]
-        alts = [a for a in alts if a]
-        if alts:
-            out.append(alts)
-    return out
-
-
-def _records(apt: packages.Apt, names: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``apt-cache show`` of the candidate version of each of `names` that exists (virtual ones do not)."""
-    cmd = [apt.apt_cache, "-q", *apt.opts, "show", "--no-all-versions"]
-    proc = subprocess.run([*cmd, *names], stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-    records: dict[str, dict[str, str]] = {}
-    for stanza in proc.stdout.split("\n\n"):
-        fields = dict(re.findall(r"^([A-Za-z-]+): ?(.*)$", stanza, re.M))
-        if "Package" in fields:
-            records[fields["Package"]] = fields
-    return records
-
-
-def _closure(apt: packages.Apt, wanted: Sequence[str]) -> list[str]:
-    """`wanted` and every package they need at run time (Depends, Pre-Depends), minus NOT_NEEDED.
-
-    A dependency with alternatives is met by the first one that is a real package; a virtual package
-    (``libssl3``) by the package providing it (``libssl3t64``).
-    """
-    records = _records(apt, wanted)
-    missing = [w for w in wanted if w not in records]
-    if missing:
-        raise VMError(f"Debian {SUITE} has no package {', '.join(missing)}")
-    chosen = set(wanted)
-    todo = list(wanted)
-    while todo:
-        name = todo.pop()
-        fields = records[name]
-        deps = parse_depends(fields.get("Pre-Depends", "") + "," + fields.get("Depends", ""))
-        need = [alts for alts in deps if not any(a in NOT_NEEDED for a in alts)]
-        unknown = sorted({a for alts in need for a in alts if a not in records})
-        if unknown:
-            records.update(_records(apt, unknown))
-        for alts in need:
-            if any(a in chosen for a in alts):
-                continue
-            real = [a for a in alts if a in records] or _providers(apt, alts, records)
-            if not real:
-                raise VMError(f"{name}: nothing in Debian {SUITE} provides {' | '.join(alts)}")
-            chosen.add(real[0])
-            todo.append(real[0])
-    return sorted(chosen)
-
-
-def _providers(apt: packages.Apt, alts: Sequence[str], records: dict[str, dict[str, str]]) -> list[str]:
-    cmd = [apt.apt_cache, "-q", *apt.opts, "showpkg", *alts]
-    out = packages.run_quiet(cmd, "apt-cache showpkg")
-    names: list[str] = []
-    for block in out.split("Reverse Provides:")[1:]:
-        for line in block.strip().splitlines():
-            if not line or line.startswith("Package:"):
-                break
-            names.append(line.split()[0])
-    if names:
-        records.update(_records(apt, names))
-    return [n for n in names if n in records]
-
-
-# --------------------------------------------------------------------------
 # the fetch
 
 
@@ -278,7 +205,7 @@ def _fetch(version: str) -> Path:
         ]
         # The package lists (fetched as the private apt configuration is made), then everything the closure names.
         apt = packages.Apt(suite, work / "apt")
-        names = _closure(apt, wanted)
+        names = apt.closure(wanted, NOT_NEEDED)
         debs = apt.download(names)
         for name in names:
             packages.unpack(debs[name], work / "root")
