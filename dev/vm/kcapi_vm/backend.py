@@ -2,7 +2,8 @@
 refused, as whom), the Backend interface every kind of VM implements, and the registry of backends.
 
 Two backends: user-mode-linux (uml.py: Debian's UML kernels 6.1, 6.12, 7.2; the default) and qemu
-(qemu.py: Debian's amd64 kernels 6.1-amd64, 6.12-amd64, 7.3-amd64 under qemu-system-x86_64). --kernel picks
+(qemu.py: Debian's amd64 kernels 6.1-amd64, 6.12-amd64, 7.3-amd64 under qemu-system-x86_64, and its arm64 and
+s390x kernels 6.12-arm64, 6.12-s390x under qemu-system-aarch64/-s390x with a root of their own). --kernel picks
 the backend: kernel names are unique across them. A backend is one module with a Backend subclass and one
 line in backends(); guest.py (init, modprobe wrapper, --sysctl/--user/--cap, output streaming, exit status)
 is shared by all of them.

@@ -19,9 +19,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run CMD under a real Linux kernel so that AF_ALG works even where the host kernel "
         "refuses it: Debian's user-mode-linux kernels (6.1, 6.12, 7.2), or Debian's own amd64 kernels "
         "under qemu with software emulation (6.1-amd64, 6.12-amd64, 7.3-amd64; slower to boot, but the "
-        "distribution's configuration and x86 crypto drivers). The host's / is the VM's root: CMD runs "
+        "distribution's configuration and x86 crypto drivers), or Debian's arm64 and big-endian s390x "
+        "kernels under qemu (6.12-arm64, 6.12-s390x). The host's / is the VM's root: CMD runs "
         "with the caller's working directory, environment and interpreter (under qemu $TMPDIR is a "
-        "tmpfs inside the VM: 9p cannot truncate a file once it is unlinked).",
+        "tmpfs inside the VM: 9p cannot truncate a file once it is unlinked). An arm64 or s390x guest runs "
+        "a root of that architecture's Debian packages instead (python3, pytest, hypothesis, pycryptodome), "
+        "with the working directory mounted at its path and Debian's PATH.",
         epilog="Exit status: the command's; 124 timeout; 125 VM failure; "
         "2 usage/missing prerequisites; 128+N command killed by signal N. "
         "Missing host packages (user-mode-linux, kmod, qemu-system-x86, ...) are named, and installed with "

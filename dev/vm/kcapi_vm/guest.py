@@ -278,8 +278,9 @@ def _options_lines(tmp: Path, options: GuestOptions, closed: Sequence[str], setp
 
 
 def cpu_crypto_modules(kernel: Kernel) -> list[str]:
-    """The kernel's x86 crypto driver modules (arch/x86/crypto/), by module name: what the guest loads
-    for its CPU at boot, as udev would (the init script intersects them with the CPU's modalias)."""
+    """The kernel's CPU crypto driver modules (arch/x86/crypto/, arch/arm64/crypto/, ...), by module name:
+    what the guest loads for its CPU at boot, as udev would (the init script intersects them with the CPU's
+    modalias)."""
     try:
         text = (kernel.modules / "modules.dep").read_text(errors="replace")
     except OSError:
@@ -287,7 +288,7 @@ def cpu_crypto_modules(kernel: Kernel) -> list[str]:
     names = []
     for line in text.splitlines():
         path = line.split(":", 1)[0]
-        if "/arch/x86/crypto/" in path:
+        if re.search(r"/arch/[^/]+/crypto/", path):
             names.append(_norm(path.rsplit("/", 1)[-1].split(".ko", 1)[0]))
     return sorted(set(names))
 

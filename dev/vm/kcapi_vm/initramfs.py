@@ -75,7 +75,13 @@ def module_bytes(path: Path) -> bytes:
     return data
 
 
-def init_script(modules: Sequence[str], guest_init: str, run_dir: str) -> str:
+def init_script(
+    modules: Sequence[str],
+    guest_init: str,
+    run_dir: str,
+    binds: Sequence[tuple[str, str]] = (),
+    tmpfs: Sequence[str] = (),
+) -> str:
     """The initramfs's /init (busybox sh): load `modules` (names under /modules), mount the host's / and the
     run directory over virtio-9p, and hand over to `guest_init` (guest.py's init, in `run_dir`). Any failure
     powers the VM off with a message on the console: the host side then reports a VM that recorded no
@@ -85,7 +91,13 @@ def init_script(modules: Sequence[str], guest_init: str, run_dir: str) -> str:
     every 9p round trip is emulated, and Python's imports are a storm of them: `import kcapi_hashlib` takes
     6 s instead of 10 s), the run directory, its own 9p device, with cache=none, so that the command's
     output and exit status reach the host as they are written. The host changes nothing else the guest
-    reads while it runs; guest.py's init syncs before powering off."""
+    reads while it runs; guest.py's init syncs before powering off.
+
+    `binds` (mount tag, path): more host directories, each mounted at its own path over the root (a root of
+    another architecture, foreign.py, gets the working directory and the kernel's cache this way), cached like
+    the root. `tmpfs`: paths that get an empty tmpfs first (a foreign root's /tmp, so that the mount points
+    made for the run directory and binds under it do not pile up in the cached root). The run directory is
+    mounted last, so that nothing above it hides it."""
     q = shlex.quote
     lines = [
         "#!/bin/busybox sh",
@@ -104,6 +116,18 @@ def init_script(modules: Sequence[str], guest_init: str, run_dir: str) -> str:
     options = f"trans=virtio,version=9p2000.L,msize={MSIZE},access=client"
     lines += [
         f"mount -t 9p -o {options},cache=loose {MOUNT_TAG} /newroot || fail 'cannot mount the host / over 9p'",
+    ]
+    for path in tmpfs:
+        lines.append(
+            f"mount -t tmpfs -o mode=1777 tmpfs /newroot{q(path)} || fail {q('cannot mount a tmpfs on ' + path)}"
+        )
+    for tag, path in binds:
+        lines += [
+            f"mkdir -p /newroot{q(path)} && mount -t 9p -o {options},cache=loose {q(tag)} /newroot{q(path)}"
+            f" || fail {q('cannot mount ' + path)}",
+        ]
+    lines += [
+        f"mkdir -p /newroot{q(run_dir)}",
         f"mount -t 9p -o {options},cache=none {RUN_TAG} /newroot{q(run_dir)} || fail 'cannot mount {run_dir}'",
         f"[ -x /newroot{q(guest_init)} ] || fail {q('no ' + guest_init + ' on the host filesystem')}",
         # guest.py's init mounts /proc, /sys and /dev itself, as on a kernel without an initramfs.
@@ -148,21 +172,30 @@ def is_static_elf(path: Path) -> bool:
     try:
         with open(path, "rb") as f:
             head = f.read(64)
-            if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only (the amd64 kernels)
+            if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only (amd64, arm64, s390x)
                 return False
-            (phoff,) = struct.unpack_from("<Q", head, 32)
-            phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            order = ">" if head[5] == 2 else "<"  # EI_DATA: s390x's are big-endian
+            (phoff,) = struct.unpack_from(order + "Q", head, 32)
+            phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
             f.seek(phoff)
             table = f.read(phentsize * phnum)
     except OSError:
         return False
     PT_INTERP = 3
-    return all(struct.unpack_from("<I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum))
+    return all(struct.unpack_from(order + "I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum))
 
 
-def write(dest: Path, busybox: Path, modules: Path, wanted: Sequence[str], guest_init: Path) -> list[str]:
+def write(
+    dest: Path,
+    busybox: Path,
+    modules: Path,
+    wanted: Sequence[str],
+    guest_init: Path,
+    binds: Sequence[tuple[str, str]] = (),
+    tmpfs: Sequence[str] = (),
+) -> list[str]:
     """Write the initramfs to `dest`; returns the module paths it loads, in order. `guest_init` is in the
-    run directory (mounted on its own)."""
+    run directory (mounted on its own); `binds` and `tmpfs` as init_script's."""
     order = module_load_order(modules, wanted)
     names = [p.rsplit("/", 1)[-1].split(".ko", 1)[0] + ".ko" for p in order]
     with open(dest, "wb") as f:
@@ -174,6 +207,6 @@ def write(dest: Path, busybox: Path, modules: Path, wanted: Sequence[str], guest
         cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
         for rel, name in zip(order, names):
             cpio.file(f"modules/{name}", module_bytes(modules / rel))
-        cpio.file("init", init_script(names, str(guest_init), str(guest_init.parent)).encode(), 0o755)
+        cpio.file("init", init_script(names, str(guest_init), str(guest_init.parent), binds, tmpfs).encode(), 0o755)
         cpio.close()
     return order

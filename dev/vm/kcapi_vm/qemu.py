@@ -25,6 +25,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,17 +33,19 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from . import initramfs, packages
+from . import foreign, initramfs, packages
 from .backend import Backend, Job
 from .cache import building, cache_dir, fetch_lock
 from .exits import EXIT_SETUP, VMError, say
 from .guest import Guest, Kernel, kill_group, refuse_warnings
+from .machines import MACHINES, Machine
 
 
 class _Source(NamedTuple):
     suites: str  # for the private sources.list
     meta: str  # the package whose dependencies are the kernel's packages
     pattern: str  # which of its dependencies (a regular expression)
+    arch: str = "amd64"  # Debian's architecture (machines.py)
 
 
 SOURCES = {
@@ -50,6 +53,9 @@ SOURCES = {
     "6.12-amd64": _Source("trixie", "linux-image-amd64", r"linux-image-6\.12\.\S+-amd64"),
     # experimental holds only what differs from sid: both go in the sources.
     "7.3-amd64": _Source("sid experimental", "linux-image-7.3-amd64", r"linux-(base|binary|modules)-7\.3-amd64"),
+    # Other architectures' kernels boot with a root filesystem of their own (foreign.py).
+    "6.12-arm64": _Source("trixie", "linux-image-arm64", r"linux-image-6\.12\.\S+-arm64", "arm64"),
+    "6.12-s390x": _Source("trixie", "linux-image-s390x", r"linux-image-6\.12\.\S+-s390x", "s390x"),
 }
 KERNELS = tuple(SOURCES)
 DEFAULT_KERNEL = "7.3-amd64"
@@ -102,16 +108,24 @@ def _fetch_kernel(kernel: str) -> Kernel:
     by depmod: Debian's packages leave that to their postinst) and kernel.json. Built in a temporary
     directory beside the destination and renamed into place, so an interrupted fetch leaves nothing that
     looks complete."""
-    if os.uname().machine != "x86_64":
-        raise VMError(f"kernel {kernel}: fetching is only supported on x86_64/amd64")
     source = SOURCES[kernel]
     packages.ensure_packages({"apt-get": "apt", "dpkg-deb": "dpkg", "depmod": "kmod", "modprobe": "kmod"})
     dest = _cache(kernel)
     say(f"fetching kernel {kernel} (Debian {source.suites}'s {source.meta}) into {dest}")
     with building(dest) as work:
-        apt = packages.Apt(source.suites, work / "apt")
+        apt = packages.Apt(source.suites, work / "apt", source.arch)
         names = apt.depends(source.meta, source.pattern)
-        debs = apt.download(names)
+        try:
+            debs = apt.download(names)
+        except VMError:
+            # A mirror can list a kernel in its index before its pool has that architecture's .deb (seen:
+            # trixie's linux-image-6.12.117+deb13-s390x answered 404 while arm64's was there). The next
+            # older kernel of the same series in the index serves: one line says which.
+            older = _older_kernel(apt, source, names)
+            if older is None:
+                raise
+            say(f"the mirror has no .deb of {' '.join(names)} (above); using {older[0][0]}, the newest one it has")
+            names, debs = older
         root = work / "root"
         for deb in debs.values():
             packages.unpack(deb, root)
@@ -140,6 +154,26 @@ def _fetch_kernel(kernel: str) -> Kernel:
         raise VMError(f"kernel {kernel}: cache at {dest} unusable after fetch")
     say(f"kernel {version} ready ({', '.join(f'{n} {v}' for n, v in sorted(versions.items()))})")
     return cached
+
+
+def _older_kernel(apt: packages.Apt, source: _Source, failed: list[str]) -> Optional[tuple[list[str], dict[str, Path]]]:
+    """The newest kernel package matching source.pattern, other than `failed`, whose .deb downloads."""
+    if len(failed) != 1:  # split kernels (7.3's base/binary/modules) move together: no mixing versions
+        return None
+    prefix = re.split(r"[\\(\[]", source.pattern, maxsplit=1)[0]
+    out = packages.run_quiet([apt.apt_cache, *apt.opts, "pkgnames", prefix], "apt-cache pkgnames")
+    names = [n for n in out.split() if re.fullmatch(source.pattern, n) and n not in failed]
+    for name in sorted(names, key=_version_key, reverse=True):
+        try:
+            return [name], apt.download([name])
+        except VMError:
+            continue
+    return None
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    """linux-image-6.12.107+deb13-s390x -> (6, 12, 107, 13)."""
+    return tuple(int(n) for n in re.findall(r"\d+", name.split("-", 2)[2]))
 
 
 def resolve_kernel(kernel: str) -> Kernel:
@@ -171,7 +205,14 @@ def smp(setting: Optional[str] = None) -> int:
     return cpus
 
 
-def accel_argv(accel: str, cpus: int = 1) -> list[str]:
+def machine(kernel: str) -> Machine:
+    """The machine `kernel` runs on (machines.py)."""
+    return MACHINES[SOURCES[kernel].arch]
+
+
+def accel_argv(accel: str, cpus: int = 1, arch: str = "amd64") -> list[str]:
+    if arch != "amd64":  # another architecture: only emulation; its machine and CPU come from machines.py
+        return ["-accel", "tcg,thread=multi" if cpus > 1 else "tcg", *MACHINES[arch].machine]
     if accel == "tcg":
         # -cpu max: every instruction TCG emulates (AES-NI, PCLMULQDQ, SSSE3/AVX2, SHA ...), so the
         # kernel's x86 crypto drivers load as on real hardware. thread=multi: one host thread per vCPU (MTTCG),
@@ -256,15 +297,28 @@ def accel_plan(
     return ["kvm", "tcg"]
 
 
-def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, accel: str = "tcg") -> list[str]:
+def qemu_argv(
+    kern: Kernel,
+    job: Job,
+    guest: Guest,
+    initrd: Path,
+    qemu: str,
+    accel: str = "tcg",
+    root: str = "/",
+    binds: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """`root`: the directory the guest's / is (the host's own, or foreign.root()'s); `binds` (mount tag,
+    path): more host directories the initramfs mounts at the same path (initramfs.init_script)."""
+    arch = machine(job.kernel)
     append = [
-        "console=ttyS0",
+        f"console={arch.console}",
         # a panic reboots at once, and -no-reboot turns that into qemu exiting
         "panic=-1",
         "rdinit=/init",
-        # no waiting for the serial port's modem lines, no probing of absent hardware we do not need
-        "8250.nr_uarts=1",
     ]
+    if arch.arch == "amd64":
+        # no waiting for the serial port's modem lines, no probing of absent hardware we do not need
+        append.append("8250.nr_uarts=1")
     if not job.verbose:
         append.append("quiet")
     if job.options.fips:
@@ -274,9 +328,23 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, acc
     # filesystems, whose inode numbers would otherwise collide inside the guest.
     security = "passthrough" if os.geteuid() == 0 else "none"
     cpus = smp()
+    shares = [
+        ("hostroot", root, initramfs.MOUNT_TAG),
+        *((f"bind{n}", path, tag) for n, (tag, path) in enumerate(binds)),
+    ]
+    devices = [
+        arg
+        for ident, path, tag in shares
+        for arg in (
+            "-fsdev",
+            f"local,id={ident},path={path},security_model={security},multidevs=remap",
+            "-device",
+            f"{arch.virtio_9p},fsdev={ident},mount_tag={tag}",
+        )
+    ]
     return [
         qemu,
-        *accel_argv(accel, cpus),
+        *accel_argv(accel, cpus, arch.arch),
         "-nodefaults",
         "-no-user-config",
         "-display",
@@ -288,23 +356,19 @@ def qemu_argv(kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, acc
         str(cpus),
         "-chardev",
         f"file,id=console,path={guest.console},append=on",
-        "-serial",
-        "chardev:console",
+        *arch.serial,
         "-kernel",
         str(kern.binary),
         "-initrd",
         str(initrd),
         "-append",
         " ".join(append),
-        "-fsdev",
-        f"local,id=hostroot,path=/,security_model={security},multidevs=remap",
-        "-device",
-        f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.MOUNT_TAG}",
+        *devices,
         # the run directory again, on its own device: mounted uncached (see initramfs.init_script)
         "-fsdev",
         f"local,id=run,path={guest.dir},security_model={security}",
         "-device",
-        f"virtio-9p-pci,fsdev=run,mount_tag={initramfs.RUN_TAG}",
+        f"{arch.virtio_9p},fsdev=run,mount_tag={initramfs.RUN_TAG}",
     ]
 
 
@@ -315,30 +379,52 @@ class Qemu(Backend):
 
     def preflight(self) -> None:
         if os.uname().machine != "x86_64":
-            raise VMError("the qemu backend boots amd64 kernels and runs only on x86_64 hosts", EXIT_SETUP)
+            raise VMError("the qemu backend runs only on x86_64 hosts", EXIT_SETUP)
+
+    def _prerequisites(self, arch: Machine) -> None:
+        if arch.arch != "amd64":  # the busybox is the foreign root's (foreign.py)
+            packages.ensure_packages({arch.qemu: arch.qemu_package})
+            return
         packages.ensure_packages({QEMU: "qemu-system-x86", str(BUSYBOX): "busybox-static"})
         if not initramfs.is_static_elf(BUSYBOX):
             # Debian's busybox package is dynamically linked; busybox-static replaces it.
             raise VMError(f"{BUSYBOX} is not statically linked; install busybox-static", EXIT_SETUP)
 
     def run(self, job: Job) -> int:
+        arch = machine(job.kernel)
+        self._prerequisites(arch)
         kern = resolve_kernel(job.kernel)
         for warning in refuse_warnings(kern, job.refuse):
             say("warning: " + warning)
-        qemu = packages.which(QEMU) or QEMU
+        qemu = packages.which(arch.qemu) or arch.qemu
+        root, busybox, env = "/", BUSYBOX, job.env
+        binds: tuple[tuple[str, str], ...] = ()
+        tmpfs: tuple[str, ...] = ()
+        if arch.arch != "amd64":
+            # Another architecture's guest runs its own root (Debian's packages, foreign.py), with the working
+            # directory and the kernel's cache (the modules the guest's modprobe loads) mounted at their host
+            # paths; PATH is that root's, as the host's directories hold binaries it cannot run.
+            foreign_root = foreign.root(arch.arch)
+            root, busybox = str(foreign_root), foreign.busybox(foreign_root)
+            tops = [job.cwd, str(kern.cache or kern.modules)]
+            binds = tuple((f"bind{n}", path) for n, path in enumerate(tops))
+            tmpfs = ("/tmp",)
+            env = foreign.guest_env(job.env)
+        job = dataclasses.replace(job, env=env)
         # $TMPDIR is a tmpfs inside the VM. qemu's 9p server truncates and sets attributes by path, so a
         # file that is open but already unlinked (tempfile.TemporaryFile, pytest's output capture) fails
         # ftruncate() with ENOENT; on a tmpfs it works as on the host.
         options = dataclasses.replace(job.options, tmpfs_tmpdir=True)
-        plan = accel_plan()
+        plan = accel_plan() if arch.arch == "amd64" else ["tcg"]  # KVM runs only the host's architecture
         smp()  # a bad $KCAPI_HASHLIB_QEMU_SMP fails before anything is prepared
         with Guest.prepared(kern, job.cmd, job.cwd, job.env, job.refuse, job.verbose, options) as guest:
             initrd = guest.dir / "initramfs.cpio"
-            initramfs.write(initrd, BUSYBOX, kern.modules, initramfs.ROOT_MODULES, guest.init)
+            initramfs.write(initrd, busybox, kern.modules, arch.root_modules, guest.init, binds, tmpfs)
             for attempt, accel in enumerate(plan):
                 fallback = attempt + 1 < len(plan)
                 try:
-                    status = self._boot(kern, job, guest, initrd, qemu, accel, fallback)
+                    argv = qemu_argv(kern, job, guest, initrd, qemu, accel, root, binds)
+                    status = self._boot(kern, job, guest, argv, accel, fallback)
                 except _KvmHung as hung:
                     record_kvm_verdict("hangs", str(hung))
                     say(f"{hung}; retrying under TCG (software emulation), as every later run on this host will")
@@ -349,10 +435,9 @@ class Qemu(Backend):
                 return status
             raise AssertionError("unreachable: the last accelerator in the plan does not fall back")
 
-    def _boot(self, kern: Kernel, job: Job, guest: Guest, initrd: Path, qemu: str, accel: str, fallback: bool) -> int:
+    def _boot(self, kern: Kernel, job: Job, guest: Guest, argv: list[str], accel: str, fallback: bool) -> int:
         """One boot under `accel`. With `fallback`, a guest that does not reach init within KVM_BOOT_WAIT
         (or a qemu that exits before it does) raises _KvmHung: the command has not started."""
-        argv = qemu_argv(kern, job, guest, initrd, qemu, accel)
         proc: Optional[subprocess.Popen[bytes]] = None
         try:
             console = os.open(guest.console, os.O_WRONLY | os.O_APPEND)
