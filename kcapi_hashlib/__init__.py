@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (never imported 
     from typing import Any
 
     from ._afalg import AlgUnavailable, KernelError
+    from ._file_digest import file_digest
     from ._gates import scrypt
-    from ._hashes import HASH, blake2b, blake2s, file_digest, implementations, new
+    from ._hashes import HASH, blake2b, blake2s, implementations, new
     from ._install import install, installed, patched, uninstall
     from ._kdf import pbkdf2_hmac
     from ._policy import (
@@ -62,7 +63,7 @@ _LAZY: "dict[str, str]" = {
     "HASH": "_hashes",
     "blake2b": "_hashes",
     "blake2s": "_hashes",
-    "file_digest": "_hashes",
+    "file_digest": "_file_digest",
     "implementations": "_hashes",
     "new": "_hashes",
     "install": "_install",
@@ -104,9 +105,9 @@ def __getattr__(name: str) -> "Any":
         value = import_module(f"{__name__}._hashes").CONSTRUCTORS[name]
     elif name in ("algorithms_available", "algorithms_guaranteed"):
         # Probed on each look (not stored): the first look binds each algorithm once.
-        hashes = import_module(f"{__name__}._hashes")
-        available = set(hashes.algorithms_available())
-        return available if name == "algorithms_available" else available & set(hashes.GUARANTEED)
+        available = set(import_module(f"{__name__}._hashes").algorithms_available())
+        guaranteed = import_module(f"{__name__}._hash_args").GUARANTEED
+        return available if name == "algorithms_available" else available & set(guaranteed)
     elif name in _SUBMODULES:
         # `import kcapi_hashlib; kcapi_hashlib.hmac.new(...)` worked when the package imported these eagerly.
         value = import_module(f"{__name__}.{name}")

@@ -5,19 +5,16 @@ Syscall design (every syscall of the process counts, see benchmarks/ and conform
   sendmsg + one recv on a pooled op socket, and many small updates cost nothing until the digest.
 - Once the buffer passes _afalg.hash.FLUSH bytes the object takes an op socket and streams (MSG_MORE); from then on
   digest() clones the state with accept() and finalizes the clone, so the object itself is never finalized.
+
+How the running Python's hashlib takes its arguments (and its own constructors, for the fallback) is _hash_args';
+file_digest() is _file_digest's.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib as _stdlib_hashlib
 import inspect
-import io
 import operator
-import os
-import stat
-import sys
-import warnings
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from . import _afalg, _policy
@@ -25,6 +22,21 @@ from . import keyring as _keyring
 from ._afalg import drivers, procfs
 from ._algorithms import BY_NAME, ROWS, Algorithm
 from ._callable import as_builtin, make_builtin
+from ._hash_args import (
+    BLAKE2_DATA,
+    BLAKE2_DEFAULTS,
+    BLAKE2_KEYWORDS,
+    DATA,
+    STDLIB,
+    STDLIB_NEW,
+    STRING_ALIAS,
+    TREE_DEFAULTS,
+    UNSUPPORTED,
+    arguments,
+    blake2_signature,
+    signature,
+    stdlib,
+)
 from .keyring import KernelKey
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -35,9 +47,6 @@ ALGORITHMS: dict[str, Algorithm] = BY_NAME
 
 # Names hashlib.new() accepts through OpenSSL besides the canonical ones (matched after lower()).
 _ALIASES: dict[str, str] = {alias: row.name for row in ROWS for alias in row.aliases}
-
-# The named constructors hashlib has on every build; the rest of ALGORITHMS are reached through new().
-GUARANTEED: tuple[str, ...] = tuple(row.name for row in ROWS if row.guaranteed)
 
 _BLAKE2_KERNEL_SIZES: dict[str, tuple[int, ...]] = {row.name: row.kernel_sizes for row in ROWS if row.kernel_sizes}
 
@@ -172,17 +181,6 @@ class HASH(metaclass=_ImmutableType):
         raise TypeError(f"cannot pickle {type(self).__name__!r} object")
 
 
-# The stdlib's own constructors, captured at import: install() later puts ours into the hashlib module, and the
-# fallback must never call back into itself.
-_STDLIB: dict[str, Callable[..., Any]] = {name: getattr(_stdlib_hashlib, name) for name in GUARANTEED}
-_STDLIB_NEW: Callable[..., Any] = _stdlib_hashlib.new
-
-
-def _stdlib(name: str) -> Callable[..., Any]:
-    ctor = _STDLIB.get(name)
-    return ctor if ctor is not None else (lambda *a, **k: _STDLIB_NEW(name, *a, **k))
-
-
 def no_kernel_hash(name: str, digest_size: Optional[int] = None) -> str:
     """Why hash `name` (of `digest_size` bytes, for BLAKE2's sizes) is never the kernel's: its one sentence."""
     return f"the kernel has no AF_ALG hash for {name}" + (f" of {digest_size} bytes" if digest_size else "")
@@ -213,101 +211,23 @@ def _kernel_or_policy(
     return None
 
 
-# --- arguments, as the running Python's hashlib parses them ------------------------------------------------
-
-
-def _takes(constructor: Callable[..., Any], **kwargs: Any) -> bool:
-    try:
-        constructor(**kwargs)
-    except TypeError:
-        return False
-    return True
-
-
-# 3.14 renamed the constructors' data parameter to `data` and kept `string` as a keyword-only alias, and
-# hashlib.new became new(name, *args, **kwargs); blake2b/blake2s take `data` by keyword too (before:
-# positional-only). Debian's 3.13.5 has that surface as well (backported), so it is probed on the running
-# hashlib's own constructors, not read from the version. 3.15 warns about `string`.
-_STRING_ALIAS = _takes(_STDLIB["sha256"], data=b"")
-_DATA = "data" if _STRING_ALIAS else "string"
-_STRING_DEPRECATED = sys.version_info >= (3, 15)
-STRING_DEPRECATION = (
-    "the 'string' keyword parameter is deprecated since Python 3.15 and slated for removal in Python 3.19; "
-    "use the 'data' keyword parameter or pass the data to hash as a positional argument instead"
-)
-# hashlib's ValueError for a name it has no hash for (3.15: hashlib.h's HASHLIB_UNSUPPORTED_ALGORITHM).
-UNSUPPORTED = "unsupported hash algorithm " if sys.version_info >= (3, 15) else "unsupported hash type "
-_UNSET: Any = object()
-
-
-def _arguments(
-    original: Callable[..., Any],
-    first: Optional[str],
-    keywords: frozenset[str],
-    args: Any,
-    kwargs: dict[str, Any],
-    stacklevel: int = 3,
-) -> tuple[Any, dict[str, Any]]:
-    """(data, the other keyword arguments) of a constructor call, taken as the running Python's constructor
-    takes them: data positionally or by the name `first` (None: positional-only), on 3.14+ also as `string=`
-    (3.15: with its DeprecationWarning), plus the keyword-only `keywords`.
-
-    Any call the original refuses (too many positional arguments, an argument given by name and position, an
-    unknown keyword, both data= and string=) is handed to `original` itself with b"" in place of the data, so
-    the TypeError, its text and which of several faults it names are the original's (Argument Clinic's)."""
-    data = args[0] if args else _UNSET
-    string = _UNSET
-    rest: dict[str, Any] = {}
-    ok = len(args) <= 1
-    for key, value in kwargs.items():
-        if key == first:
-            ok = ok and not args
-            data = value
-        elif key == "string" and _STRING_ALIAS:
-            string = value
-        elif key in keywords:
-            rest[key] = value
-        else:
-            ok = False
-    if string is not _UNSET:
-        ok = ok and data is _UNSET
-        if ok:
-            if _STRING_DEPRECATED:  # attributed to the caller of the constructor (or of new())
-                warnings.warn(STRING_DEPRECATION, DeprecationWarning, stacklevel=stacklevel)
-            data = string
-    if not ok:
-        original(*(b"" for _ in args), **{k: b"" if k in (first, "string") else v for k, v in kwargs.items()})
-        raise TypeError(f"{getattr(original, '__name__', 'new')}() got an invalid combination of arguments")
-    return (b"" if data is _UNSET else data), rest
-
-
-def _signature(original: Optional[Callable[..., Any]], fallback: inspect.Signature) -> inspect.Signature:
-    """The original's signature (its Argument Clinic text signature), else `fallback`."""
-    try:
-        if original is not None:
-            return inspect.signature(original)
-    except (TypeError, ValueError):  # pragma: no cover - a build without text signatures
-        pass
-    return fallback
-
-
 def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
     alg = ALGORITHMS[name]
     # a non-buffer (None too) gets hashlib's TypeError ("object supporting the buffer API required")
     h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size, data=data)
     if h is None:
-        return _stdlib(name)(data, usedforsecurity=usedforsecurity)
+        return stdlib(name)(data, usedforsecurity=usedforsecurity)
     return h
 
 
 def _constructor(name: str) -> Callable[..., Any]:
-    original = _stdlib(name)
+    original = stdlib(name)
     keywords = frozenset({"usedforsecurity"})
 
     def constructor(*args: Any, **kwargs: Any) -> Any:
         if not kwargs and len(args) <= 1:
             return _make(name, args[0] if args else b"", True)
-        data, rest = _arguments(original, _DATA, keywords, args, kwargs)
+        data, rest = arguments(original, DATA, keywords, args, kwargs)
         return _make(name, data, rest.get("usedforsecurity", True))
 
     def reference(string: Buffer = b"", *, usedforsecurity: bool = True) -> None: ...
@@ -315,7 +235,7 @@ def _constructor(name: str) -> Callable[..., Any]:
     constructor.__name__ = constructor.__qualname__ = name
     # hashlib's own signature, version by version: (string=b'', *, usedforsecurity=True) up to 3.13,
     # (data=b'', *, usedforsecurity=True, string=None) from 3.14.
-    constructor.__signature__ = _signature(_STDLIB.get(name), inspect.signature(reference))  # type: ignore[attr-defined]
+    constructor.__signature__ = signature(STDLIB.get(name), inspect.signature(reference))  # type: ignore[attr-defined]
     constructor.__doc__ = f"Return a new {name} hash object computed by the kernel; optionally initialized with data."
     # A builtin-like callable, as hashlib's: it never binds as a method (`class H: digest = hashlib.sha256`).
     return make_builtin(constructor, "kcapi_hashlib")
@@ -342,7 +262,7 @@ def _blake2(
     except TypeError:
         key_view = None
     probe_key = bytes(key_view.nbytes) if key_view is not None and key_view.c_contiguous else key
-    _STDLIB[name](
+    STDLIB[name](
         digest_size=digest_size, key=probe_key, salt=salt,
         person=person, usedforsecurity=usedforsecurity, **tree,
     )  # fmt: skip
@@ -350,7 +270,7 @@ def _blake2(
     params = {k: bool(v) if k == "last_node" else operator.index(v) for k, v in tree.items()}
     kname = kernel_name(name, size)
     why_not = None
-    if memoryview(salt).nbytes or memoryview(person).nbytes or params != _TREE_DEFAULTS:
+    if memoryview(salt).nbytes or memoryview(person).nbytes or params != TREE_DEFAULTS:
         # crypto/blake2b_generic.c takes only a key (setkey) and a digest size (the algorithm name).
         why_not = f"the kernel's {name} takes no salt, person or tree parameters"
     elif kname is None:
@@ -359,7 +279,7 @@ def _blake2(
     kernel_key = key_view.tobytes() if key_view is not None and key_view.nbytes else None  # bytes, in C order
     h = _kernel_or_policy(name, kname, why_not, size, kernel_key, data)
     if h is None:
-        return _STDLIB[name](
+        return STDLIB[name](
             data, digest_size=digest_size, key=key, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
         )
     return h
@@ -378,13 +298,13 @@ def _blake2_keyring(
     """blake2b/blake2s keyed from the kernel keyring: the kernel's keyed blake2b-<bits> or an error under every
     policy (there are no key bytes for the userspace implementation). The other arguments are checked by the
     original constructor (with an empty key), for its errors."""
-    _STDLIB[name](
+    STDLIB[name](
         digest_size=digest_size, salt=salt, person=person, usedforsecurity=usedforsecurity, **tree
     )  # fmt: skip
     size = operator.index(digest_size)
     params = {k: bool(v) if k == "last_node" else operator.index(v) for k, v in tree.items()}
     kname = kernel_name(name, size)
-    if memoryview(salt).nbytes or memoryview(person).nbytes or params != _TREE_DEFAULTS:
+    if memoryview(salt).nbytes or memoryview(person).nbytes or params != TREE_DEFAULTS:
         _keyring.unsupported("hash", name, key, f"the kernel's {name} takes no salt, person or tree parameters")
     if kname is None:
         sizes = ", ".join(str(s) for s in _BLAKE2_KERNEL_SIZES.get(name, ())) or "none"
@@ -395,47 +315,10 @@ def _blake2_keyring(
     return h
 
 
-_TREE_DEFAULTS: dict[str, Any] = {
-    "fanout": 1,
-    "depth": 1,
-    "leaf_size": 0,
-    "node_offset": 0,
-    "node_depth": 0,
-    "inner_size": 0,
-    "last_node": False,
-}
-
-
-def _blake2_reference(
-    data: Buffer = b"",
-    /,
-    *,
-    digest_size: int = 64,
-    key: Buffer = b"",
-    salt: Buffer = b"",
-    person: Buffer = b"",
-    fanout: int = 1,
-    depth: int = 1,
-    leaf_size: int = 0,
-    node_offset: int = 0,
-    node_depth: int = 0,
-    inner_size: int = 0,
-    last_node: bool = False,
-    usedforsecurity: bool = True,
-) -> None: ...
-
-
-# blake2b/blake2s keyword arguments besides the data (defaults: _BLAKE2_DEFAULTS, _TREE_DEFAULTS, digest_size per
-# function). Up to 3.13 `data` is positional-only; from 3.14 it may be given by name (or as string=).
-_BLAKE2_KEYWORDS = frozenset(inspect.signature(_blake2_reference).parameters) - {"data"}
-_BLAKE2_DATA = "data" if _takes(_STDLIB["blake2b"], data=b"") else None  # see _STRING_ALIAS
-_BLAKE2_DEFAULTS: dict[str, Any] = {"key": b"", "salt": b"", "person": b"", "usedforsecurity": True}
-
-
 def _blake2_call(name: str, default_size: int, args: Any, kwargs: dict[str, Any]) -> Any:
-    data, rest = _arguments(_STDLIB[name], _BLAKE2_DATA, _BLAKE2_KEYWORDS, args, kwargs, stacklevel=4)
-    opts = {**_BLAKE2_DEFAULTS, **rest}
-    tree = {k: opts.get(k, v) for k, v in _TREE_DEFAULTS.items()}
+    data, rest = arguments(STDLIB[name], BLAKE2_DATA, BLAKE2_KEYWORDS, args, kwargs, stacklevel=4)
+    opts = {**BLAKE2_DEFAULTS, **rest}
+    tree = {k: opts.get(k, v) for k, v in TREE_DEFAULTS.items()}
     size = opts.get("digest_size", default_size)
     return _blake2(name, data, size, opts["key"], opts["salt"], opts["person"], tree, opts["usedforsecurity"])
 
@@ -452,15 +335,9 @@ def blake2s(*args: Any, **kwargs: Any) -> Any:
     return _blake2_call("blake2s", 32, args, kwargs)
 
 
-def _blake2_signature(name: str, digest_size: int) -> inspect.Signature:
-    ref = inspect.signature(_blake2_reference)
-    params = [p.replace(default=digest_size) if p.name == "digest_size" else p for p in ref.parameters.values()]
-    return _signature(_STDLIB[name], ref.replace(parameters=params))
-
-
 # hashlib's own signatures (3.14+: data by keyword too, and string=).
-blake2b.__wrapped__.__signature__ = _blake2_signature("blake2b", 64)  # type: ignore[attr-defined]
-blake2s.__wrapped__.__signature__ = _blake2_signature("blake2s", 32)  # type: ignore[attr-defined]
+blake2b.__wrapped__.__signature__ = blake2_signature("blake2b", 64)  # type: ignore[attr-defined]
+blake2s.__wrapped__.__signature__ = blake2_signature("blake2s", 32)  # type: ignore[attr-defined]
 
 blake2b.digest_size = 64  # type: ignore[attr-defined]  # hashlib.blake2b has these class attributes
 blake2b.block_size = 128  # type: ignore[attr-defined]
@@ -487,12 +364,12 @@ def _name_or_its_error(name: Any) -> Optional[str]:
         # hashlib's own error for a name that is no str (it differs between Python versions: "unhashable
         # type", "cannot hash writable memoryview object", "new() argument 'name' must be str, not int"):
         # hashlib.new() with such a name raises before it looks at any data.
-        _STDLIB_NEW(name)
+        STDLIB_NEW(name)
         raise TypeError("name must be a string")  # pragma: no cover - hashlib.new() refused it above
     return canonical_name(name)
 
 
-if _STRING_ALIAS:  # hashlib.new(name, *args, **kwargs), as the constructors take data= and string=
+if STRING_ALIAS:  # hashlib.new(name, *args, **kwargs), as the constructors take data= and string=
 
     @as_builtin("kcapi_hashlib")
     def new(name: str, *args: Any, **kwargs: Any) -> Any:
@@ -507,10 +384,10 @@ if _STRING_ALIAS:  # hashlib.new(name, *args, **kwargs), as the constructors tak
             return CONSTRUCTORS[canon](*args)
 
         def original(*a: Any, **k: Any) -> Any:  # hashlib.new's own errors (_hashlib.new's, or blake2b's)
-            return _STDLIB_NEW(name, *a, **k)
+            return STDLIB_NEW(name, *a, **k)
 
-        keywords = _BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
-        data, rest = _arguments(original, "data", keywords, args, kwargs)
+        keywords = BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
+        data, rest = arguments(original, "data", keywords, args, kwargs)
         return CONSTRUCTORS[canon](data, **rest)
 
 else:
@@ -528,10 +405,10 @@ else:
             return CONSTRUCTORS[canon](data)
 
         def original(*a: Any, **k: Any) -> Any:  # hashlib.new's own errors (it passes data positionally)
-            return _STDLIB_NEW(name, *a, **k)
+            return STDLIB_NEW(name, *a, **k)
 
-        keywords = _BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
-        data, rest = _arguments(original, None, keywords, (data,), kwargs)
+        keywords = BLAKE2_KEYWORDS if canon in ("blake2b", "blake2s") else frozenset({"usedforsecurity"})
+        data, rest = arguments(original, None, keywords, (data,), kwargs)
         return CONSTRUCTORS[canon](data, **rest)
 
 
@@ -626,17 +503,17 @@ def _new_with_driver(name: Any, args: Any, kwargs: dict[str, Any], first: Option
         raise ValueError(UNSUPPORTED + name)
 
     def original(*a: Any, **k: Any) -> Any:
-        return _STDLIB_NEW(name, *a, **k)
+        return STDLIB_NEW(name, *a, **k)
 
     blake2 = canon in ("blake2b", "blake2s")
-    keywords = _BLAKE2_KEYWORDS if blake2 else frozenset({"usedforsecurity"})
-    data, rest = _arguments(original, first, keywords, args, kwargs)
+    keywords = BLAKE2_KEYWORDS if blake2 else frozenset({"usedforsecurity"})
+    data, rest = arguments(original, first, keywords, args, kwargs)
     alg = ALGORITHMS[canon]
     size = alg.digest_size
     key: Optional[bytes] = None
     if blake2:
         extra = {k for k, v in rest.items() if k not in ("digest_size", "key", "usedforsecurity")
-                 and v != {**_BLAKE2_DEFAULTS, **_TREE_DEFAULTS}.get(k)}  # fmt: skip
+                 and v != {**BLAKE2_DEFAULTS, **TREE_DEFAULTS}.get(k)}  # fmt: skip
         if extra:
             raise ValueError(
                 f"driver= takes digest_size and key only: the kernel's {canon} has no {', '.join(sorted(extra))}"
@@ -656,11 +533,11 @@ def _beyond_the_table(name: str, args: Any, kwargs: dict[str, Any]) -> Any:
     kernel algorithm for: the policy decides (strict: hashlib's "unsupported hash type NAME", with the reason).
     A name hashlib refuses too is refused with its error."""
     try:
-        _STDLIB_NEW(name)  # no data: only whether the original accepts the name
+        STDLIB_NEW(name)  # no data: only whether the original accepts the name
     except ValueError:
         raise ValueError(UNSUPPORTED + name) from None
     _policy.unavailable("hash", name, f"kcapi_hashlib has no kernel algorithm for {name!r} (only OpenSSL has it)")
-    return _STDLIB_NEW(name, *args, **kwargs)
+    return STDLIB_NEW(name, *args, **kwargs)
 
 
 # --- availability ---------------------------------------------------------------------------------------
@@ -676,79 +553,3 @@ def algorithms_available() -> frozenset[str]:
             name for name, alg in ALGORITHMS.items() if alg.kernel and _afalg.probe("hash", alg.kernel) is None
         )
     return _available
-
-
-# --- file_digest ----------------------------------------------------------------------------------------
-
-_SPLICE_MIN = 1 << 18  # below this, read() is as cheap as setting up a pipe
-
-
-@as_builtin("kcapi_hashlib")
-def file_digest(fileobj: Any, digest: Any, /, *, _bufsize: int = 2**18) -> Any:
-    """Hash the contents of a file-like object. Returns a digest object.
-
-    *fileobj* must be a file-like object opened for reading in binary mode. It accepts file objects from
-    open(), io.BytesIO(), and SocketIO objects. For regular files the data goes file -> pipe -> kernel by
-    splice(2), never through Python.
-
-    *digest* must either be a hash algorithm name as a *str*, a hash constructor, or a callable that
-    returns a hash object.
-    """
-    digestobj = new(digest) if isinstance(digest, str) else digest()
-
-    if hasattr(fileobj, "getbuffer"):
-        # io.BytesIO object, use zero-copy buffer
-        digestobj.update(fileobj.getbuffer())
-        return digestobj
-
-    # Only binary files implement readinto().
-    if not (hasattr(fileobj, "readinto") and hasattr(fileobj, "readable") and fileobj.readable()):
-        raise ValueError(f"'{fileobj!r}' is not a file-like object in binary reading mode.")
-
-    if isinstance(digestobj, HASH):
-        _splice_rest(fileobj, digestobj)
-
-    # binary file, socket.SocketIO object; also what splice left (nothing, or all where it was refused)
-    buf = bytearray(_bufsize)  # Reusable buffer to reduce allocations.
-    view = memoryview(buf)
-    while True:
-        size = fileobj.readinto(buf)
-        if size is None:
-            # A non-blocking file with nothing to read now. 3.14's hashlib raises this; 3.10-3.13's
-            # hashes view[:None], the whole buffer, and loops forever: a wrong answer and a hang, never mirrored.
-            raise BlockingIOError("I/O operation would block.")
-        if size == 0:
-            break  # EOF
-        digestobj.update(view[:size])
-
-    return digestobj
-
-
-def _reads_its_descriptor(fileobj: Any) -> bool:
-    """Whether reading fileobj reads its fileno() as it is: an io.FileIO, or an io.BufferedReader/BufferedRandom
-    over one (what open(path, "rb") and "r+b" give). Exact types only: a subclass may override read. Anything
-    else with a fileno() need not be that file's bytes: gzip/bz2/lzma readers answer the compressed file's
-    descriptor, wrappers may transform. Those are read through readinto(), as hashlib.file_digest reads all."""
-    if type(fileobj) is io.FileIO:
-        return True
-    return type(fileobj) in (io.BufferedReader, io.BufferedRandom) and type(fileobj.raw) is io.FileIO
-
-
-def _splice_rest(fileobj: Any, h: HASH) -> None:
-    """Splice a regular file from its logical position to its end into h, then seek fileobj to the end."""
-    if not _reads_its_descriptor(fileobj):
-        return
-    try:
-        fd = fileobj.fileno()
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return
-        pos = fileobj.tell()  # the logical position: a BufferedReader may have read ahead
-    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-        return
-    count = st.st_size - pos
-    if count < _SPLICE_MIN:
-        return
-    done = h._splice_file(fd, pos, count)
-    if done:
-        fileobj.seek(pos + done)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional, Union
 
-from . import _afalg, _hashes, _policy
+from . import _afalg, _hash_args, _hashes, _policy
 from ._afalg import keyed as _keyed
 from ._callable import as_builtin
 from .hmac import kernel_tfm
@@ -112,14 +112,14 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     alg = _hashes.ALGORITHMS.get(name) if name is not None else None
     if name is None or alg is None or alg.digest_size == 0:
         if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
-            raise _UnsupportedDigestmodError(_hashes.UNSUPPORTED + hash_name)
+            raise _UnsupportedDigestmodError(_hash_args.UNSUPPORTED + hash_name)
         # The original's error type for a name it cannot use (UnsupportedDigestmodError; ValueError for an XOF
         # or on 3.9): asked with empty inputs, it raises before any work. The text is hashlib's wording, not
         # OpenSSL's, which depends on its build ("[digital envelope routines] unsupported", "no reason supplied").
         try:
             _stdlib_pbkdf2_hmac(hash_name, b"", b"", 1, 1)
         except ValueError as e:
-            raise type(e)(_hashes.UNSUPPORTED + hash_name) from None
+            raise type(e)(_hash_args.UNSUPPORTED + hash_name) from None
         _policy.unavailable("hash", hash_name, _hashes.no_kernel_hash(hash_name))
         return _stdlib_pbkdf2_hmac(hash_name, pw, sa, iterations, dklen)
     if iterations < 1:
@@ -144,5 +144,5 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
         reason = _afalg.probe("hash", f"hmac({alg.kernel})") or reason
     _policy.unavailable("hash", name, reason)
     if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
-        raise _UnsupportedDigestmodError(_hashes.UNSUPPORTED + hash_name)
+        raise _UnsupportedDigestmodError(_hash_args.UNSUPPORTED + hash_name)
     return _stdlib_pbkdf2_hmac(name, pw, sa, iterations, size)

@@ -30,7 +30,7 @@ import warnings as _warnings
 from types import BuiltinFunctionType, ModuleType
 from typing import Any, Callable, Optional, Union
 
-from . import _afalg, _hashes, _policy
+from . import _afalg, _hash_args, _hashes, _policy
 from . import keyring as _keyring
 from ._afalg import keyed as _keyed
 from ._algorithms import ROWS
@@ -218,7 +218,7 @@ def _stdlib_digestmod(name: str, digestmod: Any) -> Any:
     """What to give the stdlib's hmac for digestmod: the stdlib's own constructor in place of ours."""
     if isinstance(digestmod, str) or _OURS.get(digestmod) is None:
         return digestmod
-    return _hashes._stdlib(name)
+    return _hash_args.stdlib(name)
 
 
 def _c_path(digest: Any) -> bool:
