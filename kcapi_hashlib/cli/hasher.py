@@ -13,8 +13,8 @@ quirks are kept, checked against the real tool built from libkcapi's source (com
   "HEX *NAME" stops the check with "Invalid checkfile format" (status 1); a line without a blank is skipped;
   trailing bytes that are not printable ASCII are cut off every line (kcapi-hasher never calls setlocale);
 - BSD-style lines (--tag output) never verify in 1.4.0: their hex length is counted one too long;
-- options are parsed by glibc's getopt_long, ported below with its permutation and its messages, including
-  the -n pre-scan's side effect (`-uq` as the first argument loses its -u).
+- options are parsed by glibc's getopt_long (ported in cli/gnu_getopt.py) with its permutation and its messages,
+  including the -n pre-scan's side effect (`-uq` as the first argument loses its -u).
 
 Not kept: -S/-L (the HMAC of this binary / of libkcapi.so: neither exists here) and the FIPS self-test of
 kcapi-hasher's own .hmac file when /proc/sys/crypto/fips_enabled is 1.
@@ -26,8 +26,10 @@ import errno
 import os
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Callable, Optional, Union
+
+from .gnu_getopt import Getopt, LongOpt
 
 FIPSCHECK_KEY = b"orboDeJITITejsirpADONivirpUkvarP"  # libfipscheck's
 HMACCALC_KEY = b"FIPS-FTW-RHT2009"  # hmaccalc's
@@ -67,164 +69,25 @@ def lookup(name: str) -> Optional[str]:
     return next((n for n in NAMES if name.startswith(n)), None)
 
 
-# --- glibc's getopt_long (posix/getopt.c, PERMUTE ordering), ported for its exact behaviour and messages -------
+# --- options: kcapi-hasher's tables for gnu_getopt.Getopt ---------------------------------------------------
 
 
-@dataclass
-class _LongOpt:
-    name: str
-    has_arg: int
-    val: str  # "" for the ones kcapi-hasher handles by index (val 0)
-
-
-@dataclass
-class _Getopt:
-    argv: list[str]  # permuted in place, as glibc does
-    prog: str  # argv[0], as glibc's messages show it
-    errors: bool = True  # opterr
-    optind: int = 1
-    optarg: Optional[str] = None
-    longind: int = -1
-    nextchar: Optional[str] = None  # the rest of the element being scanned ("" once used up)
-    first_nonopt: int = 1
-    # _getopt_initialize(): POSIXLY_CORRECT in the environment is REQUIRE_ORDER (the first operand ends the
-    # options), else PERMUTE (options anywhere, operands moved after them)
-    permute: bool = field(default_factory=lambda: "POSIXLY_CORRECT" not in os.environ)
-    last_nonopt: int = 1
-    messages: list[str] = field(default_factory=list)
-
-    def _error(self, text: str) -> None:
-        if self.errors:
-            _stderr(f"{self.prog}: {text}\n")
-
-    def _exchange(self) -> None:
-        # exchange(): the non-options [first_nonopt, last_nonopt) go after the options [last_nonopt, optind)
-        a, b, c = self.first_nonopt, self.last_nonopt, self.optind
-        self.argv[a:c] = self.argv[b:c] + self.argv[a:b]
-        self.first_nonopt += c - b
-        self.last_nonopt = c
-
-    def _nonoption(self) -> bool:
-        arg = self.argv[self.optind]
-        return not arg.startswith("-") or arg == "-"
-
-    def next(self, shortopts: str, longopts: list[_LongOpt]) -> Optional[str]:
-        """One getopt_long() call: an option letter, "" for a val-0 long option (longind says which), "?" for
-        an error (already reported), None when the options are done (optind: the first operand)."""
-        argc = len(self.argv)
-        self.optarg = None
-        if not self.nextchar:
-            self.last_nonopt = min(self.last_nonopt, self.optind)
-            self.first_nonopt = min(self.first_nonopt, self.optind)
-            if self.permute:
-                if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
-                    self._exchange()
-                elif self.last_nonopt != self.optind:
-                    self.first_nonopt = self.optind
-                while self.optind < argc and self._nonoption():
-                    self.optind += 1
-                self.last_nonopt = self.optind
-            if self.optind != argc and self.argv[self.optind] == "--":
-                self.optind += 1
-                if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
-                    self._exchange()
-                elif self.first_nonopt == self.last_nonopt:
-                    self.first_nonopt = self.optind
-                self.last_nonopt = argc
-                self.optind = argc
-            if self.optind == argc:
-                if self.first_nonopt != self.last_nonopt:
-                    self.optind = self.first_nonopt
-                return None
-            if self._nonoption():  # only under REQUIRE_ORDER: PERMUTE has skipped them all
-                return None
-            arg = self.argv[self.optind]
-            if arg.startswith("--"):
-                self.nextchar = arg[2:]
-                return self._long(longopts)
-            self.nextchar = arg[1:]
-        c, self.nextchar = self.nextchar[0], self.nextchar[1:]
-        if not self.nextchar:
-            self.optind += 1
-        pos = shortopts.find(c)
-        if pos < 0 or c in ":;":
-            self._error(f"invalid option -- '{c}'")
-            return "?"
-        if shortopts[pos + 1 : pos + 2] == ":":
-            if self.nextchar:
-                self.optarg = self.nextchar
-                self.optind += 1
-            elif self.optind == argc:
-                self._error(f"option requires an argument -- '{c}'")
-                c = "?"
-            else:
-                self.optarg = self.argv[self.optind]
-                self.optind += 1
-            self.nextchar = None
-        return c
-
-    def _long(self, longopts: list[_LongOpt]) -> str:
-        text = self.nextchar or ""
-        name, eq, value = text.partition("=")
-        found = next((i for i, o in enumerate(longopts) if o.name == name), None)
-        if found is None:
-            ambiguous: list[int] = []
-            for i, o in enumerate(longopts):
-                if not o.name.startswith(name):
-                    continue
-                if found is None:
-                    found = i
-                    continue
-                first = longopts[found]
-                if (first.has_arg, first.val) != (o.has_arg, o.val):
-                    ambiguous = ambiguous or [found]
-                    ambiguous.append(i)
-            if ambiguous:
-                names = "".join(f" '--{longopts[i].name}'" for i in ambiguous)
-                self._error(f"option '--{text}' is ambiguous; possibilities:{names}")
-                self.nextchar = ""
-                self.optind += 1
-                return "?"
-        if found is None:
-            self._error(f"unrecognized option '--{text}'")
-            self.nextchar = None
-            self.optind += 1
-            return "?"
-        opt = longopts[found]
-        self.optind += 1
-        self.nextchar = None
-        if eq:
-            if not opt.has_arg:
-                self._error(f"option '--{opt.name}' doesn't allow an argument")
-                return "?"
-            self.optarg = value
-        elif opt.has_arg:
-            if self.optind < len(self.argv):
-                self.optarg = self.argv[self.optind]
-                self.optind += 1
-            else:
-                self._error(f"option '--{opt.name}' requires an argument")
-                return "?"
-        self.longind = found
-        return opt.val
-
-
-_NAME_OPTS = [_LongOpt("name", 1, "n")]
+_NAME_OPTS = [LongOpt("name", 1, "n")]
 _SHORT = "c:uh:t:SLqk:K:vbd:Pz"
 _LONG = [
-    _LongOpt("help", 0, ""),
-    _LongOpt("tag", 0, ""),
-    _LongOpt("quiet", 0, ""),
-    _LongOpt("check", 1, "c"),
-    _LongOpt("unkeyed", 0, "u"),
-    _LongOpt("hash", 1, "h"),
-    _LongOpt("truncate", 1, "t"),
-    _LongOpt("self-sum", 0, "S"),
-    _LongOpt("self-sum-lib", 0, "L"),
-    _LongOpt("status", 0, "q"),
-    _LongOpt("key-file", 1, "k"),
-    _LongOpt("key", 1, "K"),
-    _LongOpt("version", 0, "v"),
+    LongOpt("help", 0, ""),
+    LongOpt("tag", 0, ""),
+    LongOpt("quiet", 0, ""),
+    LongOpt("check", 1, "c"),
+    LongOpt("unkeyed", 0, "u"),
+    LongOpt("hash", 1, "h"),
+    LongOpt("truncate", 1, "t"),
+    LongOpt("self-sum", 0, "S"),
+    LongOpt("self-sum-lib", 0, "L"),
+    LongOpt("status", 0, "q"),
+    LongOpt("key-file", 1, "k"),
+    LongOpt("key", 1, "K"),
+    LongOpt("version", 0, "v"),
 ]
 
 
@@ -630,7 +493,7 @@ def _main(argv: list[str]) -> int:
     argv = list(argv)
     argv0 = argv[0]
     basen = _basename(argv0)
-    g = _Getopt(argv, argv0, errors=False)
+    g = Getopt(argv, argv0, _stderr, errors=False)
     if g.next("n:", _NAME_OPTS) == "n" and g.optarg is not None:
         basen = g.optarg
     else:
