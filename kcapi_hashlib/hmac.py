@@ -159,7 +159,7 @@ def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.T
         return None
 
 
-def _kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashes.HASH]:
+def kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashes.HASH]:
     """The kernel's keyed hmac(<name>) object for a validated key buffer, or None (digestmod not the kernel's)."""
     if name is None:
         return None
@@ -188,7 +188,7 @@ def _keyring_tfm(key: KernelKey, digestmod: Any) -> tuple[str, _afalg.Tfm]:
     return name, _keyring.kernel_tfm(key, "hash", f"hmac({alg.kernel})", "hash", name)
 
 
-def _keyring_hmac(key: KernelKey, digestmod: Any) -> _hashes.HASH:
+def keyring_hmac(key: KernelKey, digestmod: Any) -> _hashes.HASH:
     name, tfm = _keyring_tfm(key, digestmod)
     alg = _hashes.ALGORITHMS[name]
     return _hashes.HASH._create(f"hmac-{name}", alg.digest_size, alg.block_size, tfm)
@@ -340,14 +340,14 @@ class HMAC:
             h = _stdlib_hmac.new(key, msg, _stdlib_digestmod(name, digestmod))  # type: ignore[arg-type]
             msg = None
         else:
-            h = _kernel_hmac(name, _buffer(key))
+            h = kernel_hmac(name, _buffer(key))
         if h is None:
             raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
         self._adopt(h, msg, digestmod)
 
     def _init_keyring(self, key: KernelKey, msg: Optional[Buffer], digestmod: Any) -> None:
         """The kernel's hmac(<hash>) keyed from the kernel keyring (no RFC 2104 fallback: no bytes to run it on)."""
-        self._adopt(_keyring_hmac(key, digestmod), msg, digestmod)
+        self._adopt(keyring_hmac(key, digestmod), msg, digestmod)
 
     def _adopt(self, h: Any, msg: Optional[Buffer], digestmod: Any) -> None:
         """Make `h` (a kernel or stdlib HMAC object) this object's state, then feed it msg."""

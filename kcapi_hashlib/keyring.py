@@ -34,9 +34,9 @@ import errno
 from typing import Any, NoReturn, Optional, Union, final
 
 from . import _afalg, _policy
+from ._afalg import KeyringError
 from ._afalg import keyed as _keyed
 from ._afalg import keyring as _kr
-from ._afalg.keyring import KeyringError
 
 Buffer = Union[bytes, bytearray, memoryview]
 

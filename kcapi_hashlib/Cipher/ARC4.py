@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Union
 
-from .._afalg import AlgUnavailable
-from .._afalg.skcipher import Stream
+from .._afalg import AlgUnavailable, Stream
 from .._callable import as_builtin
 from . import real_module
 from ._common import Stateful, c_buffer, finish, key_bytes, new_output, pycryptodome_fallback

@@ -19,9 +19,8 @@ import functools
 import struct
 from typing import Any, Optional
 
-from .._afalg import KernelError
+from .._afalg import KernelError, mac_stream
 from .._afalg import core as _core
-from .._afalg.hash import mac_stream
 from .._callable import as_builtin
 from ._aead import AeadCipher, Buffer, Mac, Native, PaddedHashMac, c_buffer, is_buffer
 from ._common import c_buffer as flat

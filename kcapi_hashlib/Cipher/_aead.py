@@ -27,10 +27,9 @@ from __future__ import annotations
 from hmac import compare_digest
 from typing import Any, Callable, Optional, Union, overload
 
-from .._afalg import AlgUnavailable, KernelError
+from .._afalg import AlgUnavailable, HashStream, KernelError
 from .._afalg import aead as _k
 from .._afalg import skcipher as _sk
-from .._afalg.hash import HashStream
 from . import _keystream
 from ._common import MessageTooLongError, Stateful, finish, io_views, nbytes, new_output, too_long
 from ._common import c_buffer as flat

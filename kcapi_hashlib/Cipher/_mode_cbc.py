@@ -10,8 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Optional
 
-from .._afalg import Tfm
-from .._afalg.skcipher import max_message
+from .._afalg import Tfm, max_message
 from ._common import Buffer, OneWay, Writable, c_buffer, io_views, kernel, pop_iv, run_blocks
 from ._state_machine import Method
 

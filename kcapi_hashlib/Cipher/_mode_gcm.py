@@ -19,11 +19,9 @@ import struct
 from typing import Any, Optional, cast
 
 from .. import keyring as _keyring
-from .._afalg import KernelError
+from .._afalg import HashStream, KernelError, Serial
 from .._afalg import core as _core
 from .._afalg import keyed as _keyed
-from .._afalg.hash import HashStream
-from .._afalg.keyring import Serial
 from ..keyring import KernelKey
 from ._aead import (
     Buffer,

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 from .. import _hashes
 from .._algorithms import ROWS
 from .._callable import as_builtin
-from ..hmac import _kernel_hmac, _keyring_hmac, compare_digest, identify
+from ..hmac import compare_digest, identify, kernel_hmac, keyring_hmac
 from ..keyring import KernelKey
 from ._base import check_data, unhexlify_tag
 
@@ -126,7 +126,7 @@ class HMAC:
 
         if isinstance(key, KernelKey):
             # A kernel keyring key: the kernel's hmac(<hash>) or nothing (no bytes for RFC 2104 in userspace).
-            self._mac = _keyring_hmac(key, digestmod)
+            self._mac = keyring_hmac(key, digestmod)
             self._sealed_by_digest = self._seals(identify(digestmod), digestmod)
             self._digested = False
             check_data(msg)
@@ -149,7 +149,7 @@ class HMAC:
             raise TypeError(f"Object type {type(key)} cannot be passed to C code")
 
         name = identify(digestmod)
-        mac: Any = _kernel_hmac(name, key)
+        mac: Any = kernel_hmac(name, key)
         if mac is None:
             mac = _RFC2104(bytes(key), _Ours(name) if name is not None else digestmod)
         self._mac = mac

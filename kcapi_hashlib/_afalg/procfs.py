@@ -67,7 +67,7 @@ def blocks(text: Optional[str] = None) -> list[dict[str, str]]:
     return found
 
 
-def _priority(block: dict[str, str]) -> int:
+def block_priority(block: dict[str, str]) -> int:
     try:
         return int(block.get("priority", "0"))
     except ValueError:
@@ -85,7 +85,7 @@ def parse(text: Optional[str] = None) -> list[Implementation]:
             name=b.get("name", ""),
             driver=b.get("driver", ""),
             module=b.get("module", ""),
-            priority=_priority(b),
+            priority=block_priority(b),
             selftest=b.get("selftest", "unknown"),
             internal=b.get("internal", "no") == "yes",
             type=b.get("type", ""),

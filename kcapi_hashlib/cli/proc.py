@@ -36,4 +36,4 @@ def crypto_entry(blocks: list[dict[str, str]], alg_type: str, name: str) -> Opti
     pool = typed or candidates
     if not pool:
         return None
-    return max(pool, key=lambda b: (b.get("selftest", "passed") == "passed", procfs._priority(b)))
+    return max(pool, key=lambda b: (b.get("selftest", "passed") == "passed", procfs.block_priority(b)))
