@@ -105,9 +105,7 @@ def __getattr__(name: str) -> "Any":
         value = import_module(f"{__name__}._hashes").CONSTRUCTORS[name]
     elif name in ("algorithms_available", "algorithms_guaranteed"):
         # Probed on each look (not stored): the first look binds each algorithm once.
-        available = set(import_module(f"{__name__}._hashes").algorithms_available())
-        guaranteed = import_module(f"{__name__}._hash_args").GUARANTEED
-        return available if name == "algorithms_available" else available & set(guaranteed)
+        return import_module(f"{__name__}._hashes").algorithm_names(name)
     elif name in _SUBMODULES:
         # `import kcapi_hashlib; kcapi_hashlib.hmac.new(...)` worked when the package imported these eagerly.
         value = import_module(f"{__name__}.{name}")

@@ -27,6 +27,7 @@ from ._hash_args import (
     BLAKE2_DEFAULTS,
     BLAKE2_KEYWORDS,
     DATA,
+    GUARANTEED,
     STDLIB,
     STDLIB_NEW,
     STRING_ALIAS,
@@ -553,3 +554,10 @@ def algorithms_available() -> frozenset[str]:
             name for name, alg in ALGORITHMS.items() if alg.kernel and _afalg.probe("hash", alg.kernel) is None
         )
     return _available
+
+
+def algorithm_names(name: str) -> set[str]:
+    """kcapi_hashlib.algorithms_available (name "algorithms_available") or .algorithms_guaranteed (any other
+    name): a new set on each look, as hashlib's (the package's __getattr__ and install()'s hashlib.__getattr__)."""
+    available = set(algorithms_available())
+    return available if name == "algorithms_available" else available & set(GUARANTEED)

@@ -141,9 +141,9 @@ def _hashlib_getattr(name: str) -> Any:
     """hashlib.__getattr__ while installed: kcapi_hashlib's algorithms_available/algorithms_guaranteed, computed
     when asked for (each look probes, as kcapi_hashlib's own do)."""
     if name in _LAZY_SETS:
-        import kcapi_hashlib
+        from ._hashes import algorithm_names  # not from the package, whose __getattr__ loads this module
 
-        return getattr(kcapi_hashlib, name)
+        return algorithm_names(name)
     raise AttributeError(f"module 'hashlib' has no attribute {name!r}")
 
 

@@ -21,8 +21,7 @@ from typing import Any, Union
 
 from .._afalg import AlgUnavailable, Stream
 from .._callable import as_builtin
-from . import real_module
-from ._common import Stateful, c_buffer, finish, key_bytes, new_output, pycryptodome_fallback
+from ._common import Stateful, c_buffer, finish, key_bytes, new_output, pycryptodome_fallback, real_module
 from ._legacy import check_length
 
 Buffer = Union[bytes, bytearray, memoryview]

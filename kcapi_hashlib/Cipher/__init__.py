@@ -17,11 +17,17 @@ or pycryptodomex 3.x alone (Cryptodome): fallbacks import from that one (real_mo
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from types import ModuleType
 from typing import Any, Optional
 
-from ._common import InterruptedCipherError, MessageTooLongError, Unavailable, pycryptodome_fallback
+from ._common import (
+    InterruptedCipherError,
+    MessageTooLongError,
+    Unavailable,
+    pycryptodome_fallback,
+    real_module,
+    real_package,
+)
 
 MODE_ECB = 1
 MODE_CBC = 2
@@ -132,34 +138,6 @@ def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[st
 
             return _create_xts_cipher(factory, **kwargs)
     return None
-
-
-_real_package: list[Optional[str]] = []
-
-
-def real_package() -> Optional[str]:
-    """'Crypto' if pycryptodome is installed, else 'Cryptodome' if pycryptodomex is, else None (looked up once,
-    without importing either)."""
-    if not _real_package:
-        found = None
-        for name in ("Crypto", "Cryptodome"):
-            try:
-                if importlib.util.find_spec(name) is not None:
-                    found = name
-                    break
-            except (ImportError, ValueError):
-                continue
-        _real_package.append(found)
-    return _real_package[0]
-
-
-def real_module(name: str) -> str:
-    """PyCryptodome's module `name` ("Crypto.Cipher.AES") in the installed distribution: "Cryptodome.Cipher.AES"
-    where only pycryptodomex is installed."""
-    package = real_package()
-    if package is not None and name.startswith("Crypto."):
-        return package + name[len("Crypto") :]
-    return name
 
 
 def _installed_version() -> Optional[tuple[int, int]]:

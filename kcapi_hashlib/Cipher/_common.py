@@ -6,6 +6,7 @@ No socket is touched here: kernel work goes through kcapi_hashlib._afalg.skciphe
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
@@ -206,16 +207,43 @@ def kernel(name: str, key: Buffer, what: str) -> Tfm:
         raise Unavailable(what, e) from None
 
 
+# --- which PyCryptodome (kcapi_hashlib.Cipher re-exports these) ----------------------------------------------
+
+
+_real_package: list[Optional[str]] = []
+
+
+def real_package() -> Optional[str]:
+    """'Crypto' if pycryptodome is installed, else 'Cryptodome' if pycryptodomex is, else None (looked up once,
+    without importing either)."""
+    if not _real_package:
+        found = None
+        for name in ("Crypto", "Cryptodome"):
+            try:
+                if importlib.util.find_spec(name) is not None:
+                    found = name
+                    break
+            except (ImportError, ValueError):
+                continue
+        _real_package.append(found)
+    return _real_package[0]
+
+
+def real_module(name: str) -> str:
+    """PyCryptodome's module `name` ("Crypto.Cipher.AES") in the installed distribution: "Cryptodome.Cipher.AES"
+    where only pycryptodomex is installed."""
+    package = real_package()
+    if package is not None and name.startswith("Crypto."):
+        return package + name[len("Crypto") :]
+    return name
+
+
 def pycryptodome_fallback(what: str, reason: object, module: str, make: Callable[[Any], Any]) -> Any:
     """The policy for a cipher the kernel cannot serve: raise under strict (UnsupportedAlgorithm, a ValueError,
     carrying the reason); under fallback count it and return make(PyCryptodome's `module`)."""
     _policy.unavailable("cipher", what, reason)
-    from . import real_module  # "Cryptodome.Cipher.X" where only pycryptodomex is installed
-
-    module = real_module(module)
+    module = real_module(module)  # "Cryptodome.Cipher.X" where only pycryptodomex is installed
     try:
-        import importlib
-
         real = importlib.import_module(module)
     except ImportError:
         raise _policy.UnsupportedAlgorithm(
@@ -257,8 +285,6 @@ def c_backend() -> str:
     backend = getattr(raw, "backend", None)
     if backend in ("cffi", "ctypes"):
         return str(backend)
-    import importlib.util
-
     return "cffi" if importlib.util.find_spec("cffi") is not None else "ctypes"
 
 
