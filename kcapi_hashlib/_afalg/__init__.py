@@ -4,7 +4,8 @@ The rest of kcapi_hashlib comes in through here only: it imports what __all__ li
 one of its submodules (compat_tests/test_import_graph.py checks it). The submodules that callers use as a whole are
 listed as module objects: their hot paths call through the module attribute (core.exchange, skcipher's and aead's
 functions), one global lookup and one attribute lookup, as before. Importing core already loads accounting, errors,
-files, keyring, procfs and restrict, so those are bound here; aead, drivers, keyed, rng, skcipher and uring (and the
+files, keyring, procfs and restrict, so those are bound here (and lifecycle, which registers the fork and exit
+handlers: not for callers); aead, drivers, keyed, rng, skcipher and uring (and the
 names taken from them) load on first use (PEP 562 __getattr__ below), as they did when callers imported them
 directly: importing this package loads no more than it did.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import accounting, core, files, hash, keyring, procfs, restrict
+from . import lifecycle as lifecycle  # registers the fork and exit handlers (see its docstring)
 from .core import (
     AF_ALG,
     AlgUnavailable,

@@ -7,17 +7,16 @@ Public modules never touch sockets; they call the small API below. The shape of 
     op, _ = tfm.accept()                                            # an operation socket
     op.sendmsg(...); op.recv(...)                                   # the work
 
-This package splits that work the way the kernel does: core (crypto/af_alg.c: sockets, keys, fork), hash
+This package splits that work the way the kernel does: core (crypto/af_alg.c: sockets, keys, fork hooks), hash
 (crypto/algif_hash.c), skcipher, aead and rng (crypto/algif_*.c); errors says what each refusal means (core
 re-exports its names), procfs and restrict read /proc/crypto and af_alg_restrict, drivers binds by driver
-name. Kernel behaviour relied on is cited by the kernel function that has it; docs/kernel-notes.md collects these
-facts by kernel file.
+name, lifecycle runs the fork hooks and lets go of every tfm at exit. Kernel behaviour relied on is cited by the
+kernel function that has it; docs/kernel-notes.md collects these facts by kernel file.
 """
 
 from __future__ import annotations
 
 import _socket
-import atexit
 import collections
 import errno
 import functools
@@ -546,46 +545,22 @@ def exchange(op: OpSocket, data: Buffer, size: int, alg: Tfm) -> bytes:
 
 # --- fork -----------------------------------------------------------------------------------------------
 # After fork, parent and child share every kernel object (docs/kernel-notes.md#fork). Each op-socket owner (hash
-# streams, caches) registers hooks here. A hook may be
+# streams, caches) registers hooks here; lifecycle.py runs them around os.fork(). A hook may be
 # cut short by an exception from a signal handler (os.register_at_fork reports and ignores it): each hook is
 # written so that what it did is undone by its after-fork twins whatever point it reached.
 
-_fork_hooks: list[tuple[Callable[[], None], Callable[[], None], Callable[[], None]]] = []
-_child_hooks: list[Callable[[], None]] = []
+fork_hooks: list[tuple[Callable[[], None], Callable[[], None], Callable[[], None]]] = []
+child_hooks: list[Callable[[], None]] = []
 
 
 def on_fork(before: Callable[[], None], parent: Callable[[], None], child: Callable[[], None]) -> None:
     """Run before/parent/child around os.fork() (in registration order; parent and child reversed)."""
-    _fork_hooks.append((before, parent, child))
+    fork_hooks.append((before, parent, child))
 
 
 def at_fork_in_child(hook: Callable[[], None]) -> None:
     """Run hook in a forked child (used to empty keyed-tfm caches)."""
-    _child_hooks.append(hook)
-
-
-def _before_fork() -> None:
-    for before, _, _ in _fork_hooks:
-        before()
-
-
-def _after_fork_parent() -> None:
-    for _, parent, _ in reversed(_fork_hooks):
-        parent()
-
-
-def _after_fork_child() -> None:
-    for _, _, child in reversed(_fork_hooks):
-        child()
-    # Idle pooled op sockets are shared with the parent: the child must never use them.
-    for t in live_tfms():
-        t.drop_idle()
-    for hook in _child_hooks:
-        hook()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
+    child_hooks.append(hook)
 
 
 def close_all() -> None:
@@ -593,44 +568,3 @@ def close_all() -> None:
     _tfm_cache.clear()
     for t in live_tfms():
         t.close()
-
-
-def _forget_at_exit() -> None:
-    """At the main interpreter's exit, let go of every cached tfm and pooled op socket without close(); at a
-    subinterpreter's exit, close them.
-
-    The kernel releases a process's descriptors when it exits; closing each one first is a syscall per
-    tfm spent for nothing (the keyed caches hold dozens), and leaving them to garbage collection during
-    teardown would close them one by one too. Detaching drops Python's ownership (no ResourceWarning).
-    A subinterpreter's exit (its atexit callbacks run when it is closed) is not the process's: detaching there
-    would leave its sockets, keyed transforms' keys included, in the kernel for the life of the process.
-
-    Which interpreter: get_current() against get_main() of _interpreters (3.13+; 3.12: _xxsubinterpreters), the
-    C module concurrent.interpreters (PEP 734) wraps with the same two calls. Not the public module itself:
-    importing it loads its queue and pickling machinery, 0.56 s at every exit under user-mode-linux. Where
-    neither module exists, no subinterpreter can be made from Python: the main one. If the check fails, close:
-    always correct, only slower.
-    """
-    main = True
-    try:
-        try:
-            import _interpreters as interps  # type: ignore[import-not-found]
-        except ImportError:
-            import _xxsubinterpreters as interps  # type: ignore[import-not-found]
-        current, first = interps.get_current(), interps.get_main()
-        # 3.13+: (id, whence) tuples; 3.12: InterpreterID objects (int-like)
-        main = int(current[0] if isinstance(current, tuple) else current) == int(
-            first[0] if isinstance(first, tuple) else first
-        )
-    except ImportError:
-        pass
-    except Exception:
-        main = False
-    for t in live_tfms():
-        if main:
-            t.forget()
-        else:
-            t.close()
-
-
-atexit.register(_forget_at_exit)
