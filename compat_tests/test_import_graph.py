@@ -10,6 +10,7 @@
   class, a constant) is used only by modules of its own package. Private modules (_hashes, _policy, _afalg) are
   the distribution's internal interfaces and may be imported by any of its packages; what they share has a public
   name.
+- no module of the package is longer than MAX_LINES: one that grows past it is split where what it owns divides.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kcapi_hashlib"
 AFALG = "kcapi_hashlib._afalg"
+MAX_LINES = 600
 
 
 def _module(path: Path, root: Path) -> str:
@@ -213,3 +215,9 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
         "kcapi_hashlib/cli/x.py:3: _kernel from kcapi_hashlib.hmac",
         "kcapi_hashlib/cli/x.py:4: _hidden of kcapi_hashlib._afalg.core",
     ]
+
+
+def test_no_module_is_longer_than_max_lines() -> None:
+    lengths = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
+    assert "kcapi_hashlib._hashes" in lengths
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}

@@ -7,7 +7,7 @@ Measured on Linux 6.1 (user-mode-linux) with CPython 3.11:
   re-keyed or rebound (_afalg/keyed.py: that is what keeps a tfm handed to one thread under its key), so an
   eviction costs a new tfm where it used to cost a setsockopt on the old one (5 syscalls).
 - a never-seen key while the cache still fills: 6 = socket + bind + setsockopt + accept4 + write + read (the
-  cached tfms are not closed one by one at exit: core._forget_at_exit).
+  cached tfms are not closed one by one at exit: lifecycle._forget_at_exit).
 - the same key for every message, a fresh hmac.new() or hmac.digest() each time: 2 = write + read.
 - alternating hashes with fresh keys: 9, as for one hash (every miss makes its own tfm).
 - PBKDF2: exactly 2 per PRF call (one op socket per derivation), plus a handful per derivation (socket,
