@@ -6,6 +6,29 @@ counter is a two-item list [operations, bytes], changed only with LOCK held: exa
 without the GIL (an increment is a load and a store; two threads between them lose one). No syscall on the hot
 path. LOCK is an RLock because a signal handler that hashes may interrupt its own thread inside count(): it
 nests there (what it counts may then be overwritten by the interrupted increment) instead of deadlocking.
+Not `with LOCK:`. CPython 3.14 compiles `with` to a CALL of __enter__ that ends with the interpreter's periodic
+check, outside the block's exception handler: a signal handler that raises there leaves the lock acquired and
+__exit__ never called (python/cpython#148874; fixed in 3.15, where, as in 3.11-3.13, nothing runs between
+__enter__ and the block). Here that left LOCK held by the main thread after a storm of signal-handler
+exceptions (conformance/test_uring_interrupts.py), and the next thread to count waited forever. Every
+acquisition is therefore written out, inline:
+
+    lock = LOCK
+    try:
+        lock.acquire()
+        ...
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:
+            pass
+
+A handler's exception at the end of acquire()'s CALL is inside the try. The only other place one can come from
+is inside a blocking acquire() (a wait for another thread), which then has not acquired: this thread cannot
+hold LOCK from an outer frame there (an RLock it held would have been taken again at once), so release() says
+RuntimeError ("cannot release un-acquired lock"), which is ignored. The release stays inline in the finally
+block: a helper function would be a call whose entry is itself a point where a handler runs (two tries of that
+left LOCK held 65 times over in one storm).
 A forked child gets a new LOCK (another thread of the parent may have held the old one at fork()) and zeroes
 its counters: callers read LOCK at call time, never keep the object.
 
@@ -35,26 +58,49 @@ def counter(alg_type: str, name: str) -> list[int]:
     key = (alg_type, name)
     c = _kernel.get(key)
     if c is None:
-        with LOCK:
+        lock = LOCK
+        try:
+            lock.acquire()
             c = _kernel.setdefault(key, [0, 0])
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
     return c
 
 
 def fallback(kind: str, name: str, reason: str) -> None:
-    with LOCK:
+    lock = LOCK
+    try:
+        lock.acquire()
         reasons = _fallbacks.setdefault((kind, name), {})
         reasons[reason] = reasons.get(reason, 0) + 1
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def refused(kind: str, name: str, reason: str) -> None:
-    with LOCK:
+    lock = LOCK
+    try:
+        lock.acquire()
         reasons = _refusals.setdefault((kind, name), {})
         reasons[reason] = reasons.get(reason, 0) + 1
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def snapshot() -> dict[str, Any]:
     """This process's counts, as plain data (JSON-ready): see kcapi_hashlib.accounting()."""
-    with LOCK:
+    lock = LOCK
+    try:
+        lock.acquire()
         kernel = [
             {"type": t, "algorithm": n, "operations": c[0], "bytes": c[1]}
             for (t, n), c in sorted(_kernel.items())
@@ -68,16 +114,28 @@ def snapshot() -> dict[str, Any]:
             {"kind": k, "algorithm": n, "count": sum(r.values()), "reasons": dict(r)}
             for (k, n), r in sorted(_refusals.items())
         ]
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
     return {"pid": os.getpid(), "kernel": kernel, "fallbacks": userspace, "refused": refusals}
 
 
 def reset() -> None:
     """Zero every counter (the counters stay shared with the tfms that hold them)."""
-    with LOCK:
+    lock = LOCK
+    try:
+        lock.acquire()
         for c in _kernel.values():
             c[0] = c[1] = 0
         _fallbacks.clear()
         _refusals.clear()
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def _after_fork_child() -> None:
