@@ -131,7 +131,7 @@ def test_cmsg_payloads_native() -> None:
         assert (SOL_ALG, ALG_SET_AEAD_ASSOCLEN, _u(0x01020304, 4)) in out, build
 
 
-@pytest.mark.parametrize("machine", ["s390x", "aarch64", "riscv64", "mips64", ""])
+@pytest.mark.parametrize("machine", ["riscv64", "mips64", "ppc64le", ""])
 def test_untested_machine_refused_by_name(monkeypatch: pytest.MonkeyPatch, machine: str) -> None:
     monkeypatch.setattr(platform, "machine", lambda: machine)
     name = machine or "this machine"

@@ -23,7 +23,7 @@ Buffer = Union[bytes, bytearray, memoryview]
 # (add_key, request_key, keyctl) per architecture (arch/*/include/uapi/asm/unistd*.h; asm-generic for the new ones).
 # Only the machines in TESTED_MACHINES, whose keyring suites have run under a real kernel here, are used: on any
 # other the calls are refused with a sentence naming the machine, never made with numbers no test has checked.
-TESTED_MACHINES = frozenset({"x86_64"})
+TESTED_MACHINES = frozenset({"x86_64", "aarch64", "s390x"})
 _SYSCALLS = {
     "x86_64": (248, 249, 250),
     "amd64": (248, 249, 250),

@@ -81,7 +81,7 @@ from .core import KernelError, OpSocket, Tfm
 # include/uapi/asm-generic/unistd.h). Only machines whose io_uring path has run under a real kernel here are
 # used; any other is refused with its name (the numbers and layouts are believed right there, but untested).
 _NR_SETUP, _NR_ENTER = 425, 426
-TESTED_MACHINES = frozenset({"x86_64"})
+TESTED_MACHINES = frozenset({"x86_64", "aarch64", "s390x"})
 
 _IORING_OP_SEND = 26
 _IORING_OP_RECV = 27
