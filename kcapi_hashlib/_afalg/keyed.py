@@ -94,7 +94,8 @@ class _Entry:
 # finds an entry gone or the cache one over its bound, both handled) instead of deadlocking. It is never held
 # across fork(): a forked child gets a new lock and a new, empty cache (_after_fork_child), whatever another
 # thread of the parent was doing with the old ones. _secret: drawn once per process under _lock; a forked child
-# draws its own.
+# draws its own. Every section is written out as try/acquire/finally, not `with _lock:` (CPython 3.14 can skip a
+# `with` block's __exit__ when a signal handler raises right after __enter__: see accounting.py).
 _lock = threading.RLock()
 _lru: OrderedDict[bytes, _Entry] = OrderedDict()
 _secret: Optional[bytes] = None
@@ -104,10 +105,17 @@ def _fingerprint(alg_type: str, name: str, key: Key, authsize: Optional[int] = N
     global _secret
     secret = _secret
     if secret is None:
-        with _lock:
+        lock = _lock
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             secret = _secret
             if secret is None:
                 secret = _secret = os.urandom(32)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
     assert _blake2b is not None
     if isinstance(key, _keyring.Serial):
         # A keyring key is indexed by its serial, in its own domain: "\1" where byte keys have "\0" after the
@@ -135,7 +143,9 @@ def _material(key: Key, prehash: Optional[Prehash]) -> Key:
 
 def _lookup(fp: bytes) -> Optional[Tfm]:
     """The cached, open tfm under fingerprint fp (now the most recently used), or None."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         entry = _lru.get(fp)
         if entry is None:
             return None
@@ -146,6 +156,11 @@ def _lookup(fp: bytes) -> Optional[Tfm]:
             _lru.move_to_end(fp)
         except KeyError:  # a signal handler nested here dropped it: still ours to use (its key never changes)
             pass
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
     return t
 
 
@@ -153,7 +168,9 @@ def _store(fp: bytes, entry: _Entry) -> tuple[Tfm, list[_Entry]]:
     """Cache entry under fp unless an open tfm is already there (another thread made the same one meanwhile: that
     one is served, ours is dropped). Returns the tfm to use and the entries pushed out, which the caller drops
     outside the lock."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         other = _lru.get(fp)
         if other is not None and not other.tfm.closed:
             return other.tfm, [entry]
@@ -165,6 +182,11 @@ def _store(fp: bytes, entry: _Entry) -> tuple[Tfm, list[_Entry]]:
             except KeyError:  # emptied by a signal handler nested here
                 break
         return entry.tfm, out
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def cached_tfm(
@@ -221,9 +243,16 @@ def cached_tfm(
 def drop_serial(serial: int) -> int:
     """Drop every cached tfm keyed with keyring key `serial` (revoked, invalidated, updated, unlinked); each
     closes when its last user lets go of it. Returns how many entries went."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         gone = [fp for fp, e in _lru.items() if e.serial == serial]
         dropped = [_lru.pop(fp) for fp in gone]
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
     return len(dropped)
 
 
@@ -236,15 +265,29 @@ def clear() -> int:
     """Empty the cache. Each tfm closes when nothing uses it any more: at once for those only the cache held,
     when their last object goes for the others (closing a tfm under an object would end its operations).
     Returns how many were cached."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         dropped = list(_lru.values())
         _lru.clear()
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
     return len(dropped)
 
 
 def cache_len() -> int:
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         return len(_lru)
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def _after_fork_child() -> None:
