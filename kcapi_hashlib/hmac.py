@@ -159,6 +159,16 @@ def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.T
         return None
 
 
+# hash name -> ("hmac(<kernel name>)", kernel_tfm's prehash, digest size, kernel_hmac's object name, block size)
+# for every canonical name (identify()'s answer for a str) whose hash the kernel has: the fast paths of digest()
+# and HMAC._init_hmac. Built once at import, never changed (ALGORITHMS is static), so it is read without a lock.
+_KERNEL_HMAC: dict[str, tuple[str, tuple[str, int], int, str, int]] = {
+    name: (f"hmac({alg.kernel})", (alg.kernel, alg.digest_size), alg.digest_size, f"hmac-{name}", alg.block_size)
+    for name, alg in _hashes.ALGORITHMS.items()
+    if alg.kernel is not None and name == name.lower()
+}
+
+
 def kernel_hmac(name: Optional[str], key: Buffer) -> Optional[_hashes.HASH]:
     """The kernel's keyed hmac(<name>) object for a validated key buffer, or None (digestmod not the kernel's)."""
     if name is None:
@@ -333,6 +343,19 @@ class HMAC:
 
     def _init_hmac(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
         """The kernel's hmac(<hash>): raises _NotKernel where it cannot serve digestmod."""
+        if type(digestmod) is str:
+            # The common case: a canonical name of a kernel hash. The general path's steps for it, without those
+            # that cannot apply (identify, _openssl_name_error, _userspace_only, kernel_hmac's lookups).
+            fast = _KERNEL_HMAC.get(digestmod)
+            if fast is not None:
+                try:
+                    tfm = _keyed.cached_tfm("hash", fast[0], key, fast[1])
+                except _afalg.AlgUnavailable:
+                    tfm = None  # as kernel_tfm's None
+                if tfm is None:
+                    raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
+                self._adopt(_hashes.HASH._create(fast[3], fast[2], fast[4], tfm), msg, digestmod)
+                return
         name = identify(digestmod)
         _openssl_name_error(digestmod, name)
         h: Any
@@ -479,6 +502,20 @@ def digest(key: Union[Buffer, KernelKey], msg: Buffer, digest: Any) -> bytes:
             A hashlib constructor returning a new hash object. *OR*
             A module supporting PEP 247.
     """
+    if type(digest) is str and type(key) is bytes:
+        # The common case first: a bytes key and a canonical name of a kernel hash. What the general path below
+        # does for it, without the steps that cannot apply (identify, _userspace_only, _c_path, the key's buffer
+        # check, _openssl_name_error, kernel_tfm's lookups): the same checks in the same order, the same calls.
+        fast = _KERNEL_HMAC.get(digest)
+        if fast is not None:
+            m = msg if type(msg) is bytes else _buffer(msg)  # the C path's TypeError/BufferError for msg
+            try:
+                tfm = _keyed.cached_tfm("hash", fast[0], key, fast[1])
+            except _afalg.AlgUnavailable:
+                tfm = None  # as kernel_tfm's None: RFC 2104 below, on the key and msg the C path takes
+            if tfm is not None:
+                return _afalg.hash_oneshot(tfm, (m,), fast[2])
+            return _compute_digest_fallback(key, _buffer(m), digest)
     if isinstance(key, KernelKey):
         return _keyring_digest(key, msg, digest)
     name = identify(digest)

@@ -47,7 +47,7 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     The op socket goes back to the pool only after its recv returned (the op is then finalized); on any
     exception, a signal handler's included, it is dropped instead and closes itself."""
     op = alg.op()
-    if len(bufs) == 1 and nbytes(bufs[0]) < _MAX_SEND:
+    if len(bufs) == 1 and (len(bufs[0]) if type(bufs[0]) is bytes else nbytes(bufs[0])) < _MAX_SEND:
         out = _exchange(op, bufs[0], size, alg)
     else:
         _sendv(op, bufs, 0, alg)
