@@ -98,6 +98,9 @@ def tp_name(obj: object) -> str:
     return type(obj).__name__
 
 
+hash_view = _view  # for hmac's kernel objects: the first bytes given to HASH._create (data=) as update() takes them
+
+
 def byte_view(obj: object) -> memoryview:
     """A flat byte view of obj as a C function's Py_buffer argument ("y*") takes it, with its errors:
     TypeError for non-buffers (str too), BufferError for non-C-contiguous ones. Always measured in bytes."""

@@ -354,7 +354,10 @@ class HMAC:
                     tfm = None  # as kernel_tfm's None
                 if tfm is None:
                     raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
-                self._adopt(_hashes.HASH._create(fast[3], fast[2], fast[4], tfm), msg, digestmod)
+                # msg (if any) goes in as the new object's first bytes, as HASH's constructors take theirs: what
+                # _adopt's h.update(msg) does on a fresh object (hash_view raises update()'s errors), less a call.
+                data = None if msg is None else _hashes.hash_view(msg)
+                self._adopt(_hashes.HASH._create(fast[3], fast[2], fast[4], tfm, data=data), None, digestmod)
                 return
         name = identify(digestmod)
         _openssl_name_error(digestmod, name)
