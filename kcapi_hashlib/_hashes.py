@@ -215,24 +215,34 @@ def _kernel_or_policy(
     return None
 
 
-def _make(name: str, data: Buffer, usedforsecurity: bool) -> Any:
-    alg = ALGORITHMS[name]
-    # a non-buffer (None too) gets hashlib's TypeError ("object supporting the buffer API required")
-    h = _kernel_or_policy(name, alg.kernel, None, alg.digest_size, data=data)
-    if h is None:
-        return stdlib(name)(data, usedforsecurity=usedforsecurity)
-    return h
+def _make(alg: Algorithm, data: Buffer, usedforsecurity: bool) -> Any:
+    """_kernel_or_policy(alg.name, alg.kernel, None, alg.digest_size, data=data) done inline (the named
+    constructors' path, with no key and no reason known beforehand), else the stdlib's object."""
+    name = alg.name
+    kname = alg.kernel
+    reason: object = None
+    if kname is not None:
+        try:
+            tfm = _afalg.tfm("hash", kname)
+        except _afalg.AlgUnavailable as e:
+            reason = e
+        else:
+            # a non-buffer (None too) gets hashlib's TypeError ("object supporting the buffer API required")
+            return HASH._create(name, alg.digest_size, alg.block_size, tfm, data=_view(data))
+    _policy.unavailable("hash", name, no_kernel_hash(name) if reason is None else reason)
+    return stdlib(name)(data, usedforsecurity=usedforsecurity)
 
 
 def _constructor(name: str) -> Callable[..., Any]:
     original = stdlib(name)
     keywords = frozenset({"usedforsecurity"})
+    alg = ALGORITHMS[name]
 
     def constructor(*args: Any, **kwargs: Any) -> Any:
         if not kwargs and len(args) <= 1:
-            return _make(name, args[0] if args else b"", True)
+            return _make(alg, args[0] if args else b"", True)
         data, rest = arguments(original, DATA, keywords, args, kwargs)
-        return _make(name, data, rest.get("usedforsecurity", True))
+        return _make(alg, data, rest.get("usedforsecurity", True))
 
     def reference(string: Buffer = b"", *, usedforsecurity: bool = True) -> None: ...
 
