@@ -43,7 +43,7 @@ import os
 import threading
 from typing import Any
 
-# Protects every counter below and core._stats (see the module docstring).
+# Protects every counter below and core._stats and core._exchanges (see the module docstring).
 LOCK = threading.RLock()
 
 # (alg_type, kernel name) -> [operations, bytes]

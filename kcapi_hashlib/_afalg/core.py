@@ -32,6 +32,13 @@ from . import accounting
 
 # The errors and their explanations live in errors.py; core's names for them stay (every module here and the
 # command line use core.AlgUnavailable, core.kernel_error, ...).
+# The operation counters and count()/count_exchange()/stats(): counting.py (exchange() below counts inline).
+from .counting import _exchanges as _exchanges
+from .counting import _stats as _stats
+from .counting import count as count
+from .counting import count_exchange as count_exchange
+from .counting import kernel_operations as kernel_operations
+from .counting import stats as stats
 from .errors import _KEY_STATE as _KEY_STATE
 from .errors import TRANSIENT as TRANSIENT
 from .errors import AlgUnavailable as AlgUnavailable
@@ -70,55 +77,6 @@ _POOL_MAX = 16
 
 # af_alg_sndbuf/af_alg_rcvbuf round socket buffers down to whole pages: 4 KiB on x86, 64 KiB on some arm64/ppc64.
 PAGE = os.sysconf("SC_PAGESIZE")
-
-# Every kernel operation made (bind, accept, send, recv, splice); tests read it to prove they reached AF_ALG.
-# Protected by accounting.LOCK, as every per-algorithm counter is (see count()).
-_stats = {"bind": 0, "accept": 0, "send": 0, "recv": 0, "splice": 0}
-
-
-def stats() -> dict[str, int]:
-    """How many AF_ALG operations this process made, by kind (a copy)."""
-    return dict(_stats)
-
-
-def kernel_operations() -> int:
-    return sum(_stats.values())
-
-
-def count(alg: Tfm, kind: str, nbytes: int = 0, ops: int = 1) -> None:
-    """`ops` AF_ALG operations of `kind` on `alg` (one, but for io_uring's batches), of nbytes of input in all: the
-    process-wide stats(), and accounting per algorithm (the tfm's own counter: no lookup, no syscall; see
-    accounting.py). The one place that counts: each increment is a read-modify-write, exact only under
-    accounting.LOCK (without the GIL, threads counting at once lost 13-60% of their counts)."""
-    c = alg._acct
-    lock = accounting.LOCK
-    try:  # not `with`: see accounting.py, "Not `with LOCK:`"
-        lock.acquire()
-        _stats[kind] += ops
-        c[0] += ops
-        c[1] += nbytes
-    finally:
-        try:
-            lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
-
-
-def count_exchange(alg: Tfm, nbytes: int) -> None:
-    """count(alg, "send", nbytes) and count(alg, "recv") in one hold of the lock: a one-shot digest or MAC."""
-    c = alg._acct
-    lock = accounting.LOCK
-    try:  # not `with`: see accounting.py
-        lock.acquire()
-        _stats["send"] += 1
-        _stats["recv"] += 1
-        c[0] += 2
-        c[1] += nbytes
-    finally:
-        try:
-            lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
 
 
 # --- descriptor ownership -------------------------------------------------------------------------------
@@ -551,7 +509,18 @@ def exchange(op: OpSocket, data: Buffer, size: int, alg: Tfm) -> bytes:
     except OSError as e:
         count(alg, "send", n_in)
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
-    count_exchange(alg, n_in)
+    c = alg._acct
+    lock = accounting.LOCK
+    try:  # not `with`: see accounting.py
+        lock.acquire()
+        _exchanges[0] += 1
+        c[0] += 2
+        c[1] += n_in
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
     if len(out) != size:
         raise _wrong_size(alg, len(out), size)
     return out
