@@ -159,6 +159,8 @@ def kernel_tfm(name: str, key: Buffer, cached: bool = True) -> Optional[_afalg.T
         return None
 
 
+_PY314 = sys.version_info >= (3, 14)  # 3.14's HMAC objects: _inner and _outer are None on the kernel's path
+
 # hash name -> ("hmac(<kernel name>)", kernel_tfm's prehash, digest size, kernel_hmac's object name, block size)
 # for every canonical name (identify()'s answer for a str) whose hash the kernel has: the fast paths of digest()
 # and HMAC._init_hmac. Built once at import, never changed (ALGORITHMS is static), so it is read without a lock.
@@ -356,8 +358,13 @@ class HMAC:
                     raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
                 # msg (if any) goes in as the new object's first bytes, as HASH's constructors take theirs: what
                 # _adopt's h.update(msg) does on a fresh object (hash_view raises update()'s errors), less a call.
+                # Then _adopt(h, None, digestmod)'s stores, inline.
                 data = None if msg is None else _hashes.hash_view(msg)
-                self._adopt(_hashes.HASH._create(fast[3], fast[2], fast[4], tfm, data=data), None, digestmod)
+                self._hmac = _hashes.HASH._create(fast[3], fast[2], fast[4], tfm, None, data)
+                self.digest_size = fast[2]
+                self.block_size = fast[4]
+                if _PY314:
+                    self._inner = self._outer = None
                 return
         name = identify(digestmod)
         _openssl_name_error(digestmod, name)
@@ -382,7 +389,7 @@ class HMAC:
         self._hmac = h
         self.digest_size = h.digest_size
         self.block_size = h.block_size
-        if sys.version_info >= (3, 14):
+        if _PY314:
             self._inner = self._outer = None  # as 3.14's _init_openssl_hmac/_init_builtin_hmac
 
     if sys.version_info >= (3, 14):
