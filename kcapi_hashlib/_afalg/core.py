@@ -30,9 +30,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from . import accounting
 
-# The errors and their explanations live in errors.py; core's names for them stay (every module here and the
-# command line use core.AlgUnavailable, core.kernel_error, ...).
-# The operation counters and count()/count_exchange()/stats(): counting.py (exchange() below counts inline).
+# The operation counters and count()/count_exchange()/stats() live in counting.py (exchange() below counts inline
+# into the same objects); the errors and their explanations in errors.py. core's names for them stay (every module
+# here and the command line use core.count, core.AlgUnavailable, core.kernel_error, ...).
 from .counting import _exchanges as _exchanges
 from .counting import _stats as _stats
 from .counting import count as count
