@@ -56,7 +56,8 @@ PACKAGES = (
 NOT_NEEDED = frozenset({"tzdata", "media-types", "netbase", "readline-common", "debconf", "debconf-2.0"})
 
 #: Busybox applets linked into /usr/local/bin when no unpacked package provides the command: what
-#: guest.py's init and the initramfs use beyond coreutils, grep and sed.
+#: guest.py's init uses beyond coreutils, grep and sed (mount, umount, ip, halt, poweroff, tr), and ps, less and
+#: vi for looking around a root by hand.
 APPLETS = ("mount", "umount", "ip", "halt", "poweroff", "tr", "ps", "less", "vi")
 
 

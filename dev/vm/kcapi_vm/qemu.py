@@ -60,7 +60,7 @@ SOURCES = {
 KERNELS = tuple(SOURCES)
 DEFAULT_KERNEL = "7.3-amd64"
 
-QEMU = "qemu-system-x86_64"
+QEMU = MACHINES["amd64"].qemu  # qemu-system-x86_64: its complaints are looked for in the console (KVM)
 BUSYBOX = Path("/bin/busybox")
 ACCEL_ENV = "KCAPI_HASHLIB_QEMU_ACCEL"
 # How many virtual CPUs the guest gets (default 1). The user-mode-linux kernels have one CPU, where threads only
@@ -385,7 +385,7 @@ class Qemu(Backend):
         if arch.arch != "amd64":  # the busybox is the foreign root's (foreign.py)
             packages.ensure_packages({arch.qemu: arch.qemu_package})
             return
-        packages.ensure_packages({QEMU: "qemu-system-x86", str(BUSYBOX): "busybox-static"})
+        packages.ensure_packages({arch.qemu: arch.qemu_package, str(BUSYBOX): "busybox-static"})
         if not initramfs.is_static_elf(BUSYBOX):
             # Debian's busybox package is dynamically linked; busybox-static replaces it.
             raise VMError(f"{BUSYBOX} is not statically linked; install busybox-static", EXIT_SETUP)
