@@ -58,6 +58,8 @@ REPLACEMENTS: list[tuple[str, str]] = [
 REPLACEMENTS += [("Cryptodome" + t[len("Crypto") :], ours) for t, ours in REPLACEMENTS if t.startswith("Crypto.")]
 
 _MISSING = object()
+# Serializes install() and uninstall() and protects _saved. Taken by try/acquire/finally with the release inline,
+# never by `with` (kcapi_hashlib/_afalg/accounting.py says why).
 _lock = threading.RLock()
 # (module, attribute, original value); restored in reverse order
 _saved: list[tuple[ModuleType, str, Any]] = []
@@ -152,7 +154,9 @@ def install() -> None:
     if any step fails (a module of ours that does not import, say), everything this call replaced is put back
     before the exception propagates, and installed() stays False. Nothing is bound in the kernel here: each
     algorithm is bound when the program first uses it."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         if _saved:
             return
         try:
@@ -160,6 +164,11 @@ def install() -> None:
         except BaseException:
             _restore()
             raise
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def _install() -> None:
@@ -224,8 +233,15 @@ def _install() -> None:
 
 def uninstall() -> None:
     """Restore every attribute install() replaced."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         _restore()
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def _restore() -> None:

@@ -57,7 +57,8 @@ def _from_env() -> str:
 _policy = _from_env()
 # Re-entrant: a signal handler whose code falls back while its thread is inside the block below would
 # deadlock on a plain Lock. Re-entered, it can at worst make a count one short (the outer read-modify-write);
-# counts only, never a computation.
+# counts only, never a computation. It protects _fallbacks and _warned, and is taken by try/acquire/finally with
+# the release inline, never by `with` (accounting.py says why).
 _lock = threading.RLock()
 _fallbacks: dict[str, int] = {}
 _warned: set[str] = set()
@@ -78,14 +79,28 @@ def get_policy() -> str:
 
 def fallback_counts() -> dict[str, int]:
     """How many objects each algorithm had served from userspace under the fallback policy (a copy)."""
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         return dict(_fallbacks)
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def reset_fallback_counts() -> None:
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         _fallbacks.clear()
         _warned.clear()
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
 
 
 def unavailable(kind: str, name: str, reason: object) -> None:
@@ -101,11 +116,18 @@ def unavailable(kind: str, name: str, reason: object) -> None:
         raise UnsupportedAlgorithm(f"unsupported {kind} type {name}", reason) from (
             reason if isinstance(reason, BaseException) else None
         )
-    with _lock:
+    lock = _lock
+    try:  # not `with`: see accounting.py
+        lock.acquire()
         _accounting.fallback(kind, name, str(reason))
         _fallbacks[name] = _fallbacks.get(name, 0) + 1
         first = name not in _warned
         _warned.add(name)
+    finally:
+        try:
+            lock.release()
+        except RuntimeError:  # un-acquired: see accounting.py
+            pass
     if first:
         warnings.warn(
             f"{name} is computed in userspace, not by the kernel: {reason}",

@@ -63,7 +63,9 @@ class ARC4Cipher(Stateful):
         src = c_buffer(data)
         if src.nbytes != n:
             raise ValueError(f"The plaintext changed length while being {method}ed")
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             out, view = new_output(n)
             if n:
@@ -71,6 +73,11 @@ class ARC4Cipher(Stateful):
                 self._stream.crypt(src, view)
                 self._broken = None
             return finish(out)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
 
 def _unavailable(key: bytes, drop: int, reason: object) -> Any:

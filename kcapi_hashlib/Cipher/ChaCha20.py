@@ -62,9 +62,16 @@ class ChaCha20Cipher(OneWay):
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """A piece of data of any size, continuing the key stream of earlier calls."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._one_way(encrypting)
             src, dst, start = self._reserve(data, output)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         return _keystream.crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
     def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:
@@ -99,8 +106,15 @@ class ChaCha20Cipher(OneWay):
             raise size_t_error(block_high, lambda: refused)
         if block_high > (0xFFFFFFFF if len(self.nonce) == 8 else 0):
             raise refused
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._position = position
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
 
 @as_builtin()

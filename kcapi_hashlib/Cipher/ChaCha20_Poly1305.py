@@ -108,7 +108,9 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def update(self, data: Buffer) -> None:
         """Protect the associated data."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() method cannot be called")
@@ -119,6 +121,11 @@ class ChaCha20Poly1305Cipher(AeadCipher):
             self._aad.append(piece)
             self._aad_len += len(piece)
             self._broken = None
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     _DIGEST_REFUSED = "digest() method cannot be called"
 
@@ -144,7 +151,9 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes:
         """Perform :meth:`decrypt` and :meth:`verify` in one step; no plaintext on a bad tag."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             if self._dav_ok(ciphertext, received_mac_tag):
                 self._pre_decrypt(ciphertext)
@@ -155,6 +164,11 @@ class ChaCha20Poly1305Cipher(AeadCipher):
                     raise ValueError("MAC check failed")
                 assert result is not None
                 return bytes(result)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         plaintext = self.decrypt(ciphertext)
         assert plaintext is not None
         self.verify(received_mac_tag)

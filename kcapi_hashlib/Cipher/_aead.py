@@ -185,10 +185,17 @@ class AeadCipher(Stateful):
     def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Encrypt a piece of the message (as PyCryptodome's mode: after the AAD, before the tag). Into `output`
         if given (then returns None)."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             self._pre_encrypt(plaintext)
             return self._crypt(plaintext, output, True)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -202,10 +209,17 @@ class AeadCipher(Stateful):
     def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Decrypt a piece of the message (as PyCryptodome's mode: after the AAD, before verify()). Into `output`
         if given (then returns None)."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             self._pre_decrypt(ciphertext)
             return self._crypt(ciphertext, output, False)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     # --- the tag: PyCryptodome's digest()/verify() and their hex forms ---
 
@@ -217,10 +231,17 @@ class AeadCipher(Stateful):
 
     def digest(self) -> bytes:
         """Compute the binary MAC tag."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             self._step(Method.DIGEST, (Method.DIGEST,), self._DIGEST_REFUSED)
             return self._digest()
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def hexdigest(self) -> str:
         """Compute the printable MAC tag."""
@@ -231,11 +252,18 @@ class AeadCipher(Stateful):
 
     def verify(self, received_mac_tag: Buffer) -> None:
         """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             self._pre_verify()
             self._digest()
             self._check_tag(received_mac_tag)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def hexverify(self, hex_mac_tag: str) -> None:
         """Validate the printable MAC tag."""
@@ -502,7 +530,9 @@ class NistAeadCipher(AeadCipher):
     ) -> Optional[bytes]:
         """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
         zeroed."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             if self._dav_ok(ciphertext, received_mac_tag):
                 self._pre_decrypt(ciphertext)
@@ -516,6 +546,11 @@ class NistAeadCipher(AeadCipher):
                 if not ok:
                     raise ValueError("MAC check failed")
                 return finish(result) if result is not None else None
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         try:
             plaintext = self.decrypt(ciphertext, output=output)
             self.verify(received_mac_tag)

@@ -58,11 +58,11 @@ class InterruptedCipherError(RuntimeError):
 # new one on its first call in a child (the object itself is then wherever that thread left it: a stream
 # cipher's range was reserved before any kernel call, and a chained or MAC state is marked broken).
 _fork_generation = [0]
-_relock = [threading.Lock()]
+_relock = [threading.RLock()]
 
 
 def _after_fork_in_child() -> None:
-    _relock[0] = threading.Lock()
+    _relock[0] = threading.RLock()
     _fork_generation[0] += 1
 
 
@@ -70,8 +70,22 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Stateful:
-    """ONE threading.RLock per cipher object, always held with a `with` block around each stateful public
-    method (`with self._locked():`), and the broken mark of InterruptedCipherError.
+    """ONE threading.RLock per cipher object, held around each stateful public method, and the broken mark of
+    InterruptedCipherError. Each method takes it as
+
+        lock = self._locked()
+        try:
+            lock.acquire()
+            ...
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired
+                pass
+
+    not with `with self._locked():`, whose __exit__ CPython 3.14 skips when a signal handler raises right
+    after __enter__ (kcapi_hashlib/_afalg/accounting.py says why each part is there); a RuntimeError from
+    release() can only mean an acquire() that a handler interrupted while it waited for another thread.
 
     Re-entry: a signal handler that uses the object its own thread is inside would deadlock on a plain Lock
     and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread
@@ -80,9 +94,9 @@ class Stateful:
 
     "Already holds" is the C RLock's own _is_owned(), the predicate threading.Condition is built on (every
     supported CPython, free-threaded builds included). It is the one construction kept here on purpose: a
-    structure of our own (an owner field written after acquire and cleared before release) needs Python code
-    between the C acquire/release and that field, where a signal handler's exception can land and leave the
-    lock held for good; `with <C RLock>` acquires and releases inside C calls, which no handler can split.
+    structure of our own (an owner field written after acquire and cleared before release) would need a
+    second try block in every method, so that a re-entering call refused for the field does not clear the
+    outer call's mark on its way out.
 
     `_broken` is set to the method's name before a call starts changing state that it cannot reserve in one
     step (a chaining value, a MAC fed as data arrives) and cleared when that state is whole again: if any
@@ -99,10 +113,17 @@ class Stateful:
 
     def _locked(self) -> threading.RLock:
         if self._lock_generation != _fork_generation[0]:
-            with _relock[0]:
+            lock = _relock[0]
+            try:  # not `with`: see accounting.py
+                lock.acquire()
                 if self._lock_generation != _fork_generation[0]:
                     self._lock = threading.RLock()
                     self._lock_generation = _fork_generation[0]
+            finally:
+                try:
+                    lock.release()
+                except RuntimeError:  # un-acquired: see accounting.py
+                    pass
         lock = self._lock
         if lock._is_owned():  # type: ignore[attr-defined]  # see the class docstring
             raise RuntimeError(
@@ -177,10 +198,17 @@ class OneWay(Stateful, CipherMethods):
             self._step(Method.DECRYPT, (Method.DECRYPT,), self._AFTER_ENCRYPT)
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             self._one_way(encrypting)
             return self._run(encrypting, data, output)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def _run(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         raise NotImplementedError

@@ -200,7 +200,9 @@ class CcmMode(NistAeadCipher):
 
     def update(self, assoc_data: Buffer) -> CcmMode:
         """Protect associated data (see PyCryptodome's CcmMode.update)."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() can only be called immediately after initialization")
@@ -227,6 +229,11 @@ class CcmMode(NistAeadCipher):
             self._aad.append(piece)
             self._aad_len += n
             self._broken = None
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         return self
 
     def _begin(self, data: Any, encrypting: bool) -> None:

@@ -89,10 +89,17 @@ class CtrMode(OneWay):
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """Data of any length, continuing the key stream of earlier calls."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._one_way(encrypting)
             src, dst = io_views(data, output)
             start = self._reserve(src.nbytes)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         return self._process(src, dst, start)
 
     def _counter_block(self, index: int) -> bytes:

@@ -223,7 +223,9 @@ class GcmMode(NistAeadCipher):
 
     def update(self, assoc_data: Buffer) -> GcmMode:
         """Protect associated data (see PyCryptodome's GcmMode.update)."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() can only be called immediately after initialization")
@@ -245,6 +247,11 @@ class GcmMode(NistAeadCipher):
             self._aad.append(piece)
             self._aad_len += len(piece)
             self._broken = None
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         return self
 
     def _pre_encrypt(self, plaintext: Any) -> None:

@@ -45,9 +45,16 @@ class XtsMode(OneWay):
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """One data unit (>= one block) under the current tweak, then the tweak steps."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._one_way(encrypting)
             src, dst, unit = self._reserve(data, output)
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         return self._data_unit(encrypting, src, dst, unit)
 
     def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:

@@ -84,7 +84,9 @@ class XtsMode(OneWay):
         self._init_lock()
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._usable()
             self._one_way(encrypting)
             src, dst = _views(data, output)
@@ -101,6 +103,11 @@ class XtsMode(OneWay):
             t0 = self._first_tweak() if first or n > _sk.max_message() else None
             self._done += n
             self._ended = n % 16 != 0
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         if dst is None:
             if n <= _sk.max_message() and not first:
                 return _sk.message_bytes(self._alg, encrypting, self.tweak, (src,))

@@ -85,8 +85,9 @@ class HashStream:
     puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
     between (a signal handler's included) leaves _LOST: every later call raises ValueError, and the op socket,
     held by nothing, closes itself (its C finalizer; __del__ only makes that quiet). The lock is a
-    threading.RLock used only in `with` blocks: acquire and release are C calls with no bytecode boundary a
-    handler could raise at, so it is released on every path.
+    threading.RLock taken only as `try: lock.acquire() ... finally: lock.release()`, the release inline,
+    never by `with` (CPython 3.14 can skip a `with` block's __exit__ when a signal handler raises right after
+    __enter__; the reasons for each part are in accounting.py), so it is released on every path.
     It is re-entrant so that a signal handler using the object while its own thread is inside an operation
     finds _busy set and raises RuntimeError instead of deadlocking. Operations that only read the state
     (digest, copy) clone it with accept() and never touch _op.
@@ -125,9 +126,16 @@ class HashStream:
         userspace buffer) is not registered, so the fork hooks do not see it: in a forked child, its first call
         adopts it here, once (_adopt_lock)."""
         if self._generation != _fork_generation[0]:
-            with _adopt_lock[0]:
+            lock = _adopt_lock[0]
+            try:  # not `with`: see accounting.py
+                lock.acquire()
                 if self._generation != _fork_generation[0]:
                     self._adopt_in_child()
+            finally:
+                try:
+                    lock.release()
+                except RuntimeError:  # un-acquired: see accounting.py
+                    pass
         return self._lock
 
     def _adopt_in_child(self) -> None:
@@ -176,7 +184,9 @@ class HashStream:
         no longer fit stay in the buffer while the stream is unregistered, as in update()."""
         n = view.nbytes
         if self._buffered and self._generation == _fork_generation[0] and len(self._buf) + n < FLUSH:
-            with self._lock:
+            lock = self._lock
+            try:  # not `with`: see accounting.py
+                lock.acquire()
                 if not self._busy:
                     try:
                         self._busy = True
@@ -187,6 +197,11 @@ class HashStream:
                             return
                     finally:
                         self._busy = False
+            finally:
+                try:
+                    lock.release()
+                except RuntimeError:  # un-acquired: see accounting.py
+                    pass
         self.update((view,))
 
     def update(self, bufs: Sequence[Buffer]) -> None:
@@ -196,7 +211,9 @@ class HashStream:
             return
         if not self._registered and (not self._buffered or len(self._buf) + size >= FLUSH):
             _register(self)  # before the lock: a fork hook holding the registry's lock waits for ours
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
@@ -220,10 +237,17 @@ class HashStream:
                 self._op = op
             finally:
                 self._busy = False
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
@@ -231,6 +255,11 @@ class HashStream:
                 return self._peek(op, tail, size)
             finally:
                 self._busy = False
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def _peek(self, op: Optional[OpSocket], tail: Buffer, size: int) -> bytes:
         alg = self._alg
@@ -248,7 +277,9 @@ class HashStream:
 
     def digest(self, size: int) -> bytes:
         """Digest of everything so far (cached until the next update); the stream stays open."""
-        with self._lock if self._generation == _fork_generation[0] else self._locked():
+        lock = self._lock if self._generation == _fork_generation[0] else self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             if self._busy:
                 self._not_busy()  # raises
             try:
@@ -270,6 +301,11 @@ class HashStream:
                 return out
             finally:
                 self._busy = False
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def _clone(self, op: OpSocket) -> OpSocket:
         """accept() on an op socket with pending data clones its state (hash_accept: export/import)."""
@@ -284,7 +320,9 @@ class HashStream:
         new = HashStream(self._alg, buffered=True)
         new._buffered = self._buffered
         _register(new)  # before any lock (see update): it may get kernel state below
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
@@ -295,6 +333,11 @@ class HashStream:
                     new._op = self._clone(op)
             finally:
                 self._busy = False
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         return new
 
     def splice_file(self, fd: int, offset: int, count: int) -> int:
@@ -302,7 +345,9 @@ class HashStream:
         through userspace). Returns the bytes hashed; 0 with nothing consumed if splice is refused before
         the first byte (the caller then copies). Errors after the first byte are fatal for this stream."""
         _register(self)
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
@@ -319,6 +364,11 @@ class HashStream:
                 return done
             finally:
                 self._busy = False
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
     def __del__(self) -> None:
         # The quiet path for a dropped object (the op socket's C finalizer would close it too, with a
@@ -329,8 +379,15 @@ class HashStream:
 
     def close(self) -> None:
         """Drop the kernel state now (the object raises from then on)."""
-        with self._locked():
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             op, self._op = self._op, _LOST
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
         if isinstance(op, OpSocket):
             op.close()
 
@@ -351,8 +408,12 @@ class HashStream:
 _gate = threading.RLock()  # re-entrant: a signal handler may register a stream while this thread holds it
 # Forks seen by this process (the child's hook counts one more), and the lock that lets one thread adopt an
 # unregistered stream in a child (HashStream._locked); both replaced in the child, never held across fork().
+# Every lock here is an RLock taken by try/acquire/finally with the release inline (accounting.py says why):
+# an RLock's release() by a thread that does not hold it raises RuntimeError, which is how such a finally
+# block tells an acquire() a signal handler interrupted while it waited (nothing to release) from one that
+# returned; a plain Lock's release() would free another thread's hold instead.
 _fork_generation = [0]
-_adopt_lock = [threading.Lock()]
+_adopt_lock = [threading.RLock()]
 _live: set[weakref.ref[HashStream]] = set()
 _LOCK_ACQUIRE = type(_gate).acquire
 _LOCK_RELEASE = type(_gate).release
@@ -363,9 +424,16 @@ _forking: list[HashStream] = []
 
 def _register(s: HashStream) -> None:
     if not s._registered:
-        with _gate:
+        lock = _gate
+        try:  # not `with`: see accounting.py
+            lock.acquire()
             _live.add(weakref.ref(s, _live.discard))
             s._registered = True
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:  # un-acquired: see accounting.py
+                pass
 
 
 def _acquire_recorded(held: list[Any], locks: list[Any]) -> None:
@@ -407,7 +475,7 @@ def _after_fork_parent() -> None:
 
 
 def _after_fork_child() -> None:
-    _adopt_lock[0] = threading.Lock()
+    _adopt_lock[0] = threading.RLock()
     _fork_generation[0] += 1
     held = _held
     for s in _forking:
