@@ -17,6 +17,7 @@ child's object continues from its own copy of the state (PyCryptodome's semantic
 from __future__ import annotations
 
 from collections.abc import Iterable
+from threading import get_ident
 from typing import Any, Union
 
 from .._afalg import AlgUnavailable, Stream
@@ -63,9 +64,11 @@ class ARC4Cipher(Stateful):
         src = c_buffer(data)
         if src.nbytes != n:
             raise ValueError(f"The plaintext changed length while being {method}ed")
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             out, view = new_output(n)
             if n:
@@ -74,6 +77,8 @@ class ARC4Cipher(Stateful):
                 self._broken = None
             return finish(out)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

@@ -15,6 +15,7 @@ original 8-byte nonce, words 12..13 are the 64-bit counter and 14..15 the nonce.
 
 from __future__ import annotations
 
+from threading import get_ident
 from typing import Any, Optional
 
 from .._afalg import Tfm
@@ -62,12 +63,16 @@ class ChaCha20Cipher(OneWay):
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """A piece of data of any size, continuing the key stream of earlier calls."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._one_way(encrypting)
             src, dst, start = self._reserve(data, output)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
@@ -106,11 +111,15 @@ class ChaCha20Cipher(OneWay):
             raise size_t_error(block_high, lambda: refused)
         if block_high > (0xFFFFFFFF if len(self.nonce) == 8 else 0):
             raise refused
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._position = position
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

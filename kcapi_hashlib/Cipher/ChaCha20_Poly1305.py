@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from threading import get_ident
 from typing import Any, Optional
 
 from .._afalg import KernelError, mac_stream
@@ -108,9 +109,11 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def update(self, data: Buffer) -> None:
         """Protect the associated data."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() method cannot be called")
@@ -122,6 +125,8 @@ class ChaCha20Poly1305Cipher(AeadCipher):
             self._aad_len += len(piece)
             self._broken = None
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
@@ -151,9 +156,11 @@ class ChaCha20Poly1305Cipher(AeadCipher):
 
     def decrypt_and_verify(self, ciphertext: Buffer, received_mac_tag: Buffer) -> bytes:
         """Perform :meth:`decrypt` and :meth:`verify` in one step; no plaintext on a bad tag."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             if self._dav_ok(ciphertext, received_mac_tag):
                 self._pre_decrypt(ciphertext)
@@ -165,6 +172,8 @@ class ChaCha20Poly1305Cipher(AeadCipher):
                 assert result is not None
                 return bytes(result)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

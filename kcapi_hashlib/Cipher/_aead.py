@@ -25,6 +25,7 @@ GCM pre-counter block), formats lengths and compares tags (hmac.compare_digest, 
 from __future__ import annotations
 
 from hmac import compare_digest
+from threading import get_ident
 from typing import Any, Callable, Optional, Union, overload
 
 from .._afalg import AlgUnavailable, HashStream, KernelError
@@ -185,13 +186,17 @@ class AeadCipher(Stateful):
     def encrypt(self, plaintext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Encrypt a piece of the message (as PyCryptodome's mode: after the AAD, before the tag). Into `output`
         if given (then returns None)."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             self._pre_encrypt(plaintext)
             return self._crypt(plaintext, output, True)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
@@ -209,13 +214,17 @@ class AeadCipher(Stateful):
     def decrypt(self, ciphertext: Buffer, output: Optional[Writable] = None) -> Optional[bytes]:
         """Decrypt a piece of the message (as PyCryptodome's mode: after the AAD, before verify()). Into `output`
         if given (then returns None)."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             self._pre_decrypt(ciphertext)
             return self._crypt(ciphertext, output, False)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
@@ -231,13 +240,17 @@ class AeadCipher(Stateful):
 
     def digest(self) -> bytes:
         """Compute the binary MAC tag."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             self._step(Method.DIGEST, (Method.DIGEST,), self._DIGEST_REFUSED)
             return self._digest()
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
@@ -252,14 +265,18 @@ class AeadCipher(Stateful):
 
     def verify(self, received_mac_tag: Buffer) -> None:
         """Validate the binary MAC tag; ValueError("MAC check failed") if it does not match."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             self._pre_verify()
             self._digest()
             self._check_tag(received_mac_tag)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
@@ -530,9 +547,11 @@ class NistAeadCipher(AeadCipher):
     ) -> Optional[bytes]:
         """Perform decrypt() and verify() in one step; on a bad tag no plaintext is returned and `output` is
         zeroed."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             if self._dav_ok(ciphertext, received_mac_tag):
                 self._pre_decrypt(ciphertext)
@@ -547,6 +566,8 @@ class NistAeadCipher(AeadCipher):
                     raise ValueError("MAC check failed")
                 return finish(result) if result is not None else None
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from threading import get_ident
 from typing import Any, Callable, NoReturn, Optional, Union, overload
 
 from .. import _policy
@@ -70,33 +71,40 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Stateful:
-    """ONE threading.RLock per cipher object, held around each stateful public method, and the broken mark of
-    InterruptedCipherError. Each method takes it as
+    """ONE threading.RLock per cipher object, held around each stateful public method, the mark of the thread
+    inside a call (_owner), and the broken mark of InterruptedCipherError. Each method is written
 
-        lock = self._locked()
+        me = get_ident()
+        lock = self._locked(me)     # RuntimeError if this thread is already inside a call on the object
         try:
             lock.acquire()
+            self._owner = me
             ...
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired
+            except RuntimeError:    # an acquire() a signal handler interrupted while it waited: not held
                 pass
 
-    not with `with self._locked():`, whose __exit__ CPython 3.14 skips when a signal handler raises right
-    after __enter__ (kcapi_hashlib/_afalg/accounting.py says why each part is there); a RuntimeError from
-    release() can only mean an acquire() that a handler interrupted while it waited for another thread.
+    and never with `with`: CPython 3.14 skips a `with` block's __exit__ when a signal handler raises right after
+    the C __enter__ (kcapi_hashlib/_afalg/accounting.py says why each part of the try is where it is). Where a
+    handler's exception can land (after a C call, at a function's start, on a backward jump), and why each
+    place is safe:
+    - during or right after acquire(): inside the try, so the lock is released (or, never acquired, release()
+      says RuntimeError: only an RLock refuses a release by a thread that does not hold it);
+    - before `self._owner = me`: _owner is not ours, and the finally leaves it alone (another thread may own
+      the object while this one was waiting);
+    - in the finally, nothing between the owner check and release() is a call.
 
     Re-entry: a signal handler that uses the object its own thread is inside would deadlock on a plain Lock
-    and interleave with the interrupted call on a bare RLock. _locked() raises RuntimeError when this thread
-    already holds the lock, and otherwise returns it to be taken: a handler that runs before the outer call
-    takes it finishes its whole call first; one that runs after finds it owned.
-
-    "Already holds" is the C RLock's own _is_owned(), the predicate threading.Condition is built on (every
-    supported CPython, free-threaded builds included). It is the one construction kept here on purpose: a
-    structure of our own (an owner field written after acquire and cleared before release) would need a
-    second try block in every method, so that a re-entering call refused for the field does not clear the
-    outer call's mark on its way out.
+    and interleave with the interrupted call on a bare RLock. _locked(me) raises RuntimeError when _owner is
+    this thread: a handler that runs before the outer call sets _owner (even between its acquire() and that
+    line: the RLock lets the same thread in) finishes its whole call first, and the outer call then works on
+    the state it left; one that runs after finds _owner set. Only a thread writes its own ident there and only
+    a thread compares it with its own, so another thread never mistakes the mark for its own (free-threaded
+    builds included).
 
     `_broken` is set to the method's name before a call starts changing state that it cannot reserve in one
     step (a chaining value, a MAC fed as data arrives) and cleared when that state is whole again: if any
@@ -104,14 +112,18 @@ class Stateful:
 
     _lock: threading.RLock
     _lock_generation: int
+    _owner: int  # the ident of the thread inside a call on the object; 0: none
     _broken: Optional[str]
 
     def _init_lock(self) -> None:
         self._lock = threading.RLock()
         self._lock_generation = _fork_generation[0]
+        self._owner = 0
         self._broken = None
 
-    def _locked(self) -> threading.RLock:
+    def _locked(self, me: int) -> threading.RLock:
+        """The object's lock, valid in this process, for thread `me` to take; RuntimeError if `me` is inside a
+        call on the object already (see the class docstring)."""
         if self._lock_generation != _fork_generation[0]:
             lock = _relock[0]
             try:  # not `with`: see accounting.py
@@ -119,18 +131,21 @@ class Stateful:
                 if self._lock_generation != _fork_generation[0]:
                     self._lock = threading.RLock()
                     self._lock_generation = _fork_generation[0]
+                    if self._owner != me:
+                        # A thread of the parent's (its ident may be reused here). The forking thread itself
+                        # inside a call (a fork from a handler) keeps its mark: that call goes on in the child.
+                        self._owner = 0
             finally:
                 try:
                     lock.release()
                 except RuntimeError:  # un-acquired: see accounting.py
                     pass
-        lock = self._lock
-        if lock._is_owned():  # type: ignore[attr-defined]  # see the class docstring
+        if self._owner == me:
             raise RuntimeError(
                 f"{type(self).__name__} object used while a call on it is in progress in this thread "
                 "(from a signal handler?)"
             )
-        return lock
+        return self._lock
 
     _next: Sequence[Method]
 
@@ -198,13 +213,17 @@ class OneWay(Stateful, CipherMethods):
             self._step(Method.DECRYPT, (Method.DECRYPT,), self._AFTER_ENCRYPT)
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             self._one_way(encrypting)
             return self._run(encrypting, data, output)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

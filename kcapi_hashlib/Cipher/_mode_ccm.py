@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import struct
+from threading import get_ident
 from typing import Any, Optional
 
 from .._afalg import aead as _k
@@ -200,9 +201,11 @@ class CcmMode(NistAeadCipher):
 
     def update(self, assoc_data: Buffer) -> CcmMode:
         """Protect associated data (see PyCryptodome's CcmMode.update)."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() can only be called immediately after initialization")
@@ -230,6 +233,8 @@ class CcmMode(NistAeadCipher):
             self._aad_len += n
             self._broken = None
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

@@ -18,6 +18,7 @@ MessageTooLongError once 2**(8 * counter_len) blocks would be used.
 from __future__ import annotations
 
 import os
+from threading import get_ident
 from types import ModuleType
 from typing import Any, Literal, Optional
 
@@ -89,13 +90,17 @@ class CtrMode(OneWay):
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """Data of any length, continuing the key stream of earlier calls."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._one_way(encrypting)
             src, dst = io_views(data, output)
             start = self._reserve(src.nbytes)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

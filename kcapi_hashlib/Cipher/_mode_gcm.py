@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import struct
+from threading import get_ident
 from typing import Any, Optional, cast
 
 from .. import keyring as _keyring
@@ -223,9 +224,11 @@ class GcmMode(NistAeadCipher):
 
     def update(self, assoc_data: Buffer) -> GcmMode:
         """Protect associated data (see PyCryptodome's GcmMode.update)."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             if Method.UPDATE not in self._next:
                 raise TypeError("update() can only be called immediately after initialization")
@@ -248,6 +251,8 @@ class GcmMode(NistAeadCipher):
             self._aad_len += len(piece)
             self._broken = None
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from threading import get_ident
 from types import ModuleType
 from typing import Any, Optional
 
@@ -45,12 +46,16 @@ class XtsMode(OneWay):
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         """One data unit (>= one block) under the current tweak, then the tweak steps."""
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._one_way(encrypting)
             src, dst, unit = self._reserve(data, output)
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py

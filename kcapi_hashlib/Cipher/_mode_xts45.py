@@ -21,6 +21,7 @@ K2 (bound only for a piece that does not start the data unit); the multiplicatio
 from __future__ import annotations
 
 from hmac import compare_digest
+from threading import get_ident
 from types import ModuleType
 from typing import Any, Optional
 
@@ -84,9 +85,11 @@ class XtsMode(OneWay):
         self._init_lock()
 
     def _crypt(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
-        lock = self._locked()
-        try:  # not `with`: see accounting.py
+        me = get_ident()
+        lock = self._locked(me)
+        try:  # not `with`: see Stateful
             lock.acquire()
+            self._owner = me
             self._usable()
             self._one_way(encrypting)
             src, dst = _views(data, output)
@@ -104,6 +107,8 @@ class XtsMode(OneWay):
             self._done += n
             self._ended = n % 16 != 0
         finally:
+            if self._owner == me:
+                self._owner = 0
             try:
                 lock.release()
             except RuntimeError:  # un-acquired: see accounting.py
