@@ -66,7 +66,7 @@ def test_handler_reading_the_object_it_interrupted() -> None:
     assert digests > 0, "no handler digest landed between operations"
 
 
-# A handler that UPDATES the object its thread is inside, at every line of every HashStream method the outer
+# A handler that UPDATES the object its thread is inside, at every line of every HashStream and HASH method the outer
 # call runs, in turn (deterministic: sys.settrace runs the nested call at the k-th line event, k = 0, 1, ...).
 # The nested update either raises RuntimeError or lands whole before or after the outer data: any other digest
 # means one of the two read state the other had replaced. (Before the fix, a nested update (large enough to
@@ -77,7 +77,14 @@ import hashlib, sys
 import kcapi_hashlib
 from kcapi_hashlib._afalg import hash as stream_module
 
-codes = {f.__code__ for f in vars(stream_module.HashStream).values() if hasattr(f, "__code__")}
+from kcapi_hashlib import _hash_object
+
+codes = {
+    f.__code__
+    for cls in (stream_module.HashStream, _hash_object.HASH)
+    for f in vars(cls).values()
+    if hasattr(f, "__code__")
+}
 nested, outer, prefix_len = b"N" * 70_000, bytes(range(256)) * 300, int(sys.argv[1])
 prefix = b"p" * prefix_len
 good = {

@@ -15,9 +15,9 @@ from __future__ import annotations
 import errno
 import inspect
 import operator
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional
 
-from . import _afalg, _policy
+from . import _afalg, _hash_object, _policy
 from . import keyring as _keyring
 from ._afalg import drivers, procfs
 from ._algorithms import BY_NAME, ROWS, Algorithm
@@ -38,10 +38,9 @@ from ._hash_args import (
     signature,
     stdlib,
 )
+from ._hash_object import Buffer
+from ._hash_object import view as _view
 from .keyring import KernelKey
-
-Buffer = Union[bytes, bytearray, memoryview]
-
 
 # hashlib name -> its facts (kernel cra_name, hashlib's digest_size / block_size): all in kcapi_hashlib._algorithms.
 ALGORITHMS: dict[str, Algorithm] = BY_NAME
@@ -68,121 +67,11 @@ def kernel_name(name: str, digest_size: Optional[int] = None) -> Optional[str]:
     return None
 
 
-def _view(obj: object) -> memoryview:
-    """A flat byte view of obj, with hashlib's errors for str and non-buffers."""
-    if type(obj) is bytes:  # the common case: a view of bytes is always flat and of format "B"
-        return memoryview(obj)
-    if isinstance(obj, str):
-        raise TypeError("Strings must be encoded before hashing")
-    try:
-        view = memoryview(obj)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError("object supporting the buffer API required") from None
-    if not view.c_contiguous:
-        raise BufferError("memoryview: underlying buffer is not C-contiguous")
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
-
-
-def tp_name(obj: object) -> str:
-    """The C-level type name CPython's own messages show (Py_TYPE(obj)->tp_name: 'array.array', 'int', 'Foo'),
-    read from one of those messages so that it is exact for C, spec-made and Python-defined types alike."""
-    try:
-        "".join([obj])  # type: ignore[list-item]
-    except TypeError as e:  # "sequence item 0: expected str instance, <tp_name> found"
-        text = str(e)
-        head, tail = "expected str instance, ", " found"
-        if head in text and text.endswith(tail):
-            return text[text.index(head) + len(head) : -len(tail)]
-    return type(obj).__name__
-
-
+# Defined in _hash_object, used through here by the other modules: hashlib's object and the byte views.
+HASH = _hash_object.HASH
+byte_view = _hash_object.byte_view
+tp_name = _hash_object.tp_name
 hash_view = _view  # for hmac's kernel objects: the first bytes given to HASH._create (data=) as update() takes them
-
-
-def byte_view(obj: object) -> memoryview:
-    """A flat byte view of obj as a C function's Py_buffer argument ("y*") takes it, with its errors:
-    TypeError for non-buffers (str too), BufferError for non-C-contiguous ones. Always measured in bytes."""
-    try:
-        view = memoryview(obj)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"a bytes-like object is required, not '{tp_name(obj)}'") from None
-    if not view.c_contiguous:
-        raise BufferError("memoryview: underlying buffer is not C-contiguous")
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    return view
-
-
-class _ImmutableType(type):
-    """Like hashlib's C types: attributes of the class cannot be set or deleted."""
-
-    def __setattr__(cls, name: str, value: Any) -> None:
-        raise TypeError(f"cannot set {name!r} attribute of immutable type {cls.__name__!r}")
-
-    def __delattr__(cls, name: str) -> None:
-        raise TypeError(f"cannot delete {name!r} attribute of immutable type {cls.__name__!r}")
-
-
-class HASH(metaclass=_ImmutableType):
-    """A hash object computed by the kernel; behaves as hashlib's (never finalized by digest()).
-
-    Made only by the constructors (new(), sha256(), ...): like hashlib's types it cannot be instantiated.
-    All state (buffered bytes, the kernel's partial hash, the cached digest) and its lock live in one
-    _afalg.HashStream; this class is hashlib's surface over it.
-    """
-
-    __slots__ = ("name", "digest_size", "block_size", "_state")
-
-    name: str
-    digest_size: int
-    block_size: int
-    _state: _afalg.HashStream
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> HASH:
-        raise TypeError(f"cannot create '{cls.__module__}.{cls.__qualname__}' instances")
-
-    @classmethod
-    def _create(
-        cls,
-        name: str,
-        digest_size: int,
-        block_size: int,
-        tfm: _afalg.Tfm,
-        state: Optional[_afalg.HashStream] = None,
-        data: Optional[memoryview] = None,
-    ) -> HASH:
-        """A new object over `state`, else over a new stream of `tfm` holding `data` (a flat byte view) so far."""
-        self: HASH = object.__new__(cls)
-        self.name = name
-        self.digest_size = digest_size
-        self.block_size = block_size
-        self._state = state if state is not None else _afalg.HashStream(tfm, buffered=True, data=data)
-        return self
-
-    def update(self, obj: Buffer, /) -> None:
-        self._state.update_view(_view(obj))
-
-    def digest(self) -> bytes:
-        return self._state.digest(self.digest_size)
-
-    def hexdigest(self) -> str:
-        return self.digest().hex()
-
-    def copy(self) -> HASH:
-        state = self._state
-        return HASH._create(self.name, self.digest_size, self.block_size, state.alg, state.copy())
-
-    def _splice_file(self, fd: int, offset: int, count: int) -> int:
-        """Hash count bytes of fd from offset without copying them through Python; returns bytes taken."""
-        return self._state.splice_file(fd, offset, count)
-
-    def __repr__(self) -> str:
-        return f"<{self.name} kcapi_hashlib.HASH object @ {hex(id(self))}>"
-
-    def __reduce__(self) -> Any:
-        raise TypeError(f"cannot pickle {type(self).__name__!r} object")
 
 
 def no_kernel_hash(name: str, digest_size: Optional[int] = None) -> str:

@@ -32,7 +32,7 @@ from .core import (
     stats,
     tfm,
 )
-from .hash import HashStream, hash_oneshot, mac_stream
+from .hash import FLUSH, HashStream, digest_of, hash_oneshot, mac_stream
 from .keyring import KeyringError, Serial
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
@@ -72,7 +72,7 @@ __all__ = [
     "accounting", "aead", "core", "drivers", "files", "hash", "keyed", "keyring", "procfs", "restrict", "rng",
     "skcipher", "uring",
     # names
-    "AF_ALG", "AlgUnavailable", "Buffer", "HashStream", "KernelError", "KeyringError", "Serial", "Stream", "Tfm",
-    "af_alg_status", "at_fork_in_child", "close_all", "explain", "hash_oneshot", "kernel_operations", "keyed_tfm",
-    "mac_stream", "max_message", "probe", "stats", "tfm",
+    "AF_ALG", "AlgUnavailable", "Buffer", "FLUSH", "HashStream", "KernelError", "KeyringError", "Serial", "Stream",
+    "Tfm", "af_alg_status", "at_fork_in_child", "close_all", "digest_of", "explain", "hash_oneshot",
+    "kernel_operations", "keyed_tfm", "mac_stream", "max_message", "probe", "stats", "tfm",
 ]  # fmt: skip

@@ -56,6 +56,16 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     return out
 
 
+def digest_of(alg: Tfm, data: bytes, size: int) -> bytes:
+    """Digest of `data` (fewer than FLUSH bytes) on a pooled op socket: one write and one read in steady state.
+    The op socket goes back to the pool only after its read returned; on any exception it is dropped (see
+    hash_oneshot)."""
+    op = alg.op()
+    out = _exchange(op, data, size, alg)
+    alg.release(op)
+    return out
+
+
 def mac_stream(name: str, key: Optional[Buffer] = None) -> HashStream:
     """An unbuffered stream of kernel hash `name` (keyed with `key` if given) for a mode's MAC: GCM's 'ghash'
     keyed with H, ChaCha20-Poly1305's 'poly1305' fed the one-time key first. A keyed tfm serves one stream and is
