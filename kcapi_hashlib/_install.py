@@ -167,8 +167,9 @@ def install() -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def _install() -> None:
@@ -240,8 +241,9 @@ def uninstall() -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def _restore() -> None:
@@ -249,7 +251,9 @@ def _restore() -> None:
     while _saved:
         module, name, original = _saved.pop()
         if original is _MISSING:
-            delattr(module, name)
+            # (not there if a signal handler's exception landed between _set's record and its setattr)
+            if name in vars(module):
+                delattr(module, name)
         else:
             setattr(module, name, original)
 

@@ -86,8 +86,9 @@ def fallback_counts() -> dict[str, int]:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def reset_fallback_counts() -> None:
@@ -99,8 +100,9 @@ def reset_fallback_counts() -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def unavailable(kind: str, name: str, reason: object) -> None:
@@ -126,8 +128,9 @@ def unavailable(kind: str, name: str, reason: object) -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     if first:
         warnings.warn(
             f"{name} is computed in userspace, not by the kernel: {reason}",

@@ -81,8 +81,9 @@ class ARC4Cipher(Stateful):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
 
 def _unavailable(key: bytes, drop: int, reason: object) -> Any:

@@ -75,8 +75,9 @@ class ChaCha20Cipher(OneWay):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
         return _keystream.crypt(self._alg, src, dst, start, _BLOCK, self._iv, self._boundary)
 
     def _reserve(self, data: object, output: object) -> tuple[memoryview, Optional[memoryview], int]:
@@ -122,8 +123,9 @@ class ChaCha20Cipher(OneWay):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
 
 @as_builtin()

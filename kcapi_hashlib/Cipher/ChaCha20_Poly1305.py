@@ -129,8 +129,9 @@ class ChaCha20Poly1305Cipher(AeadCipher):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     _DIGEST_REFUSED = "digest() method cannot be called"
 
@@ -176,8 +177,9 @@ class ChaCha20Poly1305Cipher(AeadCipher):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
         plaintext = self.decrypt(ciphertext)
         assert plaintext is not None
         self.verify(received_mac_tag)

@@ -199,8 +199,9 @@ class AeadCipher(Stateful):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     @overload
     def decrypt(self, ciphertext: Buffer) -> bytes: ...
@@ -227,8 +228,9 @@ class AeadCipher(Stateful):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     # --- the tag: PyCryptodome's digest()/verify() and their hex forms ---
 
@@ -253,8 +255,9 @@ class AeadCipher(Stateful):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def hexdigest(self) -> str:
         """Compute the printable MAC tag."""
@@ -279,8 +282,9 @@ class AeadCipher(Stateful):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def hexverify(self, hex_mac_tag: str) -> None:
         """Validate the printable MAC tag."""
@@ -570,8 +574,9 @@ class NistAeadCipher(AeadCipher):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
         try:
             plaintext = self.decrypt(ciphertext, output=output)
             self.verify(received_mac_tag)

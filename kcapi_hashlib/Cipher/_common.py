@@ -60,10 +60,12 @@ class InterruptedCipherError(RuntimeError):
 # cipher's range was reserved before any kernel call, and a chained or MAC state is marked broken).
 _fork_generation = [0]
 _relock = [threading.RLock()]
+_forker = [0]  # in a forked child: the ident of the thread that forked (the child's only thread at first)
 
 
 def _after_fork_in_child() -> None:
     _relock[0] = threading.RLock()
+    _forker[0] = get_ident()
     _fork_generation[0] += 1
 
 
@@ -85,8 +87,9 @@ class Stateful:
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:    # an acquire() a signal handler interrupted while it waited: not held
-                pass
+            except RuntimeError as e:  # un-acquired, or a handler's (see accounting.py)
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise
 
     and never with `with`: CPython 3.14 skips a `with` block's __exit__ when a signal handler raises right after
     the C __enter__ (kcapi_hashlib/_afalg/accounting.py says why each part of the try is where it is). Where a
@@ -129,17 +132,20 @@ class Stateful:
             try:  # not `with`: see accounting.py
                 lock.acquire()
                 if self._lock_generation != _fork_generation[0]:
-                    self._lock = threading.RLock()
-                    self._lock_generation = _fork_generation[0]
-                    if self._owner != me:
-                        # A thread of the parent's (its ident may be reused here). The forking thread itself
-                        # inside a call (a fork from a handler) keeps its mark: that call goes on in the child.
+                    if self._owner != _forker[0]:
+                        # No call, or one of a thread of the parent's that does not exist here (and whose
+                        # ident a new thread may get): a new lock, no mark.
+                        self._lock = threading.RLock()
                         self._owner = 0
+                    # else the forking thread is inside a call (a fork from a signal handler): that call goes on
+                    # in the child and releases the lock it holds, so the lock and the mark stay.
+                    self._lock_generation = _fork_generation[0]
             finally:
                 try:
                     lock.release()
-                except RuntimeError:  # un-acquired: see accounting.py
-                    pass
+                except RuntimeError as e:  # un-acquired: see accounting.py
+                    if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                        raise  # a signal handler's, raised after release() returned
         if self._owner == me:
             raise RuntimeError(
                 f"{type(self).__name__} object used while a call on it is in progress in this thread "
@@ -226,8 +232,9 @@ class OneWay(Stateful, CipherMethods):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def _run(self, encrypting: bool, data: Buffer, output: Optional[Writable]) -> Optional[bytes]:
         raise NotImplementedError

@@ -111,8 +111,9 @@ class XtsMode(OneWay):
                 self._owner = 0
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
         if dst is None:
             if n <= _sk.max_message() and not first:
                 return _sk.message_bytes(self._alg, encrypting, self.tweak, (src,))

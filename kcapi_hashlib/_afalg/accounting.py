@@ -20,15 +20,19 @@ acquisition is therefore written out, inline:
     finally:
         try:
             lock.release()
-        except RuntimeError:
-            pass
+        except RuntimeError as e:  # un-acquired
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 A handler's exception at the end of acquire()'s CALL is inside the try. The only other place one can come from
 is inside a blocking acquire() (a wait for another thread), which then has not acquired: this thread cannot
 hold LOCK from an outer frame there (an RLock it held would have been taken again at once), so release() says
-RuntimeError ("cannot release un-acquired lock"), which is ignored. The release stays inline in the finally
-block: a helper function would be a call whose entry is itself a point where a handler runs (two tries of that
-left LOCK held 65 times over in one storm).
+RuntimeError ("cannot release un-acquired lock"), which is ignored. One more can come right after release()
+returned (its CALL's check): a handler's own RuntimeError (a refused re-entry, InterruptedCipherError,
+RecursionError) must go on, not be taken for release()'s. release() is C, so its error's traceback has this
+frame alone; a handler's has the handler's frame under this one (tb_next): that one is raised again. The release
+stays inline in the finally block: a helper function would be a call whose entry is itself a point where a
+handler runs (two tries of that left LOCK held 65 times over in one storm).
 A forked child gets a new LOCK (another thread of the parent may have held the old one at fork()) and zeroes
 its counters: callers read LOCK at call time, never keep the object.
 
@@ -65,8 +69,9 @@ def counter(alg_type: str, name: str) -> list[int]:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
     return c
 
 
@@ -79,8 +84,9 @@ def fallback(kind: str, name: str, reason: str) -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def refused(kind: str, name: str, reason: str) -> None:
@@ -92,8 +98,9 @@ def refused(kind: str, name: str, reason: str) -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def snapshot() -> dict[str, Any]:
@@ -117,8 +124,9 @@ def snapshot() -> dict[str, Any]:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     return {"pid": os.getpid(), "kernel": kernel, "fallbacks": userspace, "refused": refusals}
 
 
@@ -134,8 +142,9 @@ def reset() -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def _after_fork_child() -> None:

@@ -519,8 +519,9 @@ def exchange(op: OpSocket, data: Buffer, size: int, alg: Tfm) -> bytes:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     if len(out) != size:
         raise _wrong_size(alg, len(out), size)
     return out

@@ -36,8 +36,9 @@ def stats() -> dict[str, int]:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     out["send"] += pairs
     out["recv"] += pairs
     return out
@@ -51,8 +52,9 @@ def kernel_operations() -> int:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def count(alg: Counted, kind: str, nbytes: int = 0, ops: int = 1) -> None:
@@ -70,8 +72,9 @@ def count(alg: Counted, kind: str, nbytes: int = 0, ops: int = 1) -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def count_exchange(alg: Counted, nbytes: int) -> None:
@@ -86,5 +89,6 @@ def count_exchange(alg: Counted, nbytes: int) -> None:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned

@@ -144,8 +144,9 @@ class HashStream:
             finally:
                 try:
                     lock.release()
-                except RuntimeError:  # un-acquired: see accounting.py
-                    pass
+                except RuntimeError as e:  # un-acquired: see accounting.py
+                    if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                        raise  # a signal handler's, raised after release() returned
         return self._lock
 
     def _adopt_in_child(self) -> None:
@@ -154,9 +155,16 @@ class HashStream:
         # use) under a new lock. A lock nobody held means no call was in progress: the state is whole. (The
         # forking thread itself holding it would be a call of its own in progress: RLock takes it again.)
         lock = self._lock
-        if lock.acquire(blocking=False):
-            lock.release()
-        else:
+        free = False
+        try:  # a handler may raise right after acquire() returned: the finally then gives the lock back
+            free = lock.acquire(blocking=False)
+        finally:
+            try:
+                lock.release()  # ours (free), or RuntimeError: held by a thread of the parent's
+            except RuntimeError as e:  # un-acquired, or a handler's (see accounting.py)
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise
+        if not free:
             self._lock = threading.RLock()
             self._busy = False
             self._op = _LOST
@@ -210,8 +218,9 @@ class HashStream:
             finally:
                 try:
                     lock.release()
-                except RuntimeError:  # un-acquired: see accounting.py
-                    pass
+                except RuntimeError as e:  # un-acquired: see accounting.py
+                    if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                        raise  # a signal handler's, raised after release() returned
         self.update((view,))
 
     def update(self, bufs: Sequence[Buffer]) -> None:
@@ -250,8 +259,9 @@ class HashStream:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
@@ -268,8 +278,9 @@ class HashStream:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def _peek(self, op: Optional[OpSocket], tail: Buffer, size: int) -> bytes:
         alg = self._alg
@@ -314,8 +325,9 @@ class HashStream:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def _clone(self, op: OpSocket) -> OpSocket:
         """accept() on an op socket with pending data clones its state (hash_accept: export/import)."""
@@ -346,8 +358,9 @@ class HashStream:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
         return new
 
     def splice_file(self, fd: int, offset: int, count: int) -> int:
@@ -377,8 +390,9 @@ class HashStream:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
     def __del__(self) -> None:
         # The quiet path for a dropped object (the op socket's C finalizer would close it too, with a
@@ -396,8 +410,9 @@ class HashStream:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
         if isinstance(op, OpSocket):
             op.close()
 
@@ -442,8 +457,9 @@ def _register(s: HashStream) -> None:
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
 
 
 def _acquire_recorded(held: list[Any], locks: list[Any]) -> None:

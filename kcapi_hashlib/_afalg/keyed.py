@@ -114,8 +114,9 @@ def _fingerprint(alg_type: str, name: str, key: Key, authsize: Optional[int] = N
         finally:
             try:
                 lock.release()
-            except RuntimeError:  # un-acquired: see accounting.py
-                pass
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
     assert _blake2b is not None
     if isinstance(key, _keyring.Serial):
         # A keyring key is indexed by its serial, in its own domain: "\1" where byte keys have "\0" after the
@@ -159,8 +160,9 @@ def _lookup(fp: bytes) -> Optional[Tfm]:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     return t
 
 
@@ -185,8 +187,9 @@ def _store(fp: bytes, entry: _Entry) -> tuple[Tfm, list[_Entry]]:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def cached_tfm(
@@ -251,8 +254,9 @@ def drop_serial(serial: int) -> int:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     return len(dropped)
 
 
@@ -273,8 +277,9 @@ def clear() -> int:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
     return len(dropped)
 
 
@@ -286,8 +291,9 @@ def cache_len() -> int:
     finally:
         try:
             lock.release()
-        except RuntimeError:  # un-acquired: see accounting.py
-            pass
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def _after_fork_child() -> None:
