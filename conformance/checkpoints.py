@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -26,6 +27,10 @@ from typing import Any, Callable, Iterator, Optional
 import kcapi_hashlib
 
 AVAILABLE = sys.version_info >= (3, 12)
+# Backward jumps are points too, but before 3.14 an exception raised from a JUMP event's callback leaves the frame
+# without running its except/finally blocks (a while loop inside try/finally, on 3.13.5 and 3.13t: the finally
+# never ran), which no signal handler's exception does: there they are not interrupted.
+JUMPS = sys.version_info >= (3, 14)
 WHY_NOT = "sys.monitoring (the event at each periodic check) is new in Python 3.12"
 
 
@@ -39,6 +44,7 @@ class Run:
     where: Optional[str]  # the point that raised, or None: the run passed fewer than k points
     result: Any = None
     error: Optional[BaseException] = None  # what op raised (Interrupt, or an error it turned into)
+    in_finalizer: bool = False  # the exception was raised in a finalizer or weakref callback (unraisable)
 
 
 def package_codes() -> list[types.CodeType]:
@@ -58,6 +64,10 @@ def package_codes() -> list[types.CodeType]:
         code = getattr(obj, "__code__", None)
         if isinstance(code, types.CodeType):
             walk(code)
+        for inner in ("__wrapped__", "func"):  # @contextmanager (and other wrappers), functools.cached_property
+            wrapped = getattr(obj, inner, None) if not isinstance(obj, type) else None
+            if wrapped is not None and wrapped is not obj and depth < 3:
+                visit(wrapped, depth + 1)
         if isinstance(obj, (staticmethod, classmethod)):
             visit(obj.__func__, depth)
         elif isinstance(obj, property):
@@ -77,8 +87,9 @@ def package_codes() -> list[types.CodeType]:
 
 
 class _Injector:
-    def __init__(self, tool: int) -> None:
+    def __init__(self, tool: int, exc: type[BaseException]) -> None:
         self.tool = tool
+        self.exc = exc
         self.target = 0  # the thread to interrupt
         self.armed = 0  # raise at this point (0: count only)
         self.seen = 0
@@ -90,7 +101,7 @@ class _Injector:
         self.seen += 1
         if self.seen == self.armed:
             self.where = f"{what} in {code.co_qualname} ({Path(code.co_filename).name}+{offset})"
-            raise Interrupt(self.where)
+            raise self.exc(self.where)
 
     def call(self, *args: Any) -> None:
         return None  # CALL must be monitored for C_RETURN/C_RAISE to be reported
@@ -106,42 +117,68 @@ class _Injector:
             self._point("at a backward jump", code, offset)
 
 
-def every_point(op: Callable[[], Any], limit: int = 20_000) -> Iterator[Run]:
-    """Run op() with an Interrupt at point 1, then at point 2, ... until a run ends before its point."""
+class HandlerRuntimeError(RuntimeError):
+    """A handler's exception that is a RuntimeError (as InterruptedCipherError, RecursionError and a refused
+    re-entry are): the package must not take it for one of its own (e.g. release()'s 'un-acquired')."""
+
+
+@contextmanager
+def injector(exc: type[BaseException] = Interrupt) -> Iterator[Callable[[Callable[[], Any], int], Run]]:
+    """A function run(op, k): op() with `exc` raised at its k-th point, as a Run. Monitoring is on inside."""
     mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
     ev = mon.events
     tool = next(i for i in range(6) if i != mon.DEBUGGER_ID and mon.get_tool(i) is None)
     mon.use_tool_id(tool, "kcapi-checkpoints")
-    inj = _Injector(tool)
+    inj = _Injector(tool, exc)
     try:
         mon.register_callback(tool, ev.CALL, inj.call)
         mon.register_callback(tool, ev.C_RETURN, inj.c_return)
         mon.register_callback(tool, ev.C_RAISE, inj.c_return)
         mon.register_callback(tool, ev.PY_START, inj.start)
         mon.register_callback(tool, ev.PY_RESUME, inj.start)
-        mon.register_callback(tool, ev.JUMP, inj.jump)
-        events = ev.CALL | ev.C_RETURN | ev.C_RAISE | ev.PY_START | ev.PY_RESUME | ev.JUMP
+        events = ev.CALL | ev.C_RETURN | ev.C_RAISE | ev.PY_START | ev.PY_RESUME
+        if JUMPS:
+            mon.register_callback(tool, ev.JUMP, inj.jump)
+            events |= ev.JUMP
         for code in package_codes():
             mon.set_local_events(tool, code, events)
-        for k in range(1, limit + 1):
+
+        def run(op: Callable[[], Any], k: int) -> Run:
+            unraisable: list[BaseException] = []
+            hook = sys.unraisablehook
+            sys.unraisablehook = lambda u: unraisable.append(u.exc_value) if u.exc_value is not None else None
             inj.target = threading.get_ident()
             inj.armed, inj.seen, inj.where = k, 0, None
-            run = Run(k, None)
+            result = Run(k, None)
             try:
-                run.result = op()
-            except BaseException as e:  # what the run raised (an Interrupt, or what it became) is its result
-                run.error = e
+                result.result = op()
+            except BaseException as e:  # what the run raised (the exception, or what it became) is its result
+                result.error = e
             finally:
                 inj.target = 0
-            run.where = inj.where
-            yield run
-            if run.where is None:
-                return
-        raise AssertionError(f"op passed more than {limit} points")
+                sys.unraisablehook = hook
+            result.where = inj.where
+            # The point was in a finalizer or a weakref callback (run by the garbage collector inside op): CPython
+            # reports such an exception as unraisable, and it never reaches op, signal handler's or not.
+            result.in_finalizer = any(isinstance(e, inj.exc) for e in unraisable)
+            return result
+
+        yield run
     finally:
         for code in package_codes():
             mon.set_local_events(tool, code, 0)
         mon.free_tool_id(tool)
+
+
+def every_point(op: Callable[[], Any], exc: type[BaseException] = Interrupt, limit: int = 20_000) -> Iterator[Run]:
+    """Run op() with `exc` raised at point 1, then at point 2, ... until a run ends before its point."""
+    with injector(exc) as run:
+        for k in range(1, limit + 1):
+            result = run(op, k)
+            yield result
+            if result.where is None:
+                return
+        raise AssertionError(f"op passed more than {limit} points")
 
 
 def free_in_another_thread(locks: list[Any], timeout: float = 10.0) -> list[Any]:
@@ -162,7 +199,8 @@ def free_in_another_thread(locks: list[Any], timeout: float = 10.0) -> list[Any]
     return held
 
 
-_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+RLOCK = type(threading.RLock())
+_LOCK_TYPES = (type(threading.Lock()), RLOCK)
 
 
 def module_locks() -> dict[str, Any]:
