@@ -1,4 +1,4 @@
-"""Shared pytest setup for compat_tests/ and conformance/.
+"""Shared pytest setup for tests/ (tests/README.md says which part holds what).
 
 Every test here runs against the real kernel (under the project's user-mode-linux VM when the host has no
 AF_ALG: `python -m kcapi_hashlib vm -- python -m pytest`). Nothing fakes AF_ALG. A session that made zero
@@ -31,34 +31,41 @@ except ImportError:  # pragma: no cover - hypothesis is a test requirement
     pass
 
 
-# Which suite this run is. "kernel" (the default): everything but the two directories below, AF_ALG must be
-# reached. "refused": conformance/refused/, in a VM started with modules refused (a distribution's blacklist).
-# "no-af-alg": conformance/no_af_alg/, in a VM with the af_alg module refused, so socket(AF_ALG) really fails
+# Which suite this run is. "kernel" (the default): everything but tests/environments/, AF_ALG must be reached.
+# The environment suites, one folder of tests/environments/ each, are collected only when selected:
+# "refused": refused/, in a VM started with modules refused (a distribution's blacklist).
+# "no-af-alg": no_af_alg/, in a VM with the af_alg module refused, so socket(AF_ALG) really fails
 # with EAFNOSUPPORT as on a host without AF_ALG. tox.ini and .ci/run run all three.
-# "restricted": conformance/restricted/, on a kernel with af_alg_restrict >= 1 (Linux 7.3+, `vm --sysctl`).
-# "fips": conformance/fips/, on a kernel booted in FIPS mode (`vm --fips`; Debian's amd64 kernels up to 6.12).
+# "restricted": restricted/, on a kernel with af_alg_restrict >= 1 (Linux 7.3+, `vm --sysctl`).
+# "fips": fips/, on a kernel booted in FIPS mode (`vm --fips`; Debian's amd64 kernels up to 6.12).
 SUITE = os.environ.get("KCAPI_HASHLIB_SUITE", "kernel")
 _SUITE_DIRS = {"refused": "refused", "no-af-alg": "no_af_alg", "restricted": "restricted", "fips": "fips"}
 if SUITE not in ("kernel", *_SUITE_DIRS):
     raise pytest.UsageError(f"KCAPI_HASHLIB_SUITE={SUITE!r}: use kernel, refused, no-af-alg, restricted or fips")
 
 
+_ENVIRONMENTS = "environments"  # tests/environments/<folder>
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     parts = collection_path.parts
-    inside = {name for name, folder in _SUITE_DIRS.items() if folder in parts and "conformance" in parts}
+    inside = {name for name, folder in _SUITE_DIRS.items() if folder in parts and _ENVIRONMENTS in parts}
     if SUITE == "kernel":
         return True if inside else None
-    if collection_path.is_dir() and os.path.exists(collection_path / _SUITE_DIRS[SUITE]):
+    folder = _SUITE_DIRS[SUITE]
+    if collection_path.is_dir() and any(
+        os.path.exists(collection_path / below) for below in (folder, f"{_ENVIRONMENTS}/{folder}")
+    ):
         return None  # a parent of this suite's directory (os.path.exists: False, not PermissionError, in a
         # directory an unprivileged run cannot search, such as root's .tox/ENV)
-    if _SUITE_DIRS[SUITE] in parts and "conformance" in parts:
+    if folder in parts and _ENVIRONMENTS in parts:
         return None
     return True if collection_path.suffix == ".py" or collection_path.is_dir() else None
 
 
-# --- declared kernel requirements (conformance/requires.py) -------------------------------------------------
+# --- declared kernel requirements (tests/support/requires.py) ----------------------------------------------
 #
-# `@pytest.mark.kernel_alg(alg_type, name)` (or module-level, see conformance/requires.py) declares what a test
+# `@pytest.mark.kernel_alg(alg_type, name)` (or module-level, see tests/support/requires.py) declares what a test
 # needs the kernel to bind, probed once per algorithm. An algorithm this kernel does not have at all (ENOENT, and
 # neither /proc/crypto nor its module index knows it) skips, named. Where af_alg_restrict >= 1: a declared algorithm
 # the restriction refuses this process skips the test with the restriction's reason, collected and printed at
@@ -72,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "kernel_alg(alg_type, name=None, *, only=None, from_param=None, kernel=None): the test needs the kernel "
-        "to bind this algorithm; skipped only when af_alg_restrict refuses it here (conformance/requires.py)",
+        "to bind this algorithm; skipped only when af_alg_restrict refuses it here (tests/support/requires.py)",
     )
 
 
