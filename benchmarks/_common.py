@@ -2,7 +2,7 @@
 
 A module defines `cases(sizes: list[int]) -> list[Case]`. For each case the runner times every callable
 in `impls` (best of several repeats), prints throughput and the ratio to kcapi_hashlib, and counts the
-syscalls of one kcapi_hashlib operation with strace (conformance.syscalls.steady_state(setup, op)).
+syscalls of one kcapi_hashlib operation with strace (tests.support.syscalls.steady_state(setup, op)).
 `external` entries are shell commands (e.g. libkcapi's kcapi-dgst) timed as whole processes.
 Benchmarks report; they never assert timings.
 """

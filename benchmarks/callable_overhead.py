@@ -6,7 +6,7 @@
 Times `kcapi_hashlib.sha256()` (no data: no syscall, so the Python work is all there is to time) through the
 wrapper and through the function it wraps, and a stdlib function call for scale; best of 7 runs. Where AF_ALG
 works it also times `sha256(b'abc').digest()` (two syscalls) with the accounting counters as they are.
-Prints figures; never asserts (syscall counts are asserted in compat_tests/test_builtin_like.py).
+Prints figures; never asserts (syscall counts are asserted in tests/parity/test_builtin_like.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python benchmarks/instructions.py [--json] [--ours-only] [--case OPERATION] [--runs N] [--syscalls]
     python -m kcapi_hashlib vm -- env PYTHONPATH=$PWD python3 benchmarks/instructions.py   # host without AF_ALG
 
-Each case is a setup and an operation (source text, as conformance/syscalls.py's steady_state takes them). For
+Each case is a setup and an operation (source text, as tests/support/syscalls.py's steady_state takes them). For
 each run the setup is executed, the operation once uncounted (warm-up: caches, pools and lazy imports filled, the
 steady state), then once counted: on CPython < 3.12 under sys.settrace with frame.f_trace_opcodes = True (the
 'opcode' events), on 3.12+ with sys.monitoring's INSTRUCTION events: every instruction of every Python frame
@@ -16,8 +16,8 @@ Per case: kcapi_hashlib, the reference the API mirrors (hashlib, the stdlib hmac
 is not installed) and a raw AF_ALG loop in Python (one op socket bound, keyed and accepted once: os.write +
 os.read per hash/MAC, sendmsg with the control messages + recv_into per cipher operation): the floor of any
 Python AF_ALG wrapper. Ratios are kcapi_hashlib's count over theirs. --syscalls adds kcapi_hashlib's syscalls
-per operation (strace -f -c, conformance/syscalls.py steady_state; slow under user-mode-linux).
-Benchmarks print; conformance/test_instruction_budgets.py asserts budgets on kcapi_hashlib's counts.
+per operation (strace -f -c, tests/support/syscalls.py steady_state; slow under user-mode-linux).
+Benchmarks print; tests/kernel/test_instruction_budgets.py asserts budgets on kcapi_hashlib's counts.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def collect(runs: int, ours_only: bool, names: Optional[list[str]] = None) -> di
 
 
 def _syscalls(case: Case) -> str:
-    from conformance.syscalls import steady_state
+    from tests.support.syscalls import steady_state
 
     extra, op = case.impls["kcapi_hashlib"]
     try:

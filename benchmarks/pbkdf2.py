@@ -14,7 +14,7 @@ benchmarks/run.py calls report() for the kdf group (so `tox -e bench-quick` prin
 
 ITER/S = iterations per second of one derivation (c iterations, a digest-sized key); US/ITER is also the
 seconds a 1,000,000-iteration derivation (Django's default hasher) takes at that speed; SYSCALLS/ITER = every syscall of
-the process per iteration, by strace (conformance.syscalls.steady_state; the raw loop and hashlib are
+the process per iteration, by strace (tests.support.syscalls.steady_state; the raw loop and hashlib are
 counted the same way). Benchmarks print; they never assert.
 """
 
@@ -97,7 +97,7 @@ def _without_uring(fn: Callable[[], bytes]) -> Callable[[], bytes]:
 
 def _syscalls(setup: str, op: str, c: int) -> str:
     from benchmarks.run import _child_env
-    from conformance.syscalls import steady_state
+    from tests.support.syscalls import steady_state
 
     if shutil.which("strace") is None:
         return "n/a (strace not installed)"

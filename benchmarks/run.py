@@ -8,7 +8,7 @@ For every case (an operation on `size` bytes) each implementation is timed in th
 --repeats runs, each at least --min-time seconds long, printed as operations/s and MiB/s with its speed
 relative to kcapi_hashlib (2.00x = twice as fast as kcapi_hashlib). External commands (libkcapi's kcapi-dgst,
 coreutils) are timed as whole processes, start-up included. The kcapi_hashlib row also shows the syscalls
-one operation costs, counted with `strace -f -c` in fresh interpreters (conformance.syscalls.steady_state:
+one operation costs, counted with `strace -f -c` in fresh interpreters (tests.support.syscalls.steady_state:
 (count for n+1 operations - count for 1) / n, every syscall of the process). The CHECK column says whether
 the implementations agreed on the result.
 
@@ -149,7 +149,7 @@ class Row:
 
 
 def _syscalls(case: Case, n_max: int) -> str:
-    from conformance.syscalls import steady_state
+    from tests.support.syscalls import steady_state
 
     if not case.op:
         return "-"

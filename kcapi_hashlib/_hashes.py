@@ -1,6 +1,6 @@
 """hashlib's surface, computed by the kernel's AF_ALG "hash" type. No socket is touched here (see _afalg).
 
-Syscall design (every syscall of the process counts, see benchmarks/ and conformance/test_syscalls.py):
+Syscall design (every syscall of the process counts, see benchmarks/ and tests/kernel/test_syscalls.py):
 - Small data stays in a userspace buffer until it must reach the kernel, so `sha256(b).digest()` is one
   sendmsg + one recv on a pooled op socket, and many small updates cost nothing until the digest.
 - Once the buffer passes _afalg.hash.FLUSH bytes the object takes an op socket and streams (MSG_MORE); from then on

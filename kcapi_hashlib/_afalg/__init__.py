@@ -1,7 +1,7 @@
 """The one private package that makes AF_ALG syscalls; see core's docstring.
 
 The rest of kcapi_hashlib comes in through here only: it imports what __all__ lists from this package, never from
-one of its submodules (compat_tests/test_import_graph.py checks it). The submodules that callers use as a whole are
+one of its submodules (tests/tools/test_import_graph.py checks it). The submodules that callers use as a whole are
 listed as module objects: their hot paths call through the module attribute (core.exchange, skcipher's and aead's
 functions), one global lookup and one attribute lookup, as before. Importing core already loads accounting, errors,
 files, keyring, procfs and restrict, so those are bound here (and lifecycle, which registers the fork and exit

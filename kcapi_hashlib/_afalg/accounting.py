@@ -10,7 +10,7 @@ Not `with LOCK:`. CPython 3.14 compiles `with` to a CALL of __enter__ that ends 
 check, outside the block's exception handler: a signal handler that raises there leaves the lock acquired and
 __exit__ never called (python/cpython#148874; fixed in 3.15, where, as in 3.11-3.13, nothing runs between
 __enter__ and the block). Here that left LOCK held by the main thread after a storm of signal-handler
-exceptions (conformance/test_uring_interrupts.py), and the next thread to count waited forever. Every
+exceptions (tests/kernel/test_uring_interrupts.py), and the next thread to count waited forever. Every
 acquisition is therefore written out, inline:
 
     lock = LOCK

@@ -416,7 +416,7 @@ def _ring() -> Optional[Ring]:
         # user-mode-linux 6.1.176 in a forked child: a new ring mmap()ed where the parent's (MADV_DONTFORK)
         # ring had been showed the PARENT's ring memory (its SQ/CQ counters; io_uring_enter then waited for
         # requests that never came): the host mapping of the parent's pages survived in the child. Seen here
-        # with conformance/test_pbkdf2_uring.py's fork test; real kernels have no such host mapping.
+        # with tests/kernel/test_pbkdf2_uring.py's fork test; real kernels have no such host mapping.
         disable("a forked child under user-mode-linux (a new ring there can map the parent's ring memory)")
         return None
     if _user_mode_linux() and procfs._kernel_release() < (6, 2):

@@ -7,7 +7,7 @@ sha512hmac and sm3hmac (hmaccalc's tools, key "FIPS-FTW-RHT2009"), fipshmac and 
 md5sum, sm3sum (unkeyed). Here each name is a subcommand, and a symlink named like one to the kcapi-hashlib
 script works as kcapi-hasher's links do. Everything kcapi-hasher prints, its exit statuses (which are the C
 program's `return ret` & 0xff: 251 for -EIO, 234 for -EINVAL, the count of failed lines in check mode) and its
-quirks are kept, checked against the real tool built from libkcapi's source (compat_tests/test_kcapi_hasher.py):
+quirks are kept, checked against the real tool built from libkcapi's source (tests/tools/test_kcapi_hasher.py):
 
 - check mode (-c FILE, one list) prints "NAME: OK" / "NAME: Not OK"; a line that is not "HEX  NAME" or
   "HEX *NAME" stops the check with "Invalid checkfile format" (status 1); a line without a blank is skipped;

@@ -8,7 +8,7 @@ dash as /bin/sh, coreutils, kmod, util-linux, strace, busybox-static (the initra
 nothing else provides), python3 with pytest, hypothesis and PyCryptodome, as Debian packages them (its
 PyCryptodome is pycryptodomex, 3.20 in trixie, importable as `Crypto` too). The command's working directory,
 the run directory and the kernel's cache are mounted into it at their host paths (initramfs.init_script's
-binds), so ``python3 -m pytest conformance/...`` runs the checkout's code on the guest's python3.
+binds), so ``python3 -m pytest tests/kernel/...`` runs the checkout's code on the guest's python3.
 
 Unpacked, not installed: no maintainer script runs (they would be the foreign architecture's binaries). What
 those scripts or the usrmerge layout would have made is made here: /bin, /sbin, /lib and /lib64 as links into
@@ -44,7 +44,7 @@ PACKAGES = (
     "sed",
     "kmod",
     "util-linux",  # setpriv, for --user and --cap (busybox's lacks --reuid)
-    "strace",  # the syscall budgets count with it (conformance/syscalls.py)
+    "strace",  # the syscall budgets count with it (tests/support/syscalls.py)
     "busybox-static",
     "python3",
     "python3-pytest",
