@@ -28,7 +28,6 @@ import kcapi_hashlib
 from kcapi_hashlib import _policy
 from kcapi_hashlib import hmac as k_hmac
 from kcapi_hashlib.Cipher import AES, ChaCha20, ChaCha20_Poly1305, InterruptedCipherError
-
 from tests.support import checkpoints, requires
 
 needs_monitoring = pytest.mark.skipif(not checkpoints.AVAILABLE, reason=checkpoints.WHY_NOT)
