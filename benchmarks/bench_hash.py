@@ -3,7 +3,7 @@
 - sha256, sha1, sha512, sha3_256, blake2b: `new(data).digest()` of each size (64 B, 4 KiB, 1 MiB, 64 MiB by
   default), kcapi_hashlib against hashlib (OpenSSL/HACL*).
 - file_digest sha256 of a file of each size >= 1 MiB: kcapi_hashlib.file_digest (splice file -> pipe ->
-  kernel) against hashlib.file_digest (a read loop on 3.9/3.10), and as whole processes: libkcapi's
+  kernel) against hashlib.file_digest, and as whole processes: libkcapi's
   `kcapi-dgst -c sha256` (Debian kcapi-tools; same kernel), coreutils' sha256sum and `kcapi-hashlib sum`.
 """
 

@@ -29,7 +29,7 @@ try:  # the stdlib's C implementation: the fallback policy's userspace PBKDF2
     from _hashlib import pbkdf2_hmac as _stdlib_pbkdf2_hmac
 except ImportError:  # pragma: no cover - CPython built without OpenSSL
     _stdlib_pbkdf2_hmac = None
-try:  # its error for an unknown digest (3.10+; 3.9 raises a plain ValueError)
+try:  # its error for an unknown digest (a ValueError; a CPython without OpenSSL has neither)
     from _hashlib import UnsupportedDigestmodError as _UnsupportedDigestmodError
 except ImportError:
     _UnsupportedDigestmodError = ValueError  # type: ignore[misc, assignment]
@@ -113,8 +113,8 @@ def pbkdf2_hmac(hash_name: str, password: Buffer, salt: Buffer, iterations: int,
     if name is None or alg is None or alg.digest_size == 0:
         if _stdlib_pbkdf2_hmac is None:  # pragma: no cover
             raise _UnsupportedDigestmodError(_hash_args.UNSUPPORTED + hash_name)
-        # The original's error type for a name it cannot use (UnsupportedDigestmodError; ValueError for an XOF
-        # or on 3.9): asked with empty inputs, it raises before any work. The text is hashlib's wording, not
+        # The original's error type for a name it cannot use (UnsupportedDigestmodError; ValueError for an
+        # XOF): asked with empty inputs, it raises before any work. The text is hashlib's wording, not
         # OpenSSL's, which depends on its build ("[digital envelope routines] unsupported", "no reason supplied").
         try:
             _stdlib_pbkdf2_hmac(hash_name, b"", b"", 1, 1)

@@ -62,7 +62,7 @@ from .hash import hash_oneshot as _hash_oneshot
 _blake2b: Optional[Callable[..., Any]]
 try:
     from _blake2 import blake2b as _blake2b
-except ImportError:  # pragma: no cover - every CPython 3.9-3.13 build has _blake2
+except ImportError:  # pragma: no cover - every CPython build has _blake2
     _blake2b = None
 
 CACHE_SIZE = 64  # keyed tfms kept; each holds one fd (plus one pooled op socket once used)

@@ -230,7 +230,7 @@ def _run_script(path: str, args: list[str]) -> None:
     main = _fresh_main()
     from importlib.machinery import SourceFileLoader
 
-    # The interpreter makes the script's path absolute for __file__ and its code (3.9+), not for sys.argv[0].
+    # The interpreter makes the script's path absolute for __file__ and its code, not for sys.argv[0].
     filename = os.path.abspath(path)
     loader = SourceFileLoader("__main__", filename)
     main.__dict__.update(__file__=filename, __cached__=None, __spec__=None, __loader__=loader)

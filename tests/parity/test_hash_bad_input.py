@@ -334,7 +334,7 @@ def _blake2_cases() -> Iterator[Case]:
 def _unsupported(name: Any) -> Optional[str]:
     """pbkdf2_hmac's text for a name the original cannot use: hashlib's wording, where the original's is
     OpenSSL's and depends on its build ("[digital envelope routines] unsupported", "no reason supplied" for an
-    XOF, or "unsupported hash type NAME" on 3.9). The exception type is still the original's."""
+    XOF). The exception type is still the original's."""
     name = name() if callable(name) else name
     wording = "unsupported hash algorithm" if sys.version_info >= (3, 15) else "unsupported hash type"  # 3.15's
     return f"{wording} {name}" if isinstance(name, str) else None
@@ -372,8 +372,6 @@ class _NoReadinto:
 
 
 def _file_digest_cases() -> Iterator[Case]:
-    if not hasattr(hashlib, "file_digest"):
-        return  # 3.9 and 3.10: no original to compare with (test_hashlib_api covers ours there)
     g = "file_digest"
     tmp = tempfile.NamedTemporaryFile(delete=False)
     tmp.write(b"file content " * 100)
