@@ -8,10 +8,11 @@ Public modules never touch sockets; they call the small API below. The shape of 
     op.sendmsg(...); op.recv(...)                                   # the work
 
 This package splits that work the way the kernel does: core (crypto/af_alg.c: sockets, keys, fork hooks), hash
-(crypto/algif_hash.c), skcipher, aead and rng (crypto/algif_*.c); errors says what each refusal means (core
-re-exports its names), procfs and restrict read /proc/crypto and af_alg_restrict, drivers binds by driver
-name, lifecycle runs the fork hooks and lets go of every tfm at exit. Kernel behaviour relied on is cited by the
-kernel function that has it; docs/kernel-notes.md collects these facts by kernel file.
+(crypto/algif_hash.c; splice feeds it files without a copy), skcipher, aead and rng (crypto/algif_*.c); errors
+says what each refusal means (core re-exports its names), procfs and restrict read /proc/crypto and
+af_alg_restrict, drivers binds by driver name, lifecycle runs the fork hooks and lets go of every tfm at exit.
+Kernel behaviour relied on is cited by the kernel function that has it; docs/kernel-notes.md collects these
+facts by kernel file.
 """
 
 from __future__ import annotations
