@@ -58,6 +58,7 @@ def byte_view(obj: object) -> memoryview:
 
 
 _FLUSH = _afalg.FLUSH
+_new = object.__new__
 
 
 class _ImmutableType(type):
@@ -104,26 +105,28 @@ class HASH(metaclass=_ImmutableType):
         digest_size: int,
         block_size: int,
         tfm: _afalg.Tfm,
+        data: object = b"",
         state: Optional[_afalg.HashStream] = None,
-        data: Optional[memoryview] = None,
     ) -> HASH:
-        """A new object over `state`; else holding `data` (a flat byte view) so far: as its initial bytes when
-        they are fewer than FLUSH, else in a new stream of `tfm` (the kernel takes them now)."""
-        self: HASH = object.__new__(cls)
+        """A new object over `state`; else holding `data` (any object update() takes, with its errors) so far: as
+        its initial bytes when they are fewer than FLUSH, else in a new stream of `tfm` (the kernel takes them now)."""
+        self: HASH = _new(cls)
         self.name = name
         self.digest_size = digest_size
         self.block_size = block_size
         self._tfm = tfm
         self._digest = None
+        self._pending = []
         if state is None:
-            if data is None:
-                self._data = b""
-            elif data.nbytes < _FLUSH:
-                self._data = bytes(data)  # a copy: the caller may change its buffer afterwards
+            if type(data) is bytes and len(data) < _FLUSH:  # the common case: bytes are immutable, held as given
+                self._data = data
             else:
-                self._data = b""
-                state = _afalg.HashStream(tfm, buffered=True, data=data)
-            self._pending = []
+                v = view(data)
+                if v.nbytes < _FLUSH:
+                    self._data = bytes(v)  # a copy: the caller may change its buffer afterwards
+                else:
+                    self._data = b""
+                    state = _afalg.HashStream(tfm, buffered=True, data=v)
         self._state = state
         return self
 
@@ -153,7 +156,7 @@ class HASH(metaclass=_ImmutableType):
             return state.digest(self.digest_size)
         out = self._digest
         if out is None:
-            out = self._digest = _afalg.digest_of(self._tfm, self._data, self.digest_size)
+            out = self._digest = _afalg.exchange(self._tfm, self._data, self.digest_size)
         return out
 
     def hexdigest(self) -> str:
@@ -162,7 +165,7 @@ class HASH(metaclass=_ImmutableType):
     def copy(self) -> HASH:
         state = self._state
         if state is not None:
-            return HASH._create(self.name, self.digest_size, self.block_size, self._tfm, state.copy())
+            return HASH._create(self.name, self.digest_size, self.block_size, self._tfm, state=state.copy())
         new = HASH._create(self.name, self.digest_size, self.block_size, self._tfm)
         new._data = self._data
         new._digest = self._digest

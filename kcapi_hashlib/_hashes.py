@@ -39,7 +39,6 @@ from ._hash_args import (
     stdlib,
 )
 from ._hash_object import Buffer
-from ._hash_object import view as _view
 from .keyring import KernelKey
 
 # hashlib name -> its facts (kernel cra_name, hashlib's digest_size / block_size): all in kcapi_hashlib._algorithms.
@@ -71,7 +70,6 @@ def kernel_name(name: str, digest_size: Optional[int] = None) -> Optional[str]:
 HASH = _hash_object.HASH
 byte_view = _hash_object.byte_view
 tp_name = _hash_object.tp_name
-hash_view = _view  # for hmac's kernel objects: the first bytes given to HASH._create (data=) as update() takes them
 
 
 def no_kernel_hash(name: str, digest_size: Optional[int] = None) -> str:
@@ -99,12 +97,12 @@ def _kernel_or_policy(
         except _afalg.AlgUnavailable as e:
             reason = e
         else:
-            return HASH._create(name, digest_size, ALGORITHMS[name].block_size, tfm, data=_view(data))
+            return HASH._create(name, digest_size, ALGORITHMS[name].block_size, tfm, data)
     _policy.unavailable("hash", name, no_kernel_hash(name) if reason is None else reason)
     return None
 
 
-def _make(alg: Algorithm, data: Buffer, usedforsecurity: bool) -> Any:
+def _make(alg: Algorithm, data: object, usedforsecurity: bool) -> Any:
     """_kernel_or_policy(alg.name, alg.kernel, None, alg.digest_size, data=data) done inline (the named
     constructors' path, with no key and no reason known beforehand), else the stdlib's object."""
     name = alg.name
@@ -117,7 +115,7 @@ def _make(alg: Algorithm, data: Buffer, usedforsecurity: bool) -> Any:
             reason = e
         else:
             # a non-buffer (None too) gets hashlib's TypeError ("object supporting the buffer API required")
-            return HASH._create(name, alg.digest_size, alg.block_size, tfm, data=_view(data))
+            return HASH._create(name, alg.digest_size, alg.block_size, tfm, data)
     _policy.unavailable("hash", name, no_kernel_hash(name) if reason is None else reason)
     return stdlib(name)(data, usedforsecurity=usedforsecurity)
 
@@ -126,12 +124,24 @@ def _constructor(name: str) -> Callable[..., Any]:
     original = stdlib(name)
     keywords = frozenset({"usedforsecurity"})
     alg = ALGORITHMS[name]
+    kname, digest_size, block_size = alg.kernel, alg.digest_size, alg.block_size
+    create = HASH._create
 
     def constructor(*args: Any, **kwargs: Any) -> Any:
-        if not kwargs and len(args) <= 1:
-            return _make(alg, args[0] if args else b"", True)
-        data, rest = arguments(original, DATA, keywords, args, kwargs)
-        return _make(alg, data, rest.get("usedforsecurity", True))
+        if kwargs or len(args) > 1:
+            data, rest = arguments(original, DATA, keywords, args, kwargs)
+            return _make(alg, data, rest.get("usedforsecurity", True))
+        # The common case, sha256(data): _make's kernel path, inline; anything else (no kernel hash, a refusal)
+        # is _make's.
+        data = args[0] if args else b""
+        if kname is not None:
+            try:
+                tfm = _afalg.tfm("hash", kname)
+            except _afalg.AlgUnavailable:
+                pass
+            else:
+                return create(name, digest_size, block_size, tfm, data)
+        return _make(alg, data, True)
 
     def reference(string: Buffer = b"", *, usedforsecurity: bool = True) -> None: ...
 

@@ -325,6 +325,29 @@ class HMAC:
                    recommended, though not required for legacy API reasons.
         """
 
+        if type(key) is bytes and type(digestmod) is str:
+            # The common case: a bytes key and a canonical name of a kernel hash. The general path's steps for it
+            # (the key and digestmod checks, then _init_hmac), without those that cannot apply (identify,
+            # _openssl_name_error, _userspace_only, kernel_hmac's lookups).
+            fast = _KERNEL_HMAC.get(digestmod)
+            if fast is not None:
+                try:
+                    tfm = _keyed.cached_tfm("hash", fast[0], key, fast[1])
+                except _afalg.AlgUnavailable:
+                    tfm = None
+                if tfm is None:
+                    self._init_old(key, msg, digestmod)  # as _init_hmac's _NotKernel
+                    return
+                # msg (if any) goes in as the new object's first bytes, as HASH's constructors take theirs: what
+                # _adopt's h.update(msg) does on a fresh object (HASH._create raises update()'s errors), less a
+                # call. Then _adopt(h, None, digestmod)'s stores, inline.
+                self._hmac = _hashes.HASH._create(fast[3], fast[2], fast[4], tfm, b"" if msg is None else msg)
+                self.digest_size = fast[2]
+                self.block_size = fast[4]
+                if _PY314:
+                    self._inner = self._outer = None
+                return
+
         # The key is checked here, once; below, the kernel gets these bytes (or this keyring key) as they are.
         if isinstance(key, KernelKey):
             if not digestmod:
@@ -344,28 +367,8 @@ class HMAC:
             self._init_old(key, msg, digestmod)
 
     def _init_hmac(self, key: Buffer, msg: Optional[Buffer], digestmod: Any) -> None:
-        """The kernel's hmac(<hash>): raises _NotKernel where it cannot serve digestmod."""
-        if type(digestmod) is str:
-            # The common case: a canonical name of a kernel hash. The general path's steps for it, without those
-            # that cannot apply (identify, _openssl_name_error, _userspace_only, kernel_hmac's lookups).
-            fast = _KERNEL_HMAC.get(digestmod)
-            if fast is not None:
-                try:
-                    tfm = _keyed.cached_tfm("hash", fast[0], key, fast[1])
-                except _afalg.AlgUnavailable:
-                    tfm = None  # as kernel_tfm's None
-                if tfm is None:
-                    raise _NotKernel(f"the kernel has no hmac for {digestmod!r}")
-                # msg (if any) goes in as the new object's first bytes, as HASH's constructors take theirs: what
-                # _adopt's h.update(msg) does on a fresh object (hash_view raises update()'s errors), less a call.
-                # Then _adopt(h, None, digestmod)'s stores, inline.
-                data = None if msg is None else _hashes.hash_view(msg)
-                self._hmac = _hashes.HASH._create(fast[3], fast[2], fast[4], tfm, None, data)
-                self.digest_size = fast[2]
-                self.block_size = fast[4]
-                if _PY314:
-                    self._inner = self._outer = None
-                return
+        """The kernel's hmac(<hash>): raises _NotKernel where it cannot serve digestmod (__init__ serves the
+        common case, a bytes key and a canonical name, before it gets here)."""
         name = identify(digestmod)
         _openssl_name_error(digestmod, name)
         h: Any
@@ -472,7 +475,7 @@ class HMAC:
         not altered in any way by this function; you can continue
         updating the object after calling this function.
         """
-        h = self._current()
+        h = self._hmac or self._current()
         return h.digest()  # type: ignore[no-any-return]
 
     def hexdigest(self) -> str:
@@ -524,7 +527,7 @@ def digest(key: Union[Buffer, KernelKey], msg: Buffer, digest: Any) -> bytes:
             except _afalg.AlgUnavailable:
                 tfm = None  # as kernel_tfm's None: RFC 2104 below, on the key and msg the C path takes
             if tfm is not None:
-                return _afalg.hash_oneshot(tfm, (m,), fast[2])
+                return _afalg.exchange(tfm, m, fast[2])
             return _compute_digest_fallback(key, _buffer(m), digest)
     if isinstance(key, KernelKey):
         return _keyring_digest(key, msg, digest)

@@ -25,6 +25,7 @@ from .core import (
     af_alg_status,
     at_fork_in_child,
     close_all,
+    exchange,
     explain,
     kernel_operations,
     keyed_tfm,
@@ -32,7 +33,7 @@ from .core import (
     stats,
     tfm,
 )
-from .hash import FLUSH, HashStream, digest_of, hash_oneshot, mac_stream
+from .hash import FLUSH, HashStream, hash_oneshot, mac_stream
 from .keyring import KeyringError, Serial
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
@@ -70,9 +71,9 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     # submodules, as module objects
     "accounting", "aead", "core", "drivers", "files", "hash", "keyed", "keyring", "procfs", "restrict", "rng",
-    "skcipher", "uring",
+    "skcipher", "splice", "uring",
     # names
     "AF_ALG", "AlgUnavailable", "Buffer", "FLUSH", "HashStream", "KernelError", "KeyringError", "Serial", "Stream",
-    "Tfm", "af_alg_status", "at_fork_in_child", "close_all", "digest_of", "explain", "hash_oneshot",
+    "Tfm", "af_alg_status", "at_fork_in_child", "close_all", "exchange", "explain", "hash_oneshot",
     "kernel_operations", "keyed_tfm", "mac_stream", "max_message", "probe", "stats", "tfm",
 ]  # fmt: skip

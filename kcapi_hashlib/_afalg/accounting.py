@@ -1,11 +1,14 @@
 """What the kernel did, and what it did not: counters per algorithm, cheap enough to stay on.
 
-Kernel side: every Tfm holds the counter of its (type, name) from the moment it is made (`counter()`, a dict
+Kernel side: every Tfm holds the Counter of its (type, name) from the moment it is made (`counter()`, a dict
 lookup when the tfm is bound, never per operation); core.count() adds one operation and its bytes there. A
-counter is a two-item list [operations, bytes], changed only with LOCK held: exact with threads, with or
-without the GIL (an increment is a load and a store; two threads between them lose one). No syscall on the hot
-path. LOCK is an RLock because a signal handler that hashes may interrupt its own thread inside count(): it
-nests there (what it counts may then be overwritten by the interrupted increment) instead of deadlocking.
+counter's numbers change only with LOCK held: exact with threads, with or without the GIL (an increment is a load
+and a store; two threads between them lose one). The one-shots (core.exchange, count_exchange: a send and its
+recv) take no lock: each appends its size to the counter's log, one C call on a built-in list (atomic with the
+GIL, and under the list's own lock in free-threaded builds), and the append that makes the log FOLD long moves it
+into the numbers under LOCK (fold()). No syscall on the hot path. LOCK is an RLock because a signal handler
+that hashes may interrupt its own thread inside count(): it nests there (what it counts may then be overwritten
+by the interrupted increment) instead of deadlocking.
 Not `with LOCK:`. CPython 3.14 compiles `with` to a CALL of __enter__ that ends with the interpreter's periodic
 check, outside the block's exception handler: a signal handler that raises there leaves the lock acquired and
 __exit__ never called (python/cpython#148874; fixed in 3.15, where, as in 3.11-3.13, nothing runs between
@@ -47,25 +50,53 @@ import os
 import threading
 from typing import Any
 
-# Protects every counter below and core._stats and core._exchanges (see the module docstring).
+# Protects every counter below and counting._stats (see the module docstring).
 LOCK = threading.RLock()
 
-# (alg_type, kernel name) -> [operations, bytes]
-_kernel: dict[tuple[str, str], list[int]] = {}
+# Exchanges a counter's log holds before the append that reaches this many folds it (see Counter).
+FOLD = 256
+
+
+class Counter:
+    """What the kernel did for one algorithm: `ops` operations (bind, accept, send, recv, splice) of `nbytes`
+    bytes of input in all, plus the one-shot exchanges (a send and its recv: two operations each), `exchanges` of
+    them and their bytes folded into `nbytes`, the others still in `log`.
+
+    ops, nbytes and exchanges: changed only under LOCK. log: the input size of each exchange not folded yet;
+    appended to without a lock (one C call), emptied only by fold() and reset(), both under LOCK. Readers take a
+    copy (one C call) and add it in."""
+
+    __slots__ = ("ops", "nbytes", "exchanges", "log")
+
+    def __init__(self) -> None:
+        self.ops = 0
+        self.nbytes = 0
+        self.exchanges = 0
+        self.log: list[int] = []
+
+    def totals(self) -> tuple[int, int, int]:
+        """(operations, bytes, exchanges) so far, the log included (each exchange is two operations); LOCK held."""
+        log = self.log.copy()
+        exchanges = self.exchanges + len(log)
+        return self.ops + 2 * exchanges, self.nbytes + sum(log), exchanges
+
+
+# (alg_type, kernel name) -> its Counter. Gains keys only under LOCK.
+_kernel: dict[tuple[str, str], Counter] = {}
 # (kind, name) -> {reason text: count}, computed in userspace / refused under strict
 _fallbacks: dict[tuple[str, str], dict[str, int]] = {}
 _refusals: dict[tuple[str, str], dict[str, int]] = {}
 
 
-def counter(alg_type: str, name: str) -> list[int]:
-    """The [operations, bytes] counter of (alg_type, name), shared by every tfm of that algorithm."""
+def counter(alg_type: str, name: str) -> Counter:
+    """The Counter of (alg_type, name), shared by every tfm of that algorithm."""
     key = (alg_type, name)
     c = _kernel.get(key)
     if c is None:
         lock = LOCK
         try:
             lock.acquire()
-            c = _kernel.setdefault(key, [0, 0])
+            c = _kernel.setdefault(key, Counter())
         finally:
             try:
                 lock.release()
@@ -73,6 +104,30 @@ def counter(alg_type: str, name: str) -> list[int]:
                 if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
                     raise  # a signal handler's, raised after release() returned
     return c
+
+
+def fold(c: Counter) -> None:
+    """Move the exchanges in c.log into its numbers (by the append that made it FOLD long, or more). Each step is
+    one C call: a copy of the first k entries, then their deletion (appends meanwhile go after them, and only
+    fold() and reset() remove entries, both under LOCK). A signal handler that folds the same log between those two
+    steps (its thread nested in LOCK) would make this fold take k entries it had taken, in place of k it had not:
+    the count stays exact, the bytes may not (CPython 3.11-3.15 has no point between them where a handler runs:
+    neither is a call)."""
+    lock = LOCK
+    try:
+        lock.acquire()
+        log = c.log
+        k = len(log)
+        part = log[:k]
+        del log[:k]
+        c.exchanges += k
+        c.nbytes += sum(part)
+    finally:
+        try:
+            lock.release()
+        except RuntimeError as e:  # un-acquired: see accounting.py
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                raise  # a signal handler's, raised after release() returned
 
 
 def fallback(kind: str, name: str, reason: str) -> None:
@@ -109,9 +164,9 @@ def snapshot() -> dict[str, Any]:
     try:
         lock.acquire()
         kernel = [
-            {"type": t, "algorithm": n, "operations": c[0], "bytes": c[1]}
-            for (t, n), c in sorted(_kernel.items())
-            if c[0]
+            {"type": t, "algorithm": n, "operations": ops, "bytes": size}
+            for (t, n), (ops, size, _) in sorted((key, c.totals()) for key, c in _kernel.items())
+            if ops
         ]
         userspace = [
             {"kind": k, "algorithm": n, "count": sum(r.values()), "reasons": dict(r)}
@@ -136,7 +191,8 @@ def reset() -> None:
     try:
         lock.acquire()
         for c in _kernel.values():
-            c[0] = c[1] = 0
+            c.ops = c.nbytes = c.exchanges = 0
+            del c.log[:]
         _fallbacks.clear()
         _refusals.clear()
     finally:

@@ -32,9 +32,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 from . import accounting
 
 # The operation counters and count()/count_exchange()/stats() live in counting.py (exchange() below counts inline
-# into the same objects); the errors and their explanations in errors.py. core's names for them stay (every module
+# into the same counters); the errors and their explanations in errors.py. core's names for them stay (every module
 # here and the command line use core.count, core.AlgUnavailable, core.kernel_error, ...).
-from .counting import _exchanges as _exchanges
 from .counting import _stats as _stats
 from .counting import count as count
 from .counting import count_exchange as count_exchange
@@ -75,6 +74,7 @@ _MAX_SEND = 1 << 30
 # Idle, finalized op sockets kept per tfm. A finalized hash op socket starts a fresh hash on its next send
 # (hash_sendmsg: crypto_ahash_init when !ctx->more), so reusing one saves accept() + close() per object.
 _POOL_MAX = 16
+_FOLD = accounting.FOLD
 
 # af_alg_sndbuf/af_alg_rcvbuf round socket buffers down to whole pages: 4 KiB on x86, 64 KiB on some arm64/ppc64.
 PAGE = os.sysconf("SC_PAGESIZE")
@@ -492,11 +492,23 @@ def _wrong_size(alg: Tfm, got: int, size: int) -> KernelError:
     return KernelError(errno.EIO, f"{alg.alg_type} {alg.name!r}: wrong digest size ({got}, not {size} bytes)")
 
 
-def exchange(op: OpSocket, data: Buffer, size: int, alg: Tfm) -> bytes:
-    """send(op, data, 0, alg) then recv(op, size, alg), done directly: the one-shot digest or MAC of data
-    (< _MAX_SEND bytes) on an op socket with no pending state. Counts, errors and the digest-size check are
-    send()'s and recv()'s (a recv that fails counts the send that succeeded)."""
-    n_in = data.nbytes if isinstance(data, memoryview) else len(data)
+def exchange(alg: Tfm, data: Buffer, size: int, op: Optional[OpSocket] = None) -> bytes:
+    """The one-shot digest or MAC of data: one write and one read (below _MAX_SEND bytes), done directly, on `op` (an
+    op socket with no pending state) or, by default, on a pooled one of alg's (op() and release() written inline:
+    the hot path of every one-shot). Counts, errors and the digest-size check are send()'s and recv()'s (a recv
+    that fails counts the send that succeeded). A pooled op socket goes back to the pool only after its read
+    returned the right size (the operation is then finalized); on any exception, a signal handler's included, it
+    is dropped instead and closes itself."""
+    n_in = len(data) if type(data) is bytes else nbytes(data)
+    if n_in >= _MAX_SEND:  # more than one write takes
+        return _exchange_large(alg, data, size, op)
+    pooled = op is None
+    idle = alg._idle
+    if op is None:
+        try:
+            op = idle.pop()
+        except IndexError:
+            op = alg.accept()
     fd = op.fileno()  # -1 once closed: os.write/os.read then raise EBADF, as op.send/op.recv would
     try:
         n = os.write(fd, data)
@@ -510,21 +522,32 @@ def exchange(op: OpSocket, data: Buffer, size: int, alg: Tfm) -> bytes:
     except OSError as e:
         count(alg, "send", n_in)
         raise kernel_error(e, "recv", alg.alg_type, alg.name) from None
-    c = alg._acct
-    lock = accounting.LOCK
-    try:  # not `with`: see accounting.py
-        lock.acquire()
-        _exchanges[0] += 1
-        c[0] += 2
-        c[1] += n_in
-    finally:
-        try:
-            lock.release()
-        except RuntimeError as e:  # un-acquired: see accounting.py
-            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
-                raise  # a signal handler's, raised after release() returned
+    c = alg._acct  # count_exchange(alg, n_in), inline: one append, no lock (see accounting.Counter)
+    log = c.log
+    log.append(n_in)
+    if len(log) >= _FOLD:
+        accounting.fold(c)
     if len(out) != size:
         raise _wrong_size(alg, len(out), size)
+    if pooled:  # release(op), inline: no one else holds op (it was popped), so it is open
+        if alg._open and len(idle) < _POOL_MAX:
+            idle.append(op)
+            if not alg._open:  # close() ran meanwhile: it may have emptied the pool before our append
+                alg.drop_idle()
+        else:
+            op.close()
+    return out
+
+
+def _exchange_large(alg: Tfm, data: Buffer, size: int, op: Optional[OpSocket]) -> bytes:
+    """exchange() of _MAX_SEND bytes or more: sendv's batches, then recv."""
+    pooled = op is None
+    if op is None:
+        op = alg.op()
+    sendv(op, (data,), 0, alg)
+    out = recv(op, size, alg)
+    if pooled:
+        alg.release(op)
     return out
 
 

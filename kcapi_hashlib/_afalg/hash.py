@@ -42,22 +42,11 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
 
     The op socket goes back to the pool only after its recv returned (the op is then finalized); on any
     exception, a signal handler's included, it is dropped instead and closes itself."""
+    if len(bufs) == 1:
+        return _exchange(alg, bufs[0], size)  # the pooled write and read
     op = alg.op()
-    if len(bufs) == 1 and (len(bufs[0]) if type(bufs[0]) is bytes else nbytes(bufs[0])) < _MAX_SEND:
-        out = _exchange(op, bufs[0], size, alg)
-    else:
-        _sendv(op, bufs, 0, alg)
-        out = _recv(op, size, alg)
-    alg.release(op)
-    return out
-
-
-def digest_of(alg: Tfm, data: bytes, size: int) -> bytes:
-    """Digest of `data` (fewer than FLUSH bytes) on a pooled op socket: one write and one read in steady state.
-    The op socket goes back to the pool only after its read returned; on any exception it is dropped (see
-    hash_oneshot)."""
-    op = alg.op()
-    out = _exchange(op, data, size, alg)
+    _sendv(op, bufs, 0, alg)
+    out = _recv(op, size, alg)
     alg.release(op)
     return out
 
@@ -308,10 +297,7 @@ class HashStream:
                 if out is None:
                     buf = self._buf
                     if op is None and len(buf) < _MAX_SEND:  # all in the buffer: one send and one recv
-                        alg = self._alg
-                        kop = alg.op()
-                        out = _exchange(kop, buf, size, alg)
-                        alg.release(kop)
+                        out = _exchange(self._alg, buf, size)
                     else:
                         out = self._peek(op, b"", size)
                     self._digest = out

@@ -214,18 +214,43 @@ def cached_tfm(
     """
     if authsize == DEFAULT_AUTHSIZE:
         authsize = None
-    if _blake2b is None:  # pragma: no cover - no fingerprint function: no cache, a private tfm per object
-        return _new_tfm(alg_type, name, _material(key, prehash), authsize)
-    fp = _fingerprint(alg_type, name, key, authsize)
-    t = _lookup(fp)
-    if t is not None:
-        if isinstance(key, _keyring.Serial):
+    secret = _secret
+    if type(key) is bytes and secret is not None and _blake2b is not None:
+        # The common case (a bytes key, the secret drawn): _fingerprint's and _lookup's steps for it, inline.
+        h = _blake2b(f"{alg_type}\0{name}\0{authsize}\0".encode(), digest_size=32, key=secret)
+        h.update(key)
+        fp: bytes = h.digest()
+        lock = _lock
+        try:  # not `with`: see accounting.py
+            lock.acquire()
+            entry = _lru.get(fp)
+            if entry is not None:
+                t = entry.tfm
+                if t._open:  # else closed by core.close_all(): a miss
+                    try:
+                        _lru.move_to_end(fp)
+                    except KeyError:  # a signal handler nested here dropped it: still ours to use
+                        pass
+                    return t
+        finally:
             try:
-                _keyring.check(key.serial)
-            except _keyring.KeyringError:
-                drop_serial(key.serial)
-                raise
-        return t
+                lock.release()
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
+    else:
+        if _blake2b is None:  # pragma: no cover - no fingerprint function: no cache, a private tfm per object
+            return _new_tfm(alg_type, name, _material(key, prehash), authsize)
+        fp = _fingerprint(alg_type, name, key, authsize)
+        hit = _lookup(fp)
+        if hit is not None:
+            if isinstance(key, _keyring.Serial):
+                try:
+                    _keyring.check(key.serial)
+                except _keyring.KeyringError:
+                    drop_serial(key.serial)
+                    raise
+            return hit
     failure = core.bind_failure(alg_type, name)
     if failure is not None:
         raise failure
