@@ -58,6 +58,10 @@ def byte_view(obj: object) -> memoryview:
 
 
 _FLUSH = _afalg.FLUSH
+# update()'s lock-free path: bytes objects shorter than _SMALL, at most _PENDING_MAX of them (64 KiB) between two
+# operations that take the stream's lock.
+_SMALL = 1024
+_PENDING_MAX = 64
 _new = object.__new__
 
 
@@ -79,7 +83,8 @@ class HASH(metaclass=_ImmutableType):
     FLUSH (64 KiB), with `_tfm` and the cached `_digest`; digest() hashes them in one write and one read, and
     copy() shares them. Nothing about such an object can change, so those calls need no lock. The first update
     makes `_state`, the HashStream that from then on holds all state (buffered bytes, the kernel's partial hash,
-    the cached digest) and its lock; once made it is never replaced (see _stream) nor goes back to None. A call
+    the cached digest) and its lock, and small updates append to its `pending` list without the lock (see
+    update()); once made it is never replaced (see _stream) nor goes back to None. A call
     that read `_state` as None just before another thread's first update made it answers for the object as it
     was before that update (which had not returned yet).
     """
@@ -147,6 +152,14 @@ class HASH(metaclass=_ImmutableType):
             data = view(obj)  # hashlib's TypeError before anything is made
             state = self._stream()
             state.update_view(data)
+        elif type(obj) is bytes and len(obj) < _SMALL:
+            # The common case, a small bytes object (immutable: kept as given): appended to the stream's
+            # `pending`, one C call and no lock; the append that makes it _PENDING_MAX long moves it into the
+            # stream's buffer (every other operation of the stream does so first).
+            pending = state.pending
+            pending.append(obj)
+            if len(pending) >= _PENDING_MAX:
+                state.absorb()
         else:
             state.update_view(view(obj))
 

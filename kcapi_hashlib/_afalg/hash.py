@@ -74,7 +74,10 @@ class HashStream:
     far had MSG_MORE), and the lock that serializes every operation on both.
 
     `buffered` streams (hashlib objects) keep up to FLUSH bytes in userspace and take an op socket only when the
-    data outgrows that; unbuffered ones (the cipher modes' MACs) stream every update.
+    data outgrows that; unbuffered ones (the cipher modes' MACs) stream every update. A buffered stream's owner
+    may also append small bytes objects to `pending` without the lock (the hash object's update(): list.append
+    is one C call, atomic with or without the GIL); they are the newest data, and every operation moves them
+    into the buffer before anything else (_absorb), so a call sees every append that returned before it began.
 
     Exceptions at any point: an operation that changes the kernel state first replaces _op with _LOST, and
     puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
@@ -90,7 +93,7 @@ class HashStream:
 
     __slots__ = (
         "_alg", "_op", "_buf", "_buffered", "_digest", "_lock", "_busy", "_registered", "_fork_clone", "_generation",
-        "__weakref__",
+        "pending", "__weakref__",
     )  # fmt: skip
 
     def __init__(self, alg: Tfm, *, buffered: bool = False, data: Optional[memoryview] = None) -> None:
@@ -106,6 +109,9 @@ class HashStream:
         self._registered = False
         self._fork_clone: Optional[OpSocket] = None
         self._op: Any = None
+        # Bytes objects a buffered stream's owner (the hash object's update()) appended here without the lock:
+        # list.append is one C call. Every operation moves them into the buffer first, under the lock (_absorb).
+        self.pending: list[bytes] = []
         if not buffered:
             _register(self)
             self._op = alg.op()
@@ -178,6 +184,44 @@ class HashStream:
             )
         return op  # type: ignore[no-any-return]
 
+    def _absorb(self) -> None:
+        """Move the bytes appended to `pending` into the buffer, in their order (under the lock, _busy set). Two C
+        calls take them (a copy of the first k, then their deletion: appends meanwhile go after them), so the
+        state is _LOST in between, as in every change of state: an exception there leaves the stream raising."""
+        pending = self.pending
+        k = len(pending)
+        if k:
+            op = self._op
+            self._op = _LOST
+            self._digest = None
+            part = pending[:k]
+            del pending[:k]
+            self._buf += b"".join(part)
+            self._op = op
+
+    def absorb(self) -> None:
+        """Move `pending` into the buffer now, unless an operation on the stream is in progress in this thread
+        (a signal handler's update): it is moved by that one's next operation instead. A lost stream drops it
+        and raises (as its update() would)."""
+        lock = self._locked()
+        try:  # not `with`: see accounting.py
+            lock.acquire()
+            if not self._busy:
+                try:
+                    self._busy = True
+                    if self._op is _LOST:
+                        del self.pending[:]
+                        self._state()  # raises
+                    self._absorb()
+                finally:
+                    self._busy = False
+        finally:
+            try:
+                lock.release()
+            except RuntimeError as e:  # un-acquired: see accounting.py
+                if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                    raise  # a signal handler's, raised after release() returned
+
     def update_view(self, view: memoryview) -> None:
         """update((view,)) for one flat byte view (hashlib objects): the common case, bytes that stay in a
         buffered stream's buffer, done here directly under the same lock, _busy and state rules; anything else
@@ -193,11 +237,14 @@ class HashStream:
                 if not self._busy:
                     try:
                         self._busy = True
-                        buf = self._buf
-                        if self._op is not _LOST and (len(buf) + n < FLUSH or not self._registered):
-                            self._digest = None
-                            buf += view
-                            return
+                        if self._op is not _LOST:
+                            if self.pending:
+                                self._absorb()
+                            buf = self._buf
+                            if len(buf) + n < FLUSH or not self._registered:
+                                self._digest = None
+                                buf += view
+                                return
                     finally:
                         self._busy = False
             finally:
@@ -222,6 +269,8 @@ class HashStream:
             try:
                 self._busy = True
                 op = self._state()
+                if self.pending:
+                    self._absorb()
                 self._digest = None
                 buf = self._buf
                 if self._buffered and (len(buf) + size < FLUSH or not self._registered):
@@ -257,6 +306,8 @@ class HashStream:
             try:
                 self._busy = True
                 op = self._state()
+                if self.pending:
+                    self._absorb()
                 return self._peek(op, tail, size)
             finally:
                 self._busy = False
@@ -293,6 +344,8 @@ class HashStream:
                 op = self._op
                 if op is _LOST:
                     self._state()  # raises
+                if self.pending:
+                    self._absorb()
                 out = self._digest
                 if out is None:
                     buf = self._buf
@@ -331,6 +384,8 @@ class HashStream:
             try:
                 self._busy = True
                 op = self._state()
+                if self.pending:
+                    self._absorb()
                 new._buf[:] = self._buf
                 new._digest = self._digest
                 if op is not None:
@@ -357,6 +412,8 @@ class HashStream:
             try:
                 self._busy = True
                 op = self._state()
+                if self.pending:
+                    self._absorb()
                 self._digest = None
                 self._op = _LOST
                 if op is None:

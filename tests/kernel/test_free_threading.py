@@ -169,6 +169,34 @@ def test_operation_counts_are_exact_across_threads() -> None:
     assert acct_after - acct_before == made, f"accounting() says {acct_after - acct_before}, stats() {made}"
 
 
+def test_small_updates_of_one_object_from_many_threads_all_land() -> None:
+    # Small bytes updates append to the stream's `pending` list without a lock (HASH.update); every 64th moves it
+    # into the buffer under the lock, and so does each digest() that a thread interleaves. All threads append the
+    # same chunk, so any order gives one digest: a lost or doubled update changes it. Each intermediate digest is
+    # of a whole number of chunks.
+    chunk = b"0123456789abcdef" * 4
+    n = 2_000
+    h = kcapi_hashlib.sha256(chunk)
+    h.update(chunk)  # the stream exists: every update below is a small append
+    ref, prefixes = hashlib.sha256(chunk * 2), set()
+    for _ in range(THREADS * n + 1):
+        prefixes.add(ref.digest())
+        ref.update(chunk)
+    bad: list[str] = []
+
+    def work(t: int) -> None:
+        for i in range(n):
+            h.update(chunk)
+            if i % 97 == t:
+                d = h.digest()
+                if d not in prefixes:
+                    bad.append(f"thread {t} after {i} updates: {d.hex()[:16]}... is no whole number of chunks")
+
+    _run_threads(work, THREADS)
+    assert not bad, bad[:3]
+    assert h.digest() == hashlib.sha256(chunk * (THREADS * n + 2)).digest(), "an update was lost or doubled"
+
+
 def _sha256_ops() -> int:
     rows = kcapi_hashlib.accounting()["kernel"]
     return sum(r["operations"] for r in rows if r["type"] == "hash" and r["algorithm"] == "sha256")

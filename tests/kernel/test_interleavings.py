@@ -31,8 +31,9 @@ from Crypto.Cipher import AES as RefAES
 from Crypto.Hash import CMAC as RefCMAC
 
 import kcapi_hashlib
+from kcapi_hashlib import _afalg, _hash_object
 from kcapi_hashlib import hmac as khmac
-from kcapi_hashlib._afalg import keyed
+from kcapi_hashlib._afalg import accounting, keyed
 from kcapi_hashlib.Cipher import AES
 from kcapi_hashlib.Hash import CMAC
 from tests.support import requires
@@ -411,6 +412,138 @@ def _stream_schedule(competitor: str) -> Schedule:
 @pytest.mark.parametrize("competitor", ["update", "copy-digest", "digest", "fork"])
 def test_shared_sha256_object(competitor: str) -> None:
     report = explore(_stream_schedule(competitor))
+    print(report.summary())
+    if not report.ok:
+        pytest.fail(report.message(), pytrace=False)
+
+
+# --- small updates: the stream's lock-free `pending` list ---------------------------------------------------------
+#
+# Small bytes updates of a streaming object are appended to its stream's `pending` list without the lock; the
+# append that makes it _PENDING_MAX long moves the list into the buffer under the lock (HashStream.absorb), and so
+# does every other operation first. Victims: that absorbing update, and a digest() with appends pending. Each
+# competitor's own update must land exactly once, before or after the victim's, and a read must see the state
+# before or after the victim's update, never a mix or a loss.
+
+SMALL_BASE = [b"base-%d." % i for i in range(_hash_object._PENDING_MAX)]  # the first makes the stream
+SMALL_V, SMALL_C = b"victim.", b"competitor."
+
+
+def _sha(*parts: bytes) -> bytes:
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def _small_schedule(victim_op: str, competitor: str) -> Schedule:
+    shared: list[Any] = [None]
+    base = b"".join(SMALL_BASE)
+
+    def setup() -> None:
+        h = kcapi_hashlib.sha256()
+        for part in SMALL_BASE[:-1]:  # the stream, then _PENDING_MAX - 2 appends pending: the victim's is the last
+            h.update(part)
+        h.update(SMALL_BASE[-1])
+        shared[0] = h
+
+    victim_run: Callable[[], Any] = {
+        "absorbing-update": lambda: shared[0].update(SMALL_V),
+        "digest": lambda: shared[0].digest(),
+    }[victim_op]
+    run: Callable[[], Any] = {
+        "update": lambda: shared[0].update(SMALL_C),
+        "digest": lambda: shared[0].digest(),
+        "copy-digest": lambda: shared[0].copy().digest(),
+    }[competitor]
+
+    def check(v: Outcome, c: Optional[Outcome]) -> list[str]:
+        final = attempt(lambda: shared[0].digest())
+        updated = competitor == "update" and c is not None
+        if victim_op == "absorbing-update":
+            problems = expect(v, None, "victim update")
+            if updated:
+                assert c is not None
+                problems += expect(c, None, "competitor update")
+                problems += expect_one_of(final, [_sha(base, SMALL_V, SMALL_C), _sha(base, SMALL_C, SMALL_V)], "final")
+            else:
+                problems += expect(final, _sha(base, SMALL_V), "digest afterwards")
+                if c is not None:
+                    problems += expect_one_of(c, [_sha(base), _sha(base, SMALL_V)], f"competitor {competitor}")
+        else:
+            if updated:
+                assert c is not None
+                problems = expect(c, None, "competitor update")
+                problems += expect_one_of(v, [_sha(base), _sha(base, SMALL_C)], "victim digest")
+                problems += expect(final, _sha(base, SMALL_C), "digest afterwards")
+            else:
+                problems = expect(v, _sha(base), "victim digest")
+                problems += expect(final, _sha(base), "digest afterwards")
+                if c is not None:
+                    problems += expect(c, _sha(base), f"competitor {competitor}")
+        return problems
+
+    return Schedule("sha256-small-updates/" + victim_op, competitor, setup, victim_run, run, check)
+
+
+SMALL_PAIRS = [(v, c) for v in ("absorbing-update", "digest") for c in ("update", "digest", "copy-digest")]
+
+
+@pytest.mark.parametrize("victim,competitor", SMALL_PAIRS, ids=[f"{v}|{c}" for v, c in SMALL_PAIRS])
+def test_small_updates_of_a_shared_object(victim: str, competitor: str) -> None:
+    report = explore(_small_schedule(victim, competitor))
+    print(report.summary())
+    if not report.ok:
+        pytest.fail(report.message(), pytrace=False)
+
+
+# --- the accounting log: one-shots count without a lock -----------------------------------------------------------
+#
+# A one-shot digest appends its size to its algorithm's log (accounting.Counter) without a lock; the append that
+# makes the log FOLD long folds it into the counter under accounting.LOCK. Victim: that folding one-shot;
+# competitors: another one-shot and a read of the counts. Every one-shot is counted exactly once, with its bytes.
+
+
+def _fold_schedule(competitor: str) -> Schedule:
+    counter = accounting.counter("hash", "sha256")
+    got: list[Any] = [None]
+
+    def setup() -> None:
+        kcapi_hashlib.sha256(b"warm").digest()  # the tfm and a pooled op socket: no accept() below
+        accounting.fold(counter)
+        for _ in range(accounting.FOLD - 1 - len(counter.log)):
+            counter.log.append(0)  # fillers of no bytes: the victim's append is the one that folds
+        got[0] = (*_totals(counter), _afalg.core.stats()["accept"])
+
+    run: Callable[[], Any] = {
+        "one-shot": lambda: kcapi_hashlib.sha256(b"c" * 7).digest(),
+        "read": lambda: kcapi_hashlib.accounting(),
+    }[competitor]
+
+    def check(v: Outcome, c: Optional[Outcome]) -> list[str]:
+        problems = expect(v, _sha(b"v" * 5), "victim one-shot")
+        ops, size, exchanges, accepts = got[0]
+        n = 1 + (competitor == "one-shot" and c is not None)
+        # an accept() too where the competitor's one-shot found the victim holding the pooled op socket
+        accepted = _afalg.core.stats()["accept"] - accepts
+        want = (ops + 2 * n + accepted, size + 5 + 7 * (n - 1), exchanges + n)
+        have = _totals(counter)
+        if have != want:
+            problems.append(f"counts {have}, expected {want}")
+        return problems
+
+    return Schedule("sha256-fold", competitor, setup, lambda: kcapi_hashlib.sha256(b"v" * 5).digest(), run, check)
+
+
+def _totals(counter: Any) -> tuple[int, int, int]:
+    lock = accounting.LOCK
+    lock.acquire()
+    try:
+        return counter.totals()  # type: ignore[no-any-return]
+    finally:
+        lock.release()
+
+
+@pytest.mark.parametrize("competitor", ["one-shot", "read"])
+def test_accounting_fold(competitor: str) -> None:
+    report = explore(_fold_schedule(competitor))
     print(report.summary())
     if not report.ok:
         pytest.fail(report.message(), pytrace=False)
