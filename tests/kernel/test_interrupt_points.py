@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 import kcapi_hashlib
-from kcapi_hashlib import _policy
+from kcapi_hashlib import _hash_object, _policy
 from kcapi_hashlib import hmac as k_hmac
 from kcapi_hashlib.Cipher import AES, ChaCha20, ChaCha20_Poly1305, InterruptedCipherError
 from tests.support import checkpoints, requires
@@ -76,6 +76,18 @@ def _digest_of(*parts: bytes) -> bytes:
     return hashlib.sha256(b"".join(parts)).digest()
 
 
+_PENDING_MAX = _hash_object._PENDING_MAX
+
+
+def _streaming(updates: int) -> Any:
+    """sha256(A) updated with A `updates` times: its stream made by the first, the others pending (the lock-free
+    path of HASH.update), so that the next small update is the one that absorbs when updates is _PENDING_MAX."""
+    h = kcapi_hashlib.sha256(A)
+    for _ in range(updates):
+        h.update(A)
+    return h
+
+
 def _mac_of(*parts: bytes) -> bytes:
     return std_hmac.new(KEY, b"".join(parts), "sha256").digest()
 
@@ -89,6 +101,10 @@ _NEW_KEY = _fresh_keys()  # a key the keyed-transform cache has not seen: the ca
 HASH_CASES = [
     Case("update, buffered", lambda: kcapi_hashlib.sha256(A), lambda h: h.update(B), None,
          lambda h: h.digest(), lambda _: {_digest_of(A), _digest_of(A, B)}),
+    Case("update, pending", lambda: _streaming(1), lambda h: h.update(B), None,
+         lambda h: h.digest(), lambda _: {_digest_of(A * 2), _digest_of(A * 2, B)}),
+    Case("update that absorbs", lambda: _streaming(_PENDING_MAX), lambda h: h.update(B), None,
+         lambda h: h.digest(), lambda _: {_digest_of(A * (_PENDING_MAX + 1)), _digest_of(A * (_PENDING_MAX + 1), B)}),
     Case("update, to the kernel", lambda: kcapi_hashlib.sha256(A), lambda h: h.update(BIG), None,
          lambda h: h.digest(), lambda _: {_digest_of(A), _digest_of(A, BIG)}),
     Case("digest, buffered", lambda: kcapi_hashlib.sha256(A), lambda h: h.digest(), _digest_of(A),
