@@ -370,6 +370,8 @@ def c_buffer(data: object) -> memoryview:
     (memoryview(array('I')), 2-D casts, ...), so every length is counted in bytes. TypeError with
     PyCryptodome's message for anything but bytes, bytearray or memoryview; BufferError for a view that is
     not C-contiguous (as memoryview.cast)."""
+    if type(data) is bytes:  # the common case: a view of bytes is always flat, 1-D and of format "B"
+        return memoryview(data)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"Object type {type(data)} cannot be passed to C code")
     view = memoryview(data)
@@ -385,7 +387,7 @@ def c_buffer(data: object) -> memoryview:
 def nbytes(data: object) -> int:
     """The length of data in bytes where it is a buffer PyCryptodome takes; else len(data), so that what is
     not a buffer fails (or passes a length check) exactly as PyCryptodome's len() makes it."""
-    if isinstance(data, (bytes, bytearray)):
+    if type(data) is bytes or isinstance(data, (bytes, bytearray)):
         return len(data)
     if isinstance(data, memoryview):
         return data.nbytes
@@ -393,6 +395,8 @@ def nbytes(data: object) -> int:
 
 
 def key_bytes(key: object) -> bytes:
+    if type(key) is bytes:  # immutable: itself
+        return key
     return c_buffer(key).tobytes()
 
 

@@ -17,6 +17,7 @@ MessageTooLongError once 2**(8 * counter_len) blocks would be used.
 
 from __future__ import annotations
 
+import operator
 import os
 from threading import get_ident
 from types import ModuleType
@@ -267,8 +268,6 @@ def _threads_param(threads: Any) -> int:
 
 def _long_to_bytes(n: int, blocksize: int) -> bytes:
     """Crypto.Util.number.long_to_bytes(n, blocksize)."""
-    import operator
-
     n = operator.index(n)
     if n < 0 or blocksize < 0:
         raise ValueError("Values must be non-negative")
