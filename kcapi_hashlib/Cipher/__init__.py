@@ -99,45 +99,33 @@ def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwarg
     return res
 
 
+# mode -> (module, function) of the kernel-backed modes: those of every block cipher, and those only AES.new
+# passes (add_aes_modes), as PyCryptodome's dispatcher has them. Each module is imported on first use.
+_BASIC_MODES = {
+    1: ("_mode_ecb", "_create_ecb_cipher"), 2: ("_mode_cbc", "_create_cbc_cipher"),
+    3: ("_mode_cfb", "_create_cfb_cipher"), 5: ("_mode_ofb", "_create_ofb_cipher"),
+    6: ("_mode_ctr", "_create_ctr_cipher"),
+}  # fmt: skip
+_AES_MODES = {
+    8: ("_mode_ccm", "_create_ccm_cipher"), 11: ("_mode_gcm", "_create_gcm_cipher"),
+    MODE_XTS_45: ("_mode_xts45", "_create_xts_cipher"), MODE_XTS_UNITS: ("_mode_xts", "_create_xts_cipher"),
+}  # fmt: skip
+# (module, function) -> the function, once imported. Single dict calls only (get, setitem: atomic with or without
+# the GIL); two threads importing at once store the same function.
+_creators: dict[tuple[str, str], Any] = {}
+
+
 def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[str, Any]) -> Any:
-    if mode == 1:
-        from ._mode_ecb import _create_ecb_cipher
-
-        return _create_ecb_cipher(factory, **kwargs)
-    if mode == 2:
-        from ._mode_cbc import _create_cbc_cipher
-
-        return _create_cbc_cipher(factory, **kwargs)
-    if mode == 3:
-        from ._mode_cfb import _create_cfb_cipher
-
-        return _create_cfb_cipher(factory, **kwargs)
-    if mode == 5:
-        from ._mode_ofb import _create_ofb_cipher
-
-        return _create_ofb_cipher(factory, **kwargs)
-    if mode == 6:
-        from ._mode_ctr import _create_ctr_cipher
-
-        return _create_ctr_cipher(factory, **kwargs)
-    if extra_modes:
-        if mode == 8:
-            from ._mode_ccm import _create_ccm_cipher
-
-            return _create_ccm_cipher(factory, **kwargs)
-        if mode == 11:
-            from ._mode_gcm import _create_gcm_cipher
-
-            return _create_gcm_cipher(factory, **kwargs)
-        if mode == MODE_XTS_45:
-            from ._mode_xts45 import _create_xts_cipher as _create_xts45_cipher
-
-            return _create_xts45_cipher(factory, **kwargs)
-        if mode == MODE_XTS_UNITS:
-            from ._mode_xts import _create_xts_cipher
-
-            return _create_xts_cipher(factory, **kwargs)
-    return None
+    try:
+        where = _BASIC_MODES.get(mode) or (_AES_MODES.get(mode) if extra_modes else None)
+    except TypeError:  # an unhashable mode (a list, ...) is none of these: "Mode not supported" below
+        return None
+    if where is None:
+        return None
+    create = _creators.get(where)
+    if create is None:
+        create = _creators[where] = getattr(importlib.import_module(f"{__name__}.{where[0]}"), where[1])
+    return create(factory, **kwargs)
 
 
 def _installed_version() -> Optional[tuple[int, int]]:
