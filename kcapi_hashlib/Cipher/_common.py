@@ -10,6 +10,7 @@ import importlib.util
 import os
 import sys
 import threading
+from _thread import RLock as _RLock  # threading.RLock() is a Python function returning this C type
 from collections.abc import Sequence
 from threading import get_ident
 from typing import Any, Callable, NoReturn, Optional, Union, overload
@@ -119,7 +120,7 @@ class Stateful:
     _broken: Optional[str]
 
     def _init_lock(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = _RLock()
         self._lock_generation = _fork_generation[0]
         self._owner = 0
         self._broken = None

@@ -203,7 +203,9 @@ def _create(factory: ModuleType, kwargs: dict[str, Any]) -> CtrMode:
         if isinstance(initial_value, int):
             if (1 << (counter_len * 8)) - 1 < initial_value:
                 raise ValueError("Initial counter value is too large")
-            initial_counter_block = nonce + _long_to_bytes(initial_value, counter_len)
+            # long_to_bytes(0, counter_len) is counter_len zero bytes: the common case, without the conversion
+            value = bytes(counter_len) if initial_value == 0 else _long_to_bytes(initial_value, counter_len)
+            initial_counter_block = nonce + value
         else:
             if len(initial_value) != counter_len:
                 raise ValueError(

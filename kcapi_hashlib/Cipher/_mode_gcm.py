@@ -105,7 +105,7 @@ class GcmMode(NistAeadCipher):
         if len(nonce) == 0:
             raise ValueError("Nonce cannot be empty")
 
-        if not is_buffer(nonce):
+        if type(nonce) is not bytes and not is_buffer(nonce):
             raise TypeError("Nonce must be bytes, bytearray or memoryview")
 
         # See NIST SP 800 38D, 5.2.1.1
@@ -116,7 +116,7 @@ class GcmMode(NistAeadCipher):
         """The nonce originally used to create the object."""
 
         self._factory = factory
-        if not isinstance(key, KernelKey):
+        if type(key) is not bytes and not isinstance(key, KernelKey):
             bytes(key)  # PyCryptodome copies the key first (its errors for a str); its ECB/CBC checks the original
         self._kname = factory._KERNEL
         if not (4 <= mac_len <= 16):

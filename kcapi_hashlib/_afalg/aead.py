@@ -63,12 +63,17 @@ class BadTag(KernelError):
 def cmsgs(op: int, iv: Optional[Buffer] = None, assoclen: Optional[int] = None) -> list[tuple[int, int, bytes]]:
     """Control messages for af_alg_cmsg_send: ALG_SET_OP, ALG_SET_IV (struct af_alg_iv: u32 len + bytes) and
     ALG_SET_AEAD_ASSOCLEN (u32). Any cmsg resets all three in the kernel, so every message carries them."""
-    out = [(SOL_ALG, ALG_SET_OP, struct.pack("I", op))]
+    out = [_SET_OP[op] if op in _SET_OP else (SOL_ALG, ALG_SET_OP, _u32(op))]
     if iv is not None:
-        out.append((SOL_ALG, ALG_SET_IV, struct.pack("I", len(iv)) + bytes(iv)))
+        out.append((SOL_ALG, ALG_SET_IV, _u32(len(iv)) + bytes(iv)))
     if assoclen is not None:
-        out.append((SOL_ALG, ALG_SET_AEAD_ASSOCLEN, struct.pack("I", assoclen)))
+        out.append((SOL_ALG, ALG_SET_AEAD_ASSOCLEN, _u32(assoclen)))
     return out
+
+
+_u32 = struct.Struct("I").pack  # the kernel's u32, native order
+# The two ALG_SET_OP messages, made once (immutable tuples)
+_SET_OP = {op: (SOL_ALG, ALG_SET_OP, _u32(op)) for op in (ALG_OP_ENCRYPT, ALG_OP_DECRYPT)}
 
 
 # --- socket buffer sizes -------------------------------------------------------------------------------
