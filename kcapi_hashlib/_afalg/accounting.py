@@ -107,21 +107,21 @@ def counter(alg_type: str, name: str) -> Counter:
 
 
 def fold(c: Counter) -> None:
-    """Move the exchanges in c.log into its numbers (by the append that made it FOLD long, or more). Each step is
-    one C call: a copy of the first k entries, then their deletion (appends meanwhile go after them, and only
-    fold() and reset() remove entries, both under LOCK). A signal handler that folds the same log between those two
-    steps (its thread nested in LOCK) would make this fold take k entries it had taken, in place of k it had not:
-    the count stays exact, the bytes may not (CPython 3.11-3.15 has no point between them where a handler runs:
-    neither is a call)."""
+    """Move the exchanges in c.log into its numbers (by the append that made it FOLD long, or more): the sum of
+    the first k entries, then their deletion (appends meanwhile go after them, and only fold() and reset()
+    remove entries, both under LOCK), then the two increments, with no call between the deletion and the
+    increments, so that no signal handler's exception can leave between them (one after sum() leaves the log
+    whole). A handler that folds the same log at sum()'s return (its thread nested in LOCK) would make this fold
+    delete k entries in place of those it took: the count stays exact, the bytes may not."""
     lock = LOCK
     try:
         lock.acquire()
         log = c.log
         k = len(log)
-        part = log[:k]
+        size = sum(log[:k])
         del log[:k]
         c.exchanges += k
-        c.nbytes += sum(part)
+        c.nbytes += size
     finally:
         try:
             lock.release()

@@ -185,24 +185,44 @@ class HashStream:
         return op  # type: ignore[no-any-return]
 
     def _absorb(self) -> None:
-        """Move the bytes appended to `pending` into the buffer, in their order (under the lock, _busy set). Two C
-        calls take them (a copy of the first k, then their deletion: appends meanwhile go after them), so the
-        state is _LOST in between, as in every change of state: an exception there leaves the stream raising."""
+        """Move the bytes appended to `pending` into the buffer, in their order (under the lock, _busy set, before
+        the operation reads _op). Two C calls take them (a copy of the first k, then their deletion: appends
+        meanwhile go after them), so the state is _LOST in between, as in every change of state: an exception
+        there leaves the stream raising. A buffer that reaches FLUSH goes to the kernel, as in update(), once the
+        stream is registered (_register_pending did that before the lock where the bytes would reach FLUSH)."""
         pending = self.pending
         k = len(pending)
         if k:
             op = self._op
+            if op is _LOST:
+                return  # the operation raises (_state); the bytes stay pending
             self._op = _LOST
             self._digest = None
             part = pending[:k]
             del pending[:k]
-            self._buf += b"".join(part)
+            buf = self._buf
+            buf += b"".join(part)
+            if self._registered and len(buf) >= FLUSH:
+                if op is None:
+                    op = self._alg.op()
+                _send(op, buf, MSG_MORE, self._alg)  # below FLUSH + what was pending: one send
+                buf.clear()
             self._op = op
+
+    def _register_pending(self) -> None:
+        """Before the lock (as update() registers): register a stream whose pending bytes would take its buffer to
+        FLUSH, so that _absorb can give them to the kernel (the fork hooks must see every stream with kernel
+        state). A sum over a list other threads may append to: it sees some of their appends, and those it
+        misses stay below the next operation's check."""
+        if len(self._buf) + sum(map(len, self.pending)) >= FLUSH:
+            _register(self)
 
     def absorb(self) -> None:
         """Move `pending` into the buffer now, unless an operation on the stream is in progress in this thread
         (a signal handler's update): it is moved by that one's next operation instead. A lost stream drops it
         and raises (as its update() would)."""
+        if not self._registered:
+            self._register_pending()
         lock = self._locked()
         try:  # not `with`: see accounting.py
             lock.acquire()
@@ -230,6 +250,8 @@ class HashStream:
         about to get kernel state is registered (fork hooks see it) before its lock is taken. Inside, bytes that
         no longer fit stay in the buffer while the stream is unregistered, as in update()."""
         n = view.nbytes
+        if self.pending and not self._registered:
+            self._register_pending()
         if self._buffered and self._generation == _fork_generation[0] and len(self._buf) + n < FLUSH:
             lock = self._lock
             try:  # not `with`: see accounting.py
@@ -262,15 +284,17 @@ class HashStream:
             return
         if not self._registered and (not self._buffered or len(self._buf) + size >= FLUSH):
             _register(self)  # before the lock: a fork hook holding the registry's lock waits for ours
+        elif self.pending and not self._registered:
+            self._register_pending()
         lock = self._locked()
         try:  # not `with`: see accounting.py
             lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
-                op = self._state()
                 if self.pending:
                     self._absorb()
+                op = self._state()
                 self._digest = None
                 buf = self._buf
                 if self._buffered and (len(buf) + size < FLUSH or not self._registered):
@@ -299,15 +323,17 @@ class HashStream:
 
     def peek(self, tail: Buffer, size: int) -> bytes:
         """Digest of state+tail without finalizing this stream: finalize a clone, then pool the clone."""
+        if self.pending and not self._registered:
+            self._register_pending()
         lock = self._locked()
         try:  # not `with`: see accounting.py
             lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
-                op = self._state()
                 if self.pending:
                     self._absorb()
+                op = self._state()
                 return self._peek(op, tail, size)
             finally:
                 self._busy = False
@@ -334,6 +360,8 @@ class HashStream:
 
     def digest(self, size: int) -> bytes:
         """Digest of everything so far (cached until the next update); the stream stays open."""
+        if self.pending and not self._registered:
+            self._register_pending()
         lock = self._lock if self._generation == _fork_generation[0] else self._locked()
         try:  # not `with`: see accounting.py
             lock.acquire()
@@ -341,11 +369,11 @@ class HashStream:
                 self._not_busy()  # raises
             try:
                 self._busy = True
+                if self.pending:
+                    self._absorb()
                 op = self._op
                 if op is _LOST:
                     self._state()  # raises
-                if self.pending:
-                    self._absorb()
                 out = self._digest
                 if out is None:
                     buf = self._buf
@@ -377,15 +405,17 @@ class HashStream:
         new = HashStream(self._alg, buffered=True)
         new._buffered = self._buffered
         _register(new)  # before any lock (see update): it may get kernel state below
+        if self.pending and not self._registered:
+            self._register_pending()
         lock = self._locked()
         try:  # not `with`: see accounting.py
             lock.acquire()
             self._not_busy()
             try:
                 self._busy = True
-                op = self._state()
                 if self.pending:
                     self._absorb()
+                op = self._state()
                 new._buf[:] = self._buf
                 new._digest = self._digest
                 if op is not None:
@@ -411,9 +441,9 @@ class HashStream:
             self._not_busy()
             try:
                 self._busy = True
-                op = self._state()
                 if self.pending:
                     self._absorb()
+                op = self._state()
                 self._digest = None
                 self._op = _LOST
                 if op is None:
