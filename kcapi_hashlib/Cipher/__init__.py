@@ -100,7 +100,7 @@ def _create_cipher(factory: ModuleType, key: Any, mode: Any, *args: Any, **kwarg
 
 
 # mode -> (module, function) of the kernel-backed modes: those of every block cipher, and those only AES.new
-# passes (add_aes_modes), as PyCryptodome's dispatcher has them. Each module is imported on first use.
+# passes (add_aes_modes), in the order PyCryptodome's dispatcher tries them. Each module is imported on first use.
 _BASIC_MODES = {
     1: ("_mode_ecb", "_create_ecb_cipher"), 2: ("_mode_cbc", "_create_cbc_cipher"),
     3: ("_mode_cfb", "_create_cfb_cipher"), 5: ("_mode_ofb", "_create_ofb_cipher"),
@@ -116,10 +116,19 @@ _creators: dict[tuple[str, str], Any] = {}
 
 
 def _dispatch(factory: ModuleType, mode: Any, extra_modes: bool, kwargs: dict[str, Any]) -> Any:
-    try:
+    if type(mode) is int:
         where = _BASIC_MODES.get(mode) or (_AES_MODES.get(mode) if extra_modes else None)
-    except TypeError:  # an unhashable mode (a list, ...) is none of these: "Mode not supported" below
-        return None
+    else:
+        # Anything else is compared with ==, in the tables' order, as PyCryptodome's dispatcher compares: a mode
+        # that equals one of these numbers is that mode, hashable or not (bool, float, an object with __eq__).
+        where = None
+        for table in (_BASIC_MODES, _AES_MODES) if extra_modes else (_BASIC_MODES,):
+            for number, entry in table.items():
+                if mode == number:
+                    where = entry
+                    break
+            if where is not None:
+                break
     if where is None:
         return None
     create = _creators.get(where)

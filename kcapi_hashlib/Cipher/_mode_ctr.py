@@ -204,7 +204,9 @@ def _create(factory: ModuleType, kwargs: dict[str, Any]) -> CtrMode:
             if (1 << (counter_len * 8)) - 1 < initial_value:
                 raise ValueError("Initial counter value is too large")
             # long_to_bytes(0, counter_len) is counter_len zero bytes: the common case, without the conversion
-            value = bytes(counter_len) if initial_value == 0 else _long_to_bytes(initial_value, counter_len)
+            # (an int exactly: a subclass's own __eq__ must not decide the counter)
+            zero = type(initial_value) is int and initial_value == 0
+            value = bytes(counter_len) if zero else _long_to_bytes(initial_value, counter_len)
             initial_counter_block = nonce + value
         else:
             if len(initial_value) != counter_len:

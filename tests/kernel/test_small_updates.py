@@ -5,7 +5,7 @@ What each must keep, checked against hashlib and the accounting report:
 - small updates alone reach the kernel once the stream's buffer reaches FLUSH, as any other update does: the
   bytes the kernel is given grow with the input, not with the input times the digests (and the buffer stays
   bounded);
-- a lost stream raises on a small bytes update, as on any other call;
+- a lost stream raises on a small bytes update, as on any other call, in a forked child too;
 - a fold interrupted at any point where a signal handler can raise counts each exchange with its bytes, or not
   at all.
 """
@@ -13,6 +13,8 @@ What each must keep, checked against hashlib and the accounting report:
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 
 import pytest
 
@@ -64,6 +66,48 @@ def test_a_lost_stream_raises_on_a_small_bytes_update() -> None:
             h.update(data)
     with pytest.raises(ValueError, match="hash state was lost"):
         h.digest()
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_raises_on_a_small_update_of_a_stream_another_thread_was_using() -> None:
+    # A stream with no kernel state yet (not registered with the fork hooks) whose lock another thread of the
+    # parent holds at fork(): the child adopts it as lost on its first locked call. The lock-free path must not
+    # run before that adoption (it returned, three times, where a bytearray update raised).
+    h = kcapi_hashlib.sha256(b"a")
+    h.update(b"b" * 2000)
+    state = h._state
+    assert state is not None
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:  # inside an operation on the stream when the parent forks
+        state._lock.acquire()
+        held.set()
+        release.wait(30)
+        state._lock.release()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(30)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        out = []
+        for data in (b"x", b"y", bytearray(b"z")):
+            try:
+                h.update(data)
+                out.append("returned")
+            except ValueError:
+                out.append("ValueError")
+        os.write(w, ",".join(out).encode())
+        os._exit(0)
+    os.close(w)
+    release.set()
+    t.join()
+    got = os.read(r, 1000).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got == "ValueError,ValueError,ValueError", f"the child's updates: {got}"
+    assert h.digest() == hashlib.sha256(b"a" + b"b" * 2000).digest()  # the parent's object is untouched
 
 
 @pytest.mark.skipif(not checkpoints.AVAILABLE, reason=checkpoints.WHY_NOT)
