@@ -58,12 +58,6 @@ def byte_view(obj: object) -> memoryview:
 
 
 _FLUSH = _afalg.FLUSH
-_LOST = _afalg.hash._LOST  # a HashStream's _op once its state is unknown
-_FORK_GENERATION = _afalg.hash._fork_generation  # [forks seen]: a HashStream made before the last is adopted first
-# update()'s lock-free path: bytes objects shorter than _SMALL, at most _PENDING_MAX of them (64 KiB) between two
-# operations that take the stream's lock.
-_SMALL = 1024
-_PENDING_MAX = 64
 _new = object.__new__
 
 
@@ -85,8 +79,8 @@ class HASH(metaclass=_ImmutableType):
     FLUSH (64 KiB), with `_tfm` and the cached `_digest`; digest() hashes them in one write and one read, and
     copy() shares them. Nothing about such an object can change, so those calls need no lock. The first update
     makes `_state`, the HashStream that from then on holds all state (buffered bytes, the kernel's partial hash,
-    the cached digest) and its lock, and small updates append to its `pending` list without the lock (see
-    update()); once made it is never replaced (see _stream) nor goes back to None. A call
+    the cached digest) and its lock, and small bytes updates append to its `pending` list without the lock
+    (HashStream.add_bytes); once made it is never replaced (see _stream) nor goes back to None. A call
     that read `_state` as None just before another thread's first update made it answers for the object as it
     was before that update (which had not returned yet).
     """
@@ -154,22 +148,8 @@ class HASH(metaclass=_ImmutableType):
             data = view(obj)  # hashlib's TypeError before anything is made
             state = self._stream()
             state.update_view(data)
-        elif (
-            type(obj) is bytes
-            and len(obj) < _SMALL
-            and state._op is not _LOST
-            and state._generation == _FORK_GENERATION[0]
-        ):
-            # The common case, a small bytes object (immutable: kept as given): appended to the stream's
-            # `pending`, one C call and no lock; the append that makes it _PENDING_MAX long moves it into the
-            # stream's buffer (every other operation of the stream does so first). A lost stream raises, as
-            # update_view would, and so does one a forked child has not adopted yet (update_view adopts it, and
-            # finds it lost if a thread of the parent was inside a call on it). _op is read without the lock: an
-            # update racing with another thread's failing operation lands before it, and is lost with the state.
-            pending = state.pending
-            pending.append(obj)
-            if len(pending) >= _PENDING_MAX:
-                state.absorb()
+        elif type(obj) is bytes:
+            state.add_bytes(obj)  # the common case: a small one is appended without the lock (see there)
         else:
             state.update_view(view(obj))
 

@@ -35,6 +35,10 @@ from .core import sendv as _sendv
 # Bytes a buffered stream keeps in userspace before it takes an op socket and streams (MSG_MORE): 1000 updates
 # of 64 bytes cost no syscall until the digest.
 FLUSH = 1 << 16
+# add_bytes' lock-free path: bytes objects shorter than SMALL, at most PENDING_MAX of them (64 KiB) pending
+# between two operations that take the stream's lock.
+SMALL = 1024
+PENDING_MAX = 64
 
 
 def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
@@ -74,10 +78,9 @@ class HashStream:
     far had MSG_MORE), and the lock that serializes every operation on both.
 
     `buffered` streams (hashlib objects) keep up to FLUSH bytes in userspace and take an op socket only when the
-    data outgrows that; unbuffered ones (the cipher modes' MACs) stream every update. A buffered stream's owner
-    may also append small bytes objects to `pending` without the lock (the hash object's update(): list.append
-    is one C call, atomic with or without the GIL); they are the newest data, and every operation moves them
-    into the buffer before anything else (_absorb), so a call sees every append that returned before it began.
+    data outgrows that; unbuffered ones (the cipher modes' MACs) stream every update. `pending`: small bytes
+    appended without the lock (add_bytes; list.append is one C call, atomic with or without the GIL), which
+    every operation first moves into the buffer (_absorb): a call sees every append that returned before it.
 
     Exceptions at any point: an operation that changes the kernel state first replaces _op with _LOST, and
     puts the op socket back only after the kernel call and the buffer bookkeeping are done. An exception in
@@ -109,9 +112,7 @@ class HashStream:
         self._registered = False
         self._fork_clone: Optional[OpSocket] = None
         self._op: Any = None
-        # Bytes objects a buffered stream's owner (the hash object's update()) appended here without the lock:
-        # list.append is one C call. Every operation moves them into the buffer first, under the lock (_absorb).
-        self.pending: list[bytes] = []
+        self.pending: list[bytes] = []  # add_bytes appends without the lock; _absorb takes them under it
         if not buffered:
             _register(self)
             self._op = alg.op()
@@ -185,11 +186,9 @@ class HashStream:
         return op  # type: ignore[no-any-return]
 
     def _absorb(self) -> None:
-        """Move the bytes appended to `pending` into the buffer, in their order (under the lock, _busy set, before
-        the operation reads _op). Two C calls take them (a copy of the first k, then their deletion: appends
-        meanwhile go after them), so the state is _LOST in between, as in every change of state: an exception
-        there leaves the stream raising. A buffer that reaches FLUSH goes to the kernel, as in update(), once the
-        stream is registered (_register_pending did that before the lock where the bytes would reach FLUSH)."""
+        """Move `pending` into the buffer in order (under the lock, _busy set, before the operation reads _op):
+        a copy of the first k, then their deletion (appends meanwhile go after them), the state _LOST in between.
+        A buffer that reaches FLUSH goes to the kernel, as in update(), if registered (see _register_pending)."""
         pending = self.pending
         k = len(pending)
         if k:
@@ -210,17 +209,14 @@ class HashStream:
             self._op = op
 
     def _register_pending(self) -> None:
-        """Before the lock (as update() registers): register a stream whose pending bytes would take its buffer to
-        FLUSH, so that _absorb can give them to the kernel (the fork hooks must see every stream with kernel
-        state). A sum over a list other threads may append to: it sees some of their appends, and those it
-        misses stay below the next operation's check."""
+        """Before the lock, as update() registers: a stream whose pending bytes take its buffer to FLUSH (then
+        _absorb gives them to the kernel; appends this sum misses are the next operation's)."""
         if len(self._buf) + sum(map(len, self.pending)) >= FLUSH:
             _register(self)
 
     def absorb(self) -> None:
-        """Move `pending` into the buffer now, unless an operation on the stream is in progress in this thread
-        (a signal handler's update): it is moved by that one's next operation instead. A lost stream drops it
-        and raises (as its update() would)."""
+        """Move `pending` into the buffer now, unless an operation of this thread is in progress (a signal
+        handler's update: that one's next operation moves it). A lost stream drops it and raises."""
         if not self._registered:
             self._register_pending()
         lock = self._locked()
@@ -241,6 +237,19 @@ class HashStream:
             except RuntimeError as e:  # un-acquired: see accounting.py
                 if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
                     raise  # a signal handler's, raised after release() returned
+
+    def add_bytes(self, data: bytes) -> None:
+        """update_view for a bytes object. One under SMALL bytes is appended to `pending` (kept as given: one C
+        call, no lock), and the append that makes it PENDING_MAX long absorbs it; a lost stream, or one a forked
+        child has not adopted yet, goes to update_view, which raises or adopts it (_op is read without the lock:
+        an append racing with another thread's failing operation is lost with the state)."""
+        if len(data) < SMALL and self._op is not _LOST and self._generation == _fork_generation[0]:
+            pending = self.pending
+            pending.append(data)
+            if len(pending) >= PENDING_MAX:
+                self.absorb()
+        else:
+            self.update_view(memoryview(data))
 
     def update_view(self, view: memoryview) -> None:
         """update((view,)) for one flat byte view (hashlib objects): the common case, bytes that stay in a

@@ -170,10 +170,10 @@ def test_operation_counts_are_exact_across_threads() -> None:
 
 
 def test_small_updates_of_one_object_from_many_threads_all_land() -> None:
-    # Small bytes updates append to the stream's `pending` list without a lock (HASH.update); every 64th moves it
-    # into the buffer under the lock, and so does each digest() that a thread interleaves. All threads append the
-    # same chunk, so any order gives one digest: a lost or doubled update changes it. Each intermediate digest is
-    # of a whole number of chunks.
+    # Small bytes updates append to the stream's `pending` list without a lock (HashStream.add_bytes); every 64th
+    # moves it into the buffer under the lock, and so does each digest() that a thread interleaves. All threads
+    # append the same chunk, so any order gives one digest: a lost or doubled update changes it. Each
+    # intermediate digest is of a whole number of chunks.
     chunk = b"0123456789abcdef" * 4
     n = 2_000
     h = kcapi_hashlib.sha256(chunk)

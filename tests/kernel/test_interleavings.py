@@ -31,7 +31,7 @@ from Crypto.Cipher import AES as RefAES
 from Crypto.Hash import CMAC as RefCMAC
 
 import kcapi_hashlib
-from kcapi_hashlib import _afalg, _hash_object
+from kcapi_hashlib import _afalg
 from kcapi_hashlib import hmac as khmac
 from kcapi_hashlib._afalg import accounting, keyed
 from kcapi_hashlib.Cipher import AES
@@ -425,7 +425,7 @@ def test_shared_sha256_object(competitor: str) -> None:
 # competitor's own update must land exactly once, before or after the victim's, and a read must see the state
 # before or after the victim's update, never a mix or a loss.
 
-SMALL_BASE = [b"base-%d." % i for i in range(_hash_object._PENDING_MAX)]  # the first makes the stream
+SMALL_BASE = [b"base-%d." % i for i in range(_afalg.hash.PENDING_MAX)]  # the first makes the stream
 SMALL_V, SMALL_C = b"victim.", b"competitor."
 
 

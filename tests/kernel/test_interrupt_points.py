@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 import kcapi_hashlib
-from kcapi_hashlib import _hash_object, _policy
+from kcapi_hashlib import _afalg, _policy
 from kcapi_hashlib import hmac as k_hmac
 from kcapi_hashlib.Cipher import AES, ChaCha20, ChaCha20_Poly1305, InterruptedCipherError
 from tests.support import checkpoints, requires
@@ -76,12 +76,13 @@ def _digest_of(*parts: bytes) -> bytes:
     return hashlib.sha256(b"".join(parts)).digest()
 
 
-_PENDING_MAX = _hash_object._PENDING_MAX
+_PENDING_MAX = _afalg.hash.PENDING_MAX
 
 
 def _streaming(updates: int) -> Any:
     """sha256(A) updated with A `updates` times: its stream made by the first, the others pending (the lock-free
-    path of HASH.update), so that the next small update is the one that absorbs when updates is _PENDING_MAX."""
+    path of HashStream.add_bytes), so that the next small update is the one that absorbs when updates is
+    _PENDING_MAX."""
     h = kcapi_hashlib.sha256(A)
     for _ in range(updates):
         h.update(A)

@@ -1,5 +1,6 @@
-"""The lock-free paths: small bytes updates appended to a streaming hash object's `pending` list (HASH.update,
-HashStream._absorb) and one-shots counted by one append to their algorithm's log (accounting.Counter, fold()).
+"""The lock-free paths: small bytes updates appended to a streaming hash object's `pending` list
+(HashStream.add_bytes, HashStream._absorb) and one-shots counted by one append to their algorithm's log
+(accounting.Counter, fold()).
 
 What each must keep, checked against hashlib and the accounting report:
 - small updates alone reach the kernel once the stream's buffer reaches FLUSH, as any other update does: the
