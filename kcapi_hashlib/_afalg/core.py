@@ -501,7 +501,7 @@ def exchange(alg: Tfm, data: Buffer, size: int, op: Optional[OpSocket] = None) -
     is dropped instead and closes itself."""
     n_in = len(data) if type(data) is bytes else nbytes(data)
     if n_in >= _MAX_SEND:  # more than one write takes
-        return _exchange_large(alg, data, size, op)
+        return exchange_gathered(alg, (data,), size, op)
     pooled = op is None
     idle = alg._idle
     if op is None:
@@ -539,12 +539,13 @@ def exchange(alg: Tfm, data: Buffer, size: int, op: Optional[OpSocket] = None) -
     return out
 
 
-def _exchange_large(alg: Tfm, data: Buffer, size: int, op: Optional[OpSocket]) -> bytes:
-    """exchange() of _MAX_SEND bytes or more: sendv's batches, then recv."""
+def exchange_gathered(alg: Tfm, bufs: Sequence[Buffer], size: int, op: Optional[OpSocket] = None) -> bytes:
+    """exchange() of the concatenation of bufs, any size: sendv's batches, then recv (on `op`, or a pooled one
+    given back once the recv returned)."""
     pooled = op is None
     if op is None:
         op = alg.op()
-    sendv(op, (data,), 0, alg)
+    sendv(op, bufs, 0, alg)
     out = recv(op, size, alg)
     if pooled:
         alg.release(op)

@@ -48,11 +48,7 @@ def hash_oneshot(alg: Tfm, bufs: Sequence[Buffer], size: int) -> bytes:
     exception, a signal handler's included, it is dropped instead and closes itself."""
     if len(bufs) == 1:
         return _exchange(alg, bufs[0], size)  # the pooled write and read
-    op = alg.op()
-    _sendv(op, bufs, 0, alg)
-    out = _recv(op, size, alg)
-    alg.release(op)
-    return out
+    return core.exchange_gathered(alg, bufs, size)
 
 
 def mac_stream(name: str, key: Optional[Buffer] = None) -> HashStream:
