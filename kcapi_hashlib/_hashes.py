@@ -105,17 +105,22 @@ def _kernel_or_policy(
 def _make(alg: Algorithm, data: object, usedforsecurity: bool) -> Any:
     """_kernel_or_policy(alg.name, alg.kernel, None, alg.digest_size, data=data) done inline (the named
     constructors' path, with no key and no reason known beforehand), else the stdlib's object."""
-    name = alg.name
-    kname = alg.kernel
     reason: object = None
-    if kname is not None:
+    if alg.kernel is not None:
         try:
-            tfm = _afalg.tfm("hash", kname)
+            tfm = _afalg.tfm("hash", alg.kernel)
         except _afalg.AlgUnavailable as e:
             reason = e
         else:
             # a non-buffer (None too) gets hashlib's TypeError ("object supporting the buffer API required")
-            return HASH._create(name, alg.digest_size, alg.block_size, tfm, data)
+            return HASH._create(alg.name, alg.digest_size, alg.block_size, tfm, data)
+    return _unserved(alg, data, usedforsecurity, reason)
+
+
+def _unserved(alg: Algorithm, data: object, usedforsecurity: bool, reason: object) -> Any:
+    """The policy's answer for a hash the kernel does not serve (`reason`: why, None if it has no such hash):
+    strict raises, fallback counts it and returns the stdlib's object."""
+    name = alg.name
     _policy.unavailable("hash", name, no_kernel_hash(name) if reason is None else reason)
     return stdlib(name)(data, usedforsecurity=usedforsecurity)
 
@@ -131,17 +136,15 @@ def _constructor(name: str) -> Callable[..., Any]:
         if kwargs or len(args) > 1:
             data, rest = arguments(original, DATA, keywords, args, kwargs)
             return _make(alg, data, rest.get("usedforsecurity", True))
-        # The common case, sha256(data): _make's kernel path, inline; anything else (no kernel hash, a refusal)
-        # is _make's.
+        # The common case, sha256(data): _make, inline (one tfm lookup, as there).
         data = args[0] if args else b""
-        if kname is not None:
-            try:
-                tfm = _afalg.tfm("hash", kname)
-            except _afalg.AlgUnavailable:
-                pass
-            else:
-                return create(name, digest_size, block_size, tfm, data)
-        return _make(alg, data, True)
+        if kname is None:
+            return _unserved(alg, data, True, None)
+        try:
+            tfm = _afalg.tfm("hash", kname)
+        except _afalg.AlgUnavailable as e:
+            return _unserved(alg, data, True, e)
+        return create(name, digest_size, block_size, tfm, data)
 
     def reference(string: Buffer = b"", *, usedforsecurity: bool = True) -> None: ...
 
